@@ -1,0 +1,81 @@
+using FinGen.Native.Memory;
+
+namespace FinGen.Native.Backends;
+
+/// <summary>
+/// The one interface every backend implements: memory, then forward/backward op pairs, then optimizers.
+/// Parameters are ordered inputs, hyper-parameters, outputs. Shapes are [rows, cols], row-major.
+///
+/// Gradient contract (as llm.c): a backward op <b>accumulates</b> (+=) into parameter gradients
+/// (dWeight, dBias) and <b>overwrites</b> (=) activation gradients (dX, dLogits, ...). The one exception is
+/// <see cref="GaussianKlBackward"/>, which accumulates into dMu and dLogVar because it is always the second
+/// path into them, after <see cref="ReparameterizeBackward"/>. Elementwise backward ops allow dX to alias dY.
+/// Losses are written to a one-element tensor rather than returned, so a GPU backend never has to
+/// synchronize inside a step.
+/// </summary>
+public interface IBackend : IDisposable
+{
+    /// <summary>"cpu-ref", "cpu" or "cuda".</summary>
+    string Name { get; }
+
+    // ---- memory
+    /// <summary>A zeroed allocation of <paramref name="count"/> floats.</summary>
+    DeviceMemory Allocate(long count);
+    void Upload(ReadOnlySpan<float> source, Tensor destination);
+    void Download(Tensor source, Span<float> destination);
+    void Fill(Tensor destination, float value);
+    void Copy(Tensor source, Tensor destination);
+    /// <summary>y = a + b elementwise (y may alias a or b): joins two gradient paths into one.</summary>
+    void Add(Tensor a, Tensor b, Tensor y);
+    /// <summary>Waits until all queued work is done (a no-op on CPU).</summary>
+    void Synchronize();
+
+    // ---- linear: y = x·Wᵀ + b
+    /// <param name="x">[B, In]</param><param name="weight">[Out, In]</param><param name="bias">[1, Out]</param><param name="y">[B, Out]</param>
+    void LinearForward(Tensor x, Tensor weight, Tensor bias, Tensor y);
+    /// <summary>dX = dY·W (overwrite; skipped when dX is empty); dW += dYᵀ·X and dB += Σ_b dY (skipped when dWeight is empty).</summary>
+    /// <param name="x">[B, In]</param><param name="weight">[Out, In]</param><param name="dy">[B, Out]</param>
+    /// <param name="dx">[B, In] or empty</param><param name="dWeight">[Out, In] or empty</param><param name="dBias">[1, Out] or empty</param>
+    void LinearBackward(Tensor x, Tensor weight, Tensor dy, Tensor dx, Tensor dWeight, Tensor dBias);
+
+    // ---- activations (y may alias x; dx may alias dy)
+    void LeakyReluForward(Tensor x, float slope, Tensor y);
+    /// <param name="x">the forward input</param>
+    void LeakyReluBackward(Tensor x, Tensor dy, float slope, Tensor dx);
+    void ReluForward(Tensor x, Tensor y);
+    void ReluBackward(Tensor x, Tensor dy, Tensor dx);
+    void SigmoidForward(Tensor x, Tensor y);
+    /// <param name="y">the forward output σ(x)</param>
+    void SigmoidBackward(Tensor y, Tensor dy, Tensor dx);
+    void TanhForward(Tensor x, Tensor y);
+    /// <param name="y">the forward output tanh(x)</param>
+    void TanhBackward(Tensor y, Tensor dy, Tensor dx);
+
+    // ---- losses: loss[0] = scale · Σ elementwise loss
+    /// <summary>Binary cross-entropy on logits: max(x,0) − x·t + log(1 + e^−|x|), never log(0).</summary>
+    void BceWithLogitsForward(Tensor logits, Tensor targets, float scale, Tensor loss);
+    /// <summary>dLogits = scale · (σ(x) − t).</summary>
+    void BceWithLogitsBackward(Tensor logits, Tensor targets, float scale, Tensor dLogits);
+    /// <summary>loss = scale · Σ (p − t)².</summary>
+    void MseForward(Tensor prediction, Tensor target, float scale, Tensor loss);
+    /// <summary>dP = 2 · scale · (p − t).</summary>
+    void MseBackward(Tensor prediction, Tensor target, float scale, Tensor dPrediction);
+    /// <summary>KL(N(μ, σ²) ‖ N(0, 1)) = scale · Σ −½ (1 + log σ² − μ² − σ²).</summary>
+    void GaussianKlForward(Tensor mu, Tensor logVar, float scale, Tensor loss);
+    /// <summary>dMu += scale · μ; dLogVar += scale · ½ (σ² − 1). Accumulates (see the class comment).</summary>
+    void GaussianKlBackward(Tensor mu, Tensor logVar, float scale, Tensor dMu, Tensor dLogVar);
+
+    // ---- reparameterization: z = μ + exp(½ log σ²) · ε
+    void ReparameterizeForward(Tensor mu, Tensor logVar, Tensor epsilon, Tensor z);
+    /// <summary>dMu = dZ; dLogVar = dZ · ½ σ ε (overwrite).</summary>
+    void ReparameterizeBackward(Tensor logVar, Tensor epsilon, Tensor dz, Tensor dMu, Tensor dLogVar);
+
+    // ---- random numbers (Philox4x32-10, see <see cref="Random.Philox"/>)
+    void FillNormal(Tensor destination, ulong seed, ulong stream, ulong offset);
+
+    // ---- optimizers over one contiguous block
+    /// <summary>velocity = momentum·velocity + grad; param −= lr·velocity (plain gradient descent when momentum is 0).</summary>
+    void SgdStep(Tensor parameters, Tensor gradients, Tensor velocity, float learningRate, float momentum);
+    /// <summary>Adam (Kingma &amp; Ba) with bias correction; <paramref name="step"/> counts from 1.</summary>
+    void AdamStep(Tensor parameters, Tensor gradients, Tensor m, Tensor v, float learningRate, float beta1, float beta2, float epsilon, int step);
+}

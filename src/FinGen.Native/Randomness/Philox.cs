@@ -1,0 +1,102 @@
+using System.Runtime.CompilerServices;
+
+namespace FinGen.Native.Randomness;
+
+/// <summary>
+/// Philox4x32-10 (Salmon et al., "Parallel random numbers: as easy as 1, 2, 3", SC'11), the counter-based
+/// generator behind cuRAND's and PyTorch's CUDA random numbers. Counter-based means value number n of a
+/// stream is a pure function of (seed, stream, n): a GPU thread can compute exactly the numbers the CPU
+/// computes, in any order, with no shared state. That is why the engine uses it for all its noise.
+///
+/// Layout (the contract the CUDA kernels reproduce): key = seed (low word, high word);
+/// counter = (block low, block high, stream low, stream high) where block = n / 4; lane n % 4.
+/// </summary>
+public static class Philox
+{
+    private const uint M0 = 0xD2511F53, M1 = 0xCD9E8D57;
+    private const uint W0 = 0x9E3779B9, W1 = 0xBB67AE85;
+
+    /// <summary>Streams used by the engine, so that independent draws never overlap.</summary>
+    public enum Stream : ulong
+    {
+        Init = 1,
+        Noise = 2,
+        Batches = 3,
+        Sample = 4,
+    }
+
+    /// <summary>One Philox4x32-10 block: four 32-bit words from a 128-bit counter and a 64-bit key.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static (uint X0, uint X1, uint X2, uint X3) Block(uint c0, uint c1, uint c2, uint c3, uint k0, uint k1)
+    {
+        for (int round = 0; round < 10; round++)
+        {
+            if (round > 0) { k0 += W0; k1 += W1; }
+            ulong p0 = (ulong)M0 * c0;
+            ulong p1 = (ulong)M1 * c2;
+            uint hi0 = (uint)(p0 >> 32), lo0 = (uint)p0;
+            uint hi1 = (uint)(p1 >> 32), lo1 = (uint)p1;
+            (c0, c1, c2, c3) = (hi1 ^ c1 ^ k0, lo1, hi0 ^ c3 ^ k1, lo0);
+        }
+        return (c0, c1, c2, c3);
+    }
+
+    /// <summary>Block number <paramref name="block"/> of stream <paramref name="stream"/> under <paramref name="seed"/>.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static (uint X0, uint X1, uint X2, uint X3) Block(ulong seed, ulong stream, ulong block) =>
+        Block((uint)block, (uint)(block >> 32), (uint)stream, (uint)(stream >> 32), (uint)seed, (uint)(seed >> 32));
+
+    /// <summary>Maps a 32-bit word to (0, 1), never 0 or 1, so that log(u) is finite: (x + 0.5) / 2³².</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static double ToOpenUnit(uint x) => (x + 0.5) * (1.0 / 4294967296.0);
+
+    /// <summary>
+    /// Standard normals n = offset, offset+1, ... of a stream into <paramref name="destination"/>.
+    /// Box–Muller on the block's lane pairs (0,1) and (2,3): lane 0/2 take the cosine, 1/3 the sine.
+    /// Computed in double and rounded once to float, so a GPU using double precision gets the same floats.
+    /// </summary>
+    public static void FillNormal(Span<float> destination, ulong seed, ulong stream, ulong offset)
+    {
+        int i = 0;
+        while (i < destination.Length)
+        {
+            ulong n = offset + (ulong)i;
+            ulong block = n >> 2;
+            var (x0, x1, x2, x3) = Block(seed, stream, block);
+            var (a0, a1) = BoxMuller(x0, x1);
+            var (a2, a3) = BoxMuller(x2, x3);
+            for (int lane = (int)(n & 3); lane < 4 && i < destination.Length; lane++, i++)
+            {
+                destination[i] = lane switch { 0 => a0, 1 => a1, 2 => a2, _ => a3 };
+            }
+        }
+    }
+
+    /// <summary>Uniform floats in (0, 1), value n = offset + i of the stream.</summary>
+    public static void FillUniform(Span<float> destination, ulong seed, ulong stream, ulong offset)
+    {
+        for (int i = 0; i < destination.Length; i++)
+        {
+            destination[i] = (float)ToOpenUnit(Word(seed, stream, offset + (ulong)i));
+        }
+    }
+
+    /// <summary>Word n of a stream.</summary>
+    public static uint Word(ulong seed, ulong stream, ulong n)
+    {
+        var (x0, x1, x2, x3) = Block(seed, stream, n >> 2);
+        return (n & 3) switch { 0 => x0, 1 => x1, 2 => x2, _ => x3 };
+    }
+
+    /// <summary>An integer uniform in [0, bound) from word n (Lemire's multiply-shift; bias below 2⁻³² · bound).</summary>
+    public static int NextInt(ulong seed, ulong stream, ulong n, int bound) =>
+        (int)(((ulong)Word(seed, stream, n) * (ulong)bound) >> 32);
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static (float, float) BoxMuller(uint a, uint b)
+    {
+        double radius = Math.Sqrt(-2.0 * Math.Log(ToOpenUnit(a)));
+        double angle = 2.0 * Math.PI * ToOpenUnit(b);
+        return ((float)(radius * Math.Cos(angle)), (float)(radius * Math.Sin(angle)));
+    }
+}
