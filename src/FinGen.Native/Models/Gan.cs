@@ -1,0 +1,99 @@
+using FinGen.Native.Backends;
+using FinGen.Native.Memory;
+using FinGen.Native.Randomness;
+
+namespace FinGen.Native.Models;
+
+/// <summary>
+/// The seed GAN: G z→128→128→784 (LeakyReLU, sigmoid out), D 784→128→128→1 (LeakyReLU, logit out).
+/// One D step then one G step per iteration; D sees real and fake rows as one batch of 2B (one GEMM per
+/// layer instead of two); the generator loss is the non-saturating −log D(G(z)).
+/// </summary>
+public sealed class Gan : GenerativeModel
+{
+    private readonly Mlp _discriminator;
+    private readonly ParameterSet _gParams, _dParams;
+    private readonly MlpWorkspace _gWork, _dWork;
+    private readonly Tensor _z, _dInput, _targets, _ones;
+    private readonly float[] _logitsHost;
+
+    public Gan(IBackend backend, ModelConfig config) : base(backend, config)
+    {
+        if (config.Model != ModelKind.Gan) Throw.Argument("not a GAN config");
+        int b = config.BatchSize, width = config.DataWidth;
+
+        var gLayout = new ParameterLayout();
+        Generator = config.BuildGenerator(gLayout, out bool sigmoidAfter);
+        SigmoidAfterGenerator = sigmoidAfter;
+        var dLayout = new ParameterLayout();
+        _discriminator = new Mlp(dLayout, "discriminator", [width, .. config.DiscriminatorHidden, 1], Activation.LeakyRelu, Activation.Identity, config.LeakySlope);
+        _gParams = GeneratorParameters = AddNetwork("generator", gLayout);
+        _dParams = AddNetwork("discriminator", dLayout);
+
+        _gWork = Own(new MlpWorkspace(backend, Generator, b));
+        _dWork = Own(new MlpWorkspace(backend, _discriminator, 2 * b));
+        var buffers = Own(backend.Allocate((long)b * config.LatentSize + 2L * b * width + 2L * b + b));
+        long offset = 0;
+        _z = buffers.Slice(offset, b, config.LatentSize, "z"); offset += _z.Length;
+        _dInput = buffers.Slice(offset, 2 * b, width, "d_input"); offset += _dInput.Length;
+        _targets = buffers.Slice(offset, 2 * b, 1, "targets"); offset += _targets.Length;
+        _ones = buffers.Slice(offset, b, 1, "ones");
+        // Real rows first (label 1), fake rows after (label 0).
+        backend.Fill(_targets.SliceRows(0, b), config.RealLabel);
+        backend.Fill(_targets.SliceRows(b, b), 0f);
+        backend.Fill(_ones, 1f);
+        _logitsHost = new float[2 * b];
+    }
+
+    public override IReadOnlyList<string> MetricNames { get; } = ["d_loss", "g_loss", "d_real", "d_fake"];
+
+    protected override void Step(Span<float> metrics)
+    {
+        var backend = Backend;
+        int b = Config.BatchSize;
+        float meanScale = 1f / b;
+
+        // ---- discriminator: BCE(D(x), 1) + BCE(D(G(z)), 0), each a mean over the batch
+        _dParams.ZeroGradients();
+        DrawNoise();
+        var fake = Generator.Forward(backend, _gParams, _z, _gWork);
+        backend.Copy(Batch, _dInput.SliceRows(0, b));
+        backend.Copy(fake, _dInput.SliceRows(b, b));
+        var logits = _discriminator.Forward(backend, _dParams, _dInput, _dWork);
+        backend.BceWithLogitsForward(logits, _targets, meanScale, LossSlot(0));
+        backend.BceWithLogitsBackward(logits, _targets, meanScale, _dWork.OutputGradient(2 * b));
+        backend.Download(logits, _logitsHost);
+        _discriminator.Backward(backend, _dParams, _dInput, _dWork, default, parameterGradients: true);
+        OptimizerOf(_dParams).Step();
+
+        // ---- generator: non-saturating BCE(D(G(z)), 1); D's parameter gradients are not needed
+        _gParams.ZeroGradients();
+        DrawNoise();
+        fake = Generator.Forward(backend, _gParams, _z, _gWork);
+        logits = _discriminator.Forward(backend, _dParams, fake, _dWork);
+        backend.BceWithLogitsForward(logits, _ones, meanScale, LossSlot(1));
+        backend.BceWithLogitsBackward(logits, _ones, meanScale, _dWork.OutputGradient(b));
+        _discriminator.Backward(backend, _dParams, fake, _dWork, _gWork.OutputGradient(b), parameterGradients: false);
+        Generator.Backward(backend, _gParams, _z, _gWork, default, parameterGradients: true);
+        OptimizerOf(_gParams).Step();
+
+        var losses = DownloadLosses();
+        metrics[0] = losses[0];
+        metrics[1] = losses[1];
+        metrics[2] = MeanSigmoid(_logitsHost.AsSpan(0, b));
+        metrics[3] = MeanSigmoid(_logitsHost.AsSpan(b, b));
+    }
+
+    private void DrawNoise()
+    {
+        Backend.FillNormal(_z, Config.Seed, (ulong)Philox.Stream.Noise, State.NoiseOffset);
+        State.NoiseOffset += (ulong)_z.Length;
+    }
+
+    private static float MeanSigmoid(ReadOnlySpan<float> logits)
+    {
+        double sum = 0;
+        foreach (float x in logits) sum += 1.0 / (1.0 + Math.Exp(-x));
+        return (float)(sum / logits.Length);
+    }
+}

@@ -1,0 +1,144 @@
+using FinGen.Native.Backends;
+using FinGen.Native.Memory;
+using FinGen.Native.Randomness;
+
+namespace FinGen.Native.Models;
+
+/// <summary>
+/// What GAN and VAE share: a backend, a config, networks whose parameters and optimizer state are one
+/// block each, the training state, and a generator network to sample from. Models are written once
+/// against <see cref="IBackend"/>; their backward passes are written by hand.
+/// </summary>
+public abstract class GenerativeModel : IDisposable
+{
+    private readonly List<(string Name, ParameterSet Parameters, Optimizer Optimizer)> _networks = [];
+    private readonly List<IDisposable> _owned = [];
+    private readonly float[] _lossHost = new float[4];
+
+    protected GenerativeModel(IBackend backend, ModelConfig config)
+    {
+        config.Validate();
+        Backend = backend;
+        Config = config;
+        Batch = Own(backend.Allocate((long)config.BatchSize * config.DataWidth)).Slice(0, config.BatchSize, config.DataWidth, "batch");
+        Losses = Own(backend.Allocate(4));
+    }
+
+    public IBackend Backend { get; }
+    public ModelConfig Config { get; }
+    public TrainingState State { get; } = new();
+
+    /// <summary>Names of the values <see cref="TrainStep"/> reports, in order (the columns of metrics.csv).</summary>
+    public abstract IReadOnlyList<string> MetricNames { get; }
+
+    /// <summary>The device copy of the current batch [B, DataWidth].</summary>
+    protected Tensor Batch { get; }
+
+    /// <summary>Four one-element loss slots on the device.</summary>
+    protected DeviceMemory Losses { get; }
+
+    protected Tensor LossSlot(int index) => Losses.Slice(index, 1, 1);
+
+    protected Mlp Generator { get; set; } = null!;
+    protected ParameterSet GeneratorParameters { get; set; } = null!;
+    protected bool SigmoidAfterGenerator { get; set; }
+
+    public static GenerativeModel Create(IBackend backend, ModelConfig config) => config.Model switch
+    {
+        ModelKind.Vae => new Vae(backend, config),
+        _ => new Gan(backend, config),
+    };
+
+    protected T Own<T>(T disposable) where T : IDisposable
+    {
+        _owned.Add(disposable);
+        return disposable;
+    }
+
+    protected ParameterSet AddNetwork(string name, ParameterLayout layout)
+    {
+        var parameters = Own(new ParameterSet(Backend, layout));
+        var optimizer = Own(new Optimizer(Backend, parameters, Config.Optimizer));
+        _networks.Add((name, parameters, optimizer));
+        return parameters;
+    }
+
+    protected Optimizer OptimizerOf(ParameterSet parameters) => _networks.First(n => n.Parameters == parameters).Optimizer;
+
+    /// <summary>Fresh weights from the config's seed (PyTorch's default Linear initialization, drawn from Philox).</summary>
+    public void Initialize()
+    {
+        ulong offset = 0;
+        foreach (var (_, parameters, _) in _networks) parameters.Initialize(Config.Seed, ref offset);
+    }
+
+    /// <summary>One training step on <paramref name="batch"/> [B, DataWidth] (host memory); writes <see cref="MetricNames"/> values.</summary>
+    public void TrainStep(ReadOnlySpan<float> batch, Span<float> metrics)
+    {
+        if (batch.Length != Batch.Length) Throw.Argument($"batch has {batch.Length} values, expected {Batch.Length}");
+        if (metrics.Length < MetricNames.Count) Throw.Argument($"metrics needs {MetricNames.Count} slots");
+        Backend.Upload(batch, Batch);
+        Step(metrics);
+        State.Step++;
+    }
+
+    protected abstract void Step(Span<float> metrics);
+
+    protected ReadOnlySpan<float> DownloadLosses()
+    {
+        Backend.Download(Losses.All(), _lossHost);
+        return _lossHost;
+    }
+
+    /// <summary>
+    /// <paramref name="count"/> samples [count, DataWidth] in [0, 1] from latent noise of Philox stream
+    /// <see cref="Philox.Stream.Sample"/> under <paramref name="seed"/>; sample i uses noise values
+    /// [i·latent, (i+1)·latent), so a sample does not depend on how many are drawn with it.
+    /// </summary>
+    public void Generate(Span<float> destination, int count, ulong seed)
+    {
+        using var workspace = new MlpWorkspace(Backend, Generator, Math.Min(Math.Max(count, 1), 256));
+        using var latent = Backend.Allocate((long)workspace.MaxBatch * Generator.InputWidth);
+        Sampling.Generate(Backend, Generator, GeneratorParameters, SigmoidAfterGenerator, workspace, latent, destination, count, seed);
+    }
+
+    /// <summary>Every tensor a checkpoint holds: parameters, then optimizer state, with their names.</summary>
+    public IEnumerable<Tensor> CheckpointTensors()
+    {
+        foreach (var (_, parameters, _) in _networks)
+            foreach (var e in parameters.Entries) yield return ParameterSet.Slice(parameters.Values, e);
+        foreach (var (_, _, optimizer) in _networks)
+            foreach (var t in optimizer.StateTensors()) yield return t;
+    }
+
+    /// <summary>Optimizer step counters by network name, for checkpoints.</summary>
+    public IEnumerable<(string Network, Optimizer Optimizer)> Optimizers() => _networks.Select(n => (n.Name, n.Optimizer));
+
+    public void Dispose()
+    {
+        for (int i = _owned.Count - 1; i >= 0; i--) _owned[i].Dispose();
+        GC.SuppressFinalize(this);
+    }
+}
+
+/// <summary>The sampling loop shared by training-time previews and the embedding API.</summary>
+internal static class Sampling
+{
+    public static void Generate(IBackend backend, Mlp generator, ParameterSet parameters, bool sigmoidAfter,
+        MlpWorkspace workspace, DeviceMemory latentMemory, Span<float> destination, int count, ulong seed)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegative(count);
+        int latent = generator.InputWidth, width = generator.OutputWidth;
+        if ((long)count * width > destination.Length)
+            Throw.Argument($"destination holds {destination.Length} values; {count} samples need {(long)count * width}");
+        for (int start = 0; start < count; start += workspace.MaxBatch)
+        {
+            int n = Math.Min(workspace.MaxBatch, count - start);
+            var z = latentMemory.Slice(0, n, latent);
+            backend.FillNormal(z, seed, (ulong)Philox.Stream.Sample, (ulong)start * (ulong)latent);
+            var y = generator.Forward(backend, parameters, z, workspace);
+            if (sigmoidAfter) backend.SigmoidForward(y, y);
+            backend.Download(y, destination.Slice(start * width, n * width));
+        }
+    }
+}

@@ -1,0 +1,59 @@
+using FinGen.Native.Models;
+using FinGen.Native.Randomness;
+
+namespace FinGen.Native.Training;
+
+/// <summary>Training samples in host memory: [Count, Width], plus what produced them (for the checkpoint).</summary>
+public sealed record TrainingData(string Name, float[] Samples, int Count, int Width, IReadOnlyDictionary<string, string> Metadata)
+{
+    public ReadOnlySpan<float> Row(int index) => Samples.AsSpan(index * Width, Width);
+}
+
+/// <summary>
+/// The training loop: draws each batch's rows from the Philox batch stream (with replacement), runs one
+/// model step, reports metrics. All randomness is counter-based and its position is in the model's
+/// <see cref="TrainingState"/>, so the same seed gives the same losses bit for bit and a resumed run continues
+/// exactly where the checkpoint left off.
+/// </summary>
+public sealed class Trainer
+{
+    private readonly GenerativeModel _model;
+    private readonly TrainingData _data;
+    private readonly float[] _batch;
+    private readonly float[] _metrics;
+
+    public Trainer(GenerativeModel model, TrainingData data)
+    {
+        if (data.Width != model.Config.DataWidth)
+            Throw.User($"{data.Name}: samples have {data.Width} values but the model expects {model.Config.DataWidth}");
+        if (data.Count < 1) Throw.User($"{data.Name}: no training samples");
+        _model = model;
+        _data = data;
+        _batch = new float[model.Config.BatchSize * data.Width];
+        _metrics = new float[model.MetricNames.Count];
+    }
+
+    /// <summary>Runs steps until the model's step counter reaches <paramref name="untilStep"/>.</summary>
+    /// <param name="onStep">Called after every step with the step number (1-based) and the metrics.</param>
+    public void Run(long untilStep, Action<long, ReadOnlySpan<float>>? onStep = null, CancellationToken cancel = default)
+    {
+        while (_model.State.Step < untilStep)
+        {
+            cancel.ThrowIfCancellationRequested();
+            GatherBatch();
+            _model.TrainStep(_batch, _metrics);
+            onStep?.Invoke(_model.State.Step, _metrics);
+        }
+    }
+
+    private void GatherBatch()
+    {
+        var state = _model.State;
+        int width = _data.Width;
+        for (int i = 0; i < _model.Config.BatchSize; i++)
+        {
+            int row = Philox.NextInt(_model.Config.Seed, (ulong)Philox.Stream.Batches, state.BatchOffset++, _data.Count);
+            _data.Row(row).CopyTo(_batch.AsSpan(i * width, width));
+        }
+    }
+}
