@@ -1,0 +1,249 @@
+using System.Buffers;
+using System.Globalization;
+
+namespace FinGen.Native.Data;
+
+/// <summary>
+/// Turns a window of <see cref="WindowLength"/> returns into an <see cref="ImageSide"/>×<see cref="ImageSide"/>
+/// image with pixels in [0, 1] (row-major), and back.
+/// </summary>
+public interface IImageEncoding
+{
+    /// <summary>Short name stored in checkpoints, e.g. "gasf".</summary>
+    string Name { get; }
+    /// <summary>Returns per window (L).</summary>
+    int WindowLength { get; }
+    /// <summary>Side of the square image.</summary>
+    int ImageSide { get; }
+    /// <summary>Encodes <paramref name="window"/> [L] into <paramref name="image"/> [side·side], pixels in [0, 1].</summary>
+    void Encode(ReadOnlySpan<float> window, Span<float> image);
+    /// <summary>Decodes <paramref name="image"/> [side·side] into <paramref name="window"/> [L] returns.</summary>
+    void Decode(ReadOnlySpan<float> image, Span<float> window);
+    /// <summary>Everything needed to rebuild the encoding (string → string), for a checkpoint.</summary>
+    IReadOnlyDictionary<string, string> ToMetadata();
+}
+
+/// <summary>
+/// Gramian Angular Summation Field with fixed global bounds [<see cref="Lower"/>, <see cref="Upper"/>]:
+/// x̃ = clamp((r − lower)/(upper − lower), 0, 1), φ = arccos x̃, G_ij = cos(φ_i + φ_j)
+/// = x̃_i x̃_j − √(1−x̃_i²)√(1−x̃_j²), pixel = (G_ij + 1)/2. The diagonal pixel is x̃_i², so decoding
+/// reads r_i = lower + √pixel_ii·(upper − lower); returns outside the bounds come back clipped to them.
+/// The bounds are the same for every window, so a generated image decodes to returns with their real scale.
+/// </summary>
+public sealed class GasfEncoding : IImageEncoding
+{
+    /// <summary>The <see cref="Name"/> and metadata "encoding" value.</summary>
+    public const string EncodingName = "gasf";
+    /// <summary>Largest supported window length.</summary>
+    public const int MaxWindowLength = 4096;
+
+    const string KeyEncoding = "encoding", KeyWindow = "window_length", KeyLower = "lower", KeyUpper = "upper";
+    const int StackLimit = 256;
+
+    /// <summary>Creates the encoding; bounds must be finite with <paramref name="lower"/> &lt; <paramref name="upper"/>.</summary>
+    public GasfEncoding(int windowLength, double lower, double upper)
+    {
+        ArgumentOutOfRangeException.ThrowIfLessThan(windowLength, 1);
+        ArgumentOutOfRangeException.ThrowIfGreaterThan(windowLength, MaxWindowLength);
+        if (!double.IsFinite(lower) || !double.IsFinite(upper) || !(lower < upper) || !double.IsFinite(upper - lower))
+            throw new ArgumentException($"GASF bounds must be finite with lower < upper (got lower={lower.ToString("R", CultureInfo.InvariantCulture)}, upper={upper.ToString("R", CultureInfo.InvariantCulture)})");
+        WindowLength = windowLength;
+        Lower = lower;
+        Upper = upper;
+    }
+
+    /// <inheritdoc/>
+    public string Name => EncodingName;
+    /// <inheritdoc/>
+    public int WindowLength { get; }
+    /// <inheritdoc/>
+    public int ImageSide => WindowLength;
+    /// <summary>The return mapped to x̃ = 0 (and the value smaller returns are clipped to).</summary>
+    public double Lower { get; }
+    /// <summary>The return mapped to x̃ = 1 (and the value larger returns are clipped to).</summary>
+    public double Upper { get; }
+
+    /// <summary>
+    /// Chooses the bounds from the training returns: the <paramref name="lowerQuantile"/> and
+    /// <paramref name="upperQuantile"/> quantiles, linearly interpolated between order statistics
+    /// (sorted x[0..n-1], h = (n−1)·q, q-quantile = x[⌊h⌋] + (h − ⌊h⌋)(x[⌊h⌋+1] − x[⌊h⌋]); numpy's default).
+    /// Pass only the training part of the series (see <see cref="MarketImages.SplitByTime"/>).
+    /// </summary>
+    public static GasfEncoding Fit(ReadOnlySpan<double> trainingReturns, int windowLength, double lowerQuantile = 0.005, double upperQuantile = 0.995)
+    {
+        if (!(lowerQuantile >= 0 && lowerQuantile < upperQuantile && upperQuantile <= 1))
+            throw new ArgumentOutOfRangeException(nameof(lowerQuantile), $"quantiles must satisfy 0 <= lower < upper <= 1 (got {lowerQuantile}, {upperQuantile})");
+        if (trainingReturns.Length < 2)
+            Throw.User($"cannot fit GASF bounds: {trainingReturns.Length} training returns, at least 2 are needed");
+        for (int i = 0; i < trainingReturns.Length; i++)
+            if (!double.IsFinite(trainingReturns[i]))
+                Throw.User($"cannot fit GASF bounds: training return {i} is {trainingReturns[i].ToString(CultureInfo.InvariantCulture)}");
+
+        var sorted = trainingReturns.ToArray();
+        Array.Sort(sorted);
+        double lower = Quantile(sorted, lowerQuantile), upper = Quantile(sorted, upperQuantile);
+        if (!(lower < upper))
+            Throw.User($"cannot fit GASF bounds: the training returns between the {lowerQuantile} and {upperQuantile} quantiles are all {lower.ToString("R", CultureInfo.InvariantCulture)} (a constant price series?)");
+        return new GasfEncoding(windowLength, lower, upper);
+    }
+
+    /// <summary><see cref="Fit(ReadOnlySpan{double}, int, double, double)"/> for float returns.</summary>
+    public static GasfEncoding Fit(ReadOnlySpan<float> trainingReturns, int windowLength, double lowerQuantile = 0.005, double upperQuantile = 0.995)
+    {
+        var d = new double[trainingReturns.Length];
+        for (int i = 0; i < d.Length; i++) d[i] = trainingReturns[i];
+        return Fit(d, windowLength, lowerQuantile, upperQuantile);
+    }
+
+    /// <summary>Linear-interpolated quantile of an ascending array (numpy "linear", R type 7).</summary>
+    internal static double Quantile(double[] sorted, double q)
+    {
+        double h = (sorted.Length - 1) * q;
+        int lo = (int)Math.Floor(h);
+        if (lo >= sorted.Length - 1) return sorted[^1];
+        return sorted[lo] + (h - lo) * (sorted[lo + 1] - sorted[lo]);
+    }
+
+    /// <summary>Rebuilds the encoding from <see cref="ToMetadata"/>; bad metadata throws <see cref="FinGenException"/>.</summary>
+    public static GasfEncoding FromMetadata(IReadOnlyDictionary<string, string> metadata)
+    {
+        ArgumentNullException.ThrowIfNull(metadata);
+        var name = Get(metadata, KeyEncoding);
+        if (!string.Equals(name, EncodingName, StringComparison.Ordinal))
+            Throw.User($"image encoding metadata: encoding is '{name}', expected '{EncodingName}'");
+        var w = Get(metadata, KeyWindow);
+        if (!int.TryParse(w, NumberStyles.None, CultureInfo.InvariantCulture, out int window) || window < 1 || window > MaxWindowLength)
+            Throw.User($"image encoding metadata: {KeyWindow} '{w}' is not an integer in 1..{MaxWindowLength}");
+        double lower = GetDouble(metadata, KeyLower), upper = GetDouble(metadata, KeyUpper);
+        if (!(lower < upper) || !double.IsFinite(upper - lower))
+            Throw.User($"image encoding metadata: lower {lower.ToString("R", CultureInfo.InvariantCulture)} must be below upper {upper.ToString("R", CultureInfo.InvariantCulture)}");
+        return new GasfEncoding(window, lower, upper);
+    }
+
+    static string Get(IReadOnlyDictionary<string, string> m, string key) =>
+        m.TryGetValue(key, out var v) && v is not null ? v
+            : Throw.User<string>($"image encoding metadata has no '{key}' (keys found: {string.Join(", ", m.Keys)})");
+
+    static double GetDouble(IReadOnlyDictionary<string, string> m, string key)
+    {
+        var s = Get(m, key);
+        return double.TryParse(s, NumberStyles.Float, CultureInfo.InvariantCulture, out var v) && double.IsFinite(v) ? v
+            : Throw.User<double>($"image encoding metadata: {key} '{s}' is not a finite number");
+    }
+
+    /// <inheritdoc/>
+    public IReadOnlyDictionary<string, string> ToMetadata() => new Dictionary<string, string>
+    {
+        [KeyEncoding] = EncodingName,
+        [KeyWindow] = WindowLength.ToString(CultureInfo.InvariantCulture),
+        [KeyLower] = Lower.ToString("R", CultureInfo.InvariantCulture),
+        [KeyUpper] = Upper.ToString("R", CultureInfo.InvariantCulture),
+    };
+
+    /// <inheritdoc/>
+    public void Encode(ReadOnlySpan<float> window, Span<float> image)
+    {
+        int n = WindowLength;
+        if (window.Length != n) throw new ArgumentException($"window has {window.Length} returns, expected {n}", nameof(window));
+        if (image.Length != n * n) throw new ArgumentException($"image has {image.Length} pixels, expected {n * n}", nameof(image));
+
+        double[]? rented = n > StackLimit ? ArrayPool<double>.Shared.Rent(2 * n) : null;
+        Span<double> buf = rented is null ? stackalloc double[2 * StackLimit] : rented;
+        var x = buf[..n];
+        var s = buf.Slice(n, n);
+        double range = Upper - Lower;
+        for (int i = 0; i < n; i++)
+        {
+            double xi = Math.Clamp((window[i] - Lower) / range, 0.0, 1.0);
+            if (double.IsNaN(xi)) throw new ArgumentException($"window[{i}] is NaN", nameof(window));
+            x[i] = xi;
+            s[i] = Math.Sqrt(Math.Max(0.0, 1.0 - xi * xi));
+        }
+        for (int i = 0; i < n; i++)
+        {
+            double xi = x[i], si = s[i];
+            image[i * n + i] = (float)(xi * xi); // (2x̃² − 1 + 1)/2, exact form
+            for (int j = i + 1; j < n; j++)
+            {
+                float p = (float)Math.Clamp((xi * x[j] - si * s[j] + 1.0) * 0.5, 0.0, 1.0);
+                image[i * n + j] = p;
+                image[j * n + i] = p;
+            }
+        }
+        if (rented is not null) ArrayPool<double>.Shared.Return(rented);
+    }
+
+    /// <inheritdoc/>
+    public void Decode(ReadOnlySpan<float> image, Span<float> window)
+    {
+        int n = WindowLength;
+        if (image.Length != n * n) throw new ArgumentException($"image has {image.Length} pixels, expected {n * n}", nameof(image));
+        if (window.Length != n) throw new ArgumentException($"window has {window.Length} returns, expected {n}", nameof(window));
+        double range = Upper - Lower;
+        for (int i = 0; i < n; i++)
+        {
+            double p = image[i * n + i];
+            double x = double.IsNaN(p) ? 0.0 : Math.Sqrt(Math.Clamp(p, 0.0, 1.0));
+            window[i] = (float)(Lower + x * range);
+        }
+    }
+
+    /// <inheritdoc/>
+    public override string ToString() =>
+        string.Create(CultureInfo.InvariantCulture, $"gasf(L={WindowLength}, lower={Lower:R}, upper={Upper:R})");
+}
+
+/// <summary>From prices to training images: log returns, time split, sliding-window encoding.</summary>
+public static class MarketImages
+{
+    /// <summary>r_t = ln(close_t / close_{t−1}) for t = 1..n−1 (computed in double); length n − 1.</summary>
+    public static float[] LogReturns(PriceSeries s)
+    {
+        ArgumentNullException.ThrowIfNull(s);
+        var c = s.Closes;
+        if (c.Length < 2) return [];
+        var r = new float[c.Length - 1];
+        for (int t = 1; t < c.Length; t++)
+        {
+            if (!(c[t] > 0 && c[t - 1] > 0) || !double.IsFinite(c[t]) || !double.IsFinite(c[t - 1]))
+                Throw.User($"{s.Source}: price {t - 1} or {t} is not a positive finite number; cannot take log returns");
+            r[t - 1] = (float)Math.Log(c[t] / c[t - 1]);
+        }
+        return r;
+    }
+
+    /// <summary>
+    /// Encodes every window returns[k·stride .. k·stride + L) as an image; images are
+    /// [count, side·side] row-major. Fewer than L returns throws <see cref="FinGenException"/>.
+    /// </summary>
+    public static (float[] images, int count) EncodeWindows(ReadOnlySpan<float> returns, IImageEncoding enc, int stride = 1)
+    {
+        ArgumentNullException.ThrowIfNull(enc);
+        ArgumentOutOfRangeException.ThrowIfLessThan(stride, 1);
+        int L = enc.WindowLength, size = enc.ImageSide * enc.ImageSide;
+        if (returns.Length < L)
+            Throw.User($"{returns.Length} returns is too few: one window of {L} returns needs at least {L}");
+        int count = (returns.Length - L) / stride + 1;
+        if ((long)count * size > Array.MaxLength)
+            Throw.User($"{count} windows of {size} pixels do not fit in one array; use a larger stride");
+        var images = new float[count * size];
+        for (int k = 0; k < count; k++)
+            enc.Encode(returns.Slice(k * stride, L), images.AsSpan(k * size, size));
+        return (images, count);
+    }
+
+    /// <summary>
+    /// Splits a series by time: the last round(n·<paramref name="heldOutFraction"/>) values are held out
+    /// (for evaluation only: never train on them or fit encoding bounds on them), the rest is training data.
+    /// Both parts are copies.
+    /// </summary>
+    public static (float[] train, float[] heldOut) SplitByTime(float[] returns, double heldOutFraction = 0.2)
+    {
+        ArgumentNullException.ThrowIfNull(returns);
+        if (!(heldOutFraction >= 0 && heldOutFraction < 1))
+            throw new ArgumentOutOfRangeException(nameof(heldOutFraction), heldOutFraction, "held-out fraction must be in [0, 1)");
+        int held = (int)Math.Round(returns.Length * heldOutFraction, MidpointRounding.AwayFromZero);
+        int train = returns.Length - held;
+        return (returns[..train], returns[train..]);
+    }
+}
