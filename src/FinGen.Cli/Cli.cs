@@ -1,0 +1,55 @@
+using System.CommandLine;
+using FinGen.Native;
+
+namespace FinGen.Cli;
+
+/// <summary>
+/// The <c>fingen</c> command: parses, picks a backend, calls the library, prints. No math here.
+/// Exit codes: 0 success, 1 bad input or a failed run (one line on stderr), 2 bad command line.
+/// </summary>
+public static class Cli
+{
+    public const int Ok = 0, Failed = 1, Usage = 2, Internal = 70;
+
+    public static int Run(string[] args, TextWriter output, TextWriter error, bool interactive = false)
+    {
+        var console = new CliConsole(output, error, interactive);
+        var root = new RootCommand("FinGen.Native: train and sample GANs and VAEs of financial data on CPU (and, later, CUDA).");
+        root.Subcommands.Add(TrainCommand.Create(console));
+        root.Subcommands.Add(SampleCommand.Create(console));
+        root.Subcommands.Add(InfoCommand.Create(console));
+
+        var parse = root.Parse(args);
+        if (parse.Errors.Count > 0)
+        {
+            // One line, the first problem: the rest usually follows from it.
+            error.WriteLine($"fingen: {OneLine(parse.Errors[0].Message)} (see 'fingen {string.Join(' ', args.TakeWhile(a => !a.StartsWith('-')).Take(1))} --help')");
+            return Usage;
+        }
+        try
+        {
+            return parse.Invoke(new InvocationConfiguration { Output = output, Error = error, EnableDefaultExceptionHandler = false });
+        }
+        catch (FinGenException e)
+        {
+            error.WriteLine($"fingen: {OneLine(e.Message)}");
+            return Failed;
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            error.WriteLine($"fingen: {OneLine(e.Message)}");
+            return Failed;
+        }
+        catch (Exception e) when (Environment.GetEnvironmentVariable("FINGEN_DEBUG") != "1")
+        {
+            error.WriteLine($"fingen: internal error: {e.GetType().Name}: {OneLine(e.Message)} (set FINGEN_DEBUG=1 for the stack trace)");
+            return Internal;
+        }
+    }
+
+    private static string OneLine(string message) =>
+        string.Join(' ', message.Split(['\r', '\n', '\t'], StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries));
+}
+
+/// <summary>Where a command writes: plain writers, plus whether a live progress bar makes sense.</summary>
+public sealed record CliConsole(TextWriter Out, TextWriter Error, bool Interactive);

@@ -1,0 +1,33 @@
+using System.CommandLine;
+using System.Reflection;
+using System.Runtime.Intrinsics;
+using FinGen.Native.Backends;
+using FinGen.Native.Backends.Cpu;
+
+namespace FinGen.Cli;
+
+internal static class InfoCommand
+{
+    public static string Version { get; } =
+        typeof(InfoCommand).Assembly.GetCustomAttribute<AssemblyInformationalVersionAttribute>()?.InformationalVersion.Split('+')[0] ?? "0.0.0";
+
+    public static Command Create(CliConsole console)
+    {
+        var command = new Command("info", "Show the version, the backends, the CPU's SIMD width and why CUDA is or is not available");
+        command.SetAction(_ =>
+        {
+            var o = console.Out;
+            o.WriteLine($"fingen {Version} (.NET {Environment.Version}, {System.Runtime.InteropServices.RuntimeInformation.OSDescription})");
+            o.WriteLine($"backends: {string.Join(", ", Backend.CpuNames)} (default cpu; {Backend.EnvironmentVariable} forces one)");
+            o.WriteLine($"cpu: {Environment.ProcessorCount} logical cores, {CpuWorkers.Count} worker threads, SIMD {SimdWidth()}");
+            o.WriteLine($"cuda: not available: {Devices.CudaMissing}");
+            return Cli.Ok;
+        });
+        return command;
+    }
+
+    public static string SimdWidth() =>
+        Vector512.IsHardwareAccelerated ? "512-bit (AVX-512)"
+        : Vector256.IsHardwareAccelerated ? "256-bit (AVX2)"
+        : Vector128.IsHardwareAccelerated ? "128-bit" : "none (scalar)";
+}

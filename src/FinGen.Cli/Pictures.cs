@@ -1,0 +1,119 @@
+using FinGen.Native.Data;
+using FinGen.Native.Models;
+using FinGen.Native.Training;
+using ScottPlot;
+
+namespace FinGen.Cli;
+
+/// <summary>The PNGs a person looks at instead of reading numbers: sample grids and decoded price paths (ScottPlot).</summary>
+internal static class Pictures
+{
+    public const int GridSamples = 64;
+    private const int WindowsPerPath = 4;
+
+    /// <summary>samples.png for every model; paths.png too when the data are encoded prices.</summary>
+    public static IEnumerable<string> WriteSamplePictures(GenerativeModel model, TrainingData data, string directory, ulong seed)
+    {
+        int width = model.Config.DataWidth;
+        var samples = new float[GridSamples * width];
+        model.Generate(samples, GridSamples, seed);
+        var written = new List<string>();
+        if (model.Config.ImageSide > 0)
+        {
+            string grid = Path.Combine(directory, "samples.png");
+            SaveGrid(grid, samples, GridSamples, model.Config.ImageSide, $"{GridSamples} generated samples ({model.Config.Model.ToString().ToUpperInvariant()}, step {model.State.Step})");
+            written.Add(grid);
+        }
+        var encoding = DataSets.EncodingOf(data.Metadata);
+        if (encoding is not null)
+        {
+            string paths = Path.Combine(directory, "paths.png");
+            SavePricePaths(paths, samples, GridSamples, encoding, data.Metadata, RealReturns(data, encoding));
+            written.Add(paths);
+        }
+        return written;
+    }
+
+    /// <summary>An 8-wide grid of square grayscale images, one pixel gap between them.</summary>
+    public static void SaveGrid(string path, ReadOnlySpan<float> samples, int count, int side, string title)
+    {
+        int columns = (int)Math.Ceiling(Math.Sqrt(count));
+        int rows = (count + columns - 1) / columns;
+        int cell = side + 1;
+        var pixels = new double[rows * cell - 1, columns * cell - 1];
+        for (int s = 0; s < count; s++)
+        {
+            int top = s / columns * cell, left = s % columns * cell;
+            for (int y = 0; y < side; y++)
+                for (int x = 0; x < side; x++)
+                    pixels[top + y, left + x] = samples[s * side * side + y * side + x];
+        }
+        var plot = new Plot();
+        var heatmap = plot.Add.Heatmap(pixels);
+        heatmap.Colormap = new ScottPlot.Colormaps.Grayscale();
+        heatmap.ManualRange = new ScottPlot.Range(0, 1);
+        plot.Axes.Frameless();
+        plot.HideGrid();
+        plot.Title(title);
+        plot.SavePng(path, 720, 760);
+    }
+
+    /// <summary>
+    /// Each path chains <see cref="WindowsPerPath"/> generated windows decoded to log returns, starting from the
+    /// last training close: S_t = S₀·exp(Σ r). The real path is the last stretch of training data, for scale.
+    /// </summary>
+    public static void SavePricePaths(string path, ReadOnlySpan<float> samples, int count, IImageEncoding encoding,
+        IReadOnlyDictionary<string, string> metadata, float[]? realReturns)
+    {
+        double s0 = metadata.TryGetValue("last_train_close", out var close) && double.TryParse(close, System.Globalization.CultureInfo.InvariantCulture, out var c) ? c : 100.0;
+        int length = encoding.WindowLength, size = encoding.ImageSide * encoding.ImageSide;
+        var window = new float[length];
+        var plot = new Plot();
+        int paths = count / WindowsPerPath;
+        for (int p = 0; p < paths; p++)
+        {
+            var returns = new float[WindowsPerPath * length];
+            for (int w = 0; w < WindowsPerPath; w++)
+            {
+                encoding.Decode(samples.Slice((p * WindowsPerPath + w) * size, size), window);
+                window.CopyTo(returns, w * length);
+            }
+            var line = plot.Add.Signal(Prices(s0, returns));
+            line.Color = Colors.SteelBlue.WithAlpha(0.5);
+            line.LineWidth = 1;
+            if (p == 0) line.LegendText = "synthetic (decoded GASF)";
+        }
+        if (realReturns is not null)
+        {
+            var real = plot.Add.Signal(Prices(s0, realReturns));
+            real.Color = Colors.Black;
+            real.LineWidth = 2;
+            real.LegendText = "real (last training stretch)";
+        }
+        plot.ShowLegend(Alignment.UpperLeft);
+        plot.Title($"{paths} synthetic price paths of {WindowsPerPath * length} days from S0 = {s0:F2}");
+        plot.XLabel("trading day");
+        plot.YLabel("price");
+        plot.SavePng(path, 900, 560);
+    }
+
+    private static double[] Prices(double s0, ReadOnlySpan<float> returns)
+    {
+        var prices = new double[returns.Length + 1];
+        prices[0] = s0;
+        for (int t = 0; t < returns.Length; t++) prices[t + 1] = prices[t] * Math.Exp(returns[t]);
+        return prices;
+    }
+
+    // The last WindowsPerPath non-overlapping windows of the training images, decoded.
+    private static float[]? RealReturns(TrainingData data, IImageEncoding encoding)
+    {
+        int length = encoding.WindowLength;
+        int first = data.Count - 1 - (WindowsPerPath - 1) * length;
+        if (first < 0) return null;
+        var returns = new float[WindowsPerPath * length];
+        for (int w = 0; w < WindowsPerPath; w++)
+            encoding.Decode(data.Row(first + w * length), returns.AsSpan(w * length, length));
+        return returns;
+    }
+}

@@ -1,0 +1,212 @@
+using System.CommandLine;
+using System.Diagnostics;
+using System.Globalization;
+using System.Text.Json;
+using FinGen.Native.Checkpoints;
+using FinGen.Native.Data;
+using FinGen.Native.Models;
+using FinGen.Native.Training;
+using nietras.SeparatedValues;
+using Spectre.Console;
+
+namespace FinGen.Cli;
+
+internal static class TrainCommand
+{
+    /// <summary>About a minute on 2 cores for the default GAN on the default data.</summary>
+    public const int DefaultSteps = 20000;
+
+    public static Command Create(CliConsole console)
+    {
+        var model = new Option<string>("--model") { Description = "gan or vae", DefaultValueFactory = _ => "gan" }.AcceptOnlyFromAmong("gan", "vae");
+        var data = new Option<string>("--data") { Description = "mnist, sp500 (embedded S&P 500 daily, the default) or a CSV with date and close columns", DefaultValueFactory = _ => DataSets.Sp500 };
+        var steps = new Option<int>("--steps") { Description = "training steps to run", DefaultValueFactory = _ => DefaultSteps };
+        var batch = new Option<int>("--batch") { Description = "batch size", DefaultValueFactory = _ => 64 };
+        var lr = new Option<float>("--lr") { Description = "learning rate", DefaultValueFactory = _ => 2e-4f };
+        var beta1 = new Option<float?>("--beta1") { Description = "Adam β1 (default 0.5 for GANs, 0.9 for VAEs)" };
+        var beta2 = new Option<float>("--beta2") { Description = "Adam β2", DefaultValueFactory = _ => 0.999f };
+        var realLabel = new Option<float>("--real-label") { Description = "GAN: D's target for real samples (0.9 = one-sided label smoothing)", DefaultValueFactory = _ => 1f };
+        var optimizer = new Option<string>("--optimizer") { Description = "adam, sgd (momentum 0.9) or gd", DefaultValueFactory = _ => "adam" }.AcceptOnlyFromAmong("adam", "sgd", "gd");
+        var recon = new Option<string>("--recon") { Description = "VAE reconstruction loss: bce or mse", DefaultValueFactory = _ => "bce" }.AcceptOnlyFromAmong("bce", "mse");
+        var seed = Options.Seed(42);
+        var device = Options.Device();
+        var output = new Option<string?>("--out") { Description = "output directory (new or empty; default runs/<model>-<timestamp>)" };
+        var resume = new Option<string?>("--resume") { Description = "checkpoint to continue from (its model, batch, optimizer and seed are kept)" };
+
+        var command = new Command("train", "Train a GAN or VAE and write checkpoint.safetensors, metrics.csv, samples.png and config.json")
+        {
+            model, data, steps, batch, lr, optimizer, beta1, beta2, realLabel, recon, seed, device, output, resume,
+        };
+        command.SetAction(parse =>
+        {
+            string? resumePath = parse.GetValue(resume);
+            var request = new TrainRequest(
+                Options.AtLeast(parse.GetValue(steps), 1, "--steps"),
+                parse.GetValue(data)!,
+                parse.GetResult(data) is not null && parse.GetResult(data)!.Implicit == false,
+                parse.GetValue(device)!,
+                parse.GetValue(output),
+                resumePath);
+            ModelConfig? fresh = null;
+            if (resumePath is null)
+            {
+                var kind = parse.GetValue(model) == "vae" ? ModelKind.Vae : ModelKind.Gan;
+                var defaults = ModelConfig.Default(kind);
+                fresh = defaults with
+                {
+                    BatchSize = Options.AtLeast(parse.GetValue(batch), 1, "--batch"),
+                    Seed = parse.GetValue(seed),
+                    RealLabel = parse.GetValue(realLabel),
+                    Reconstruction = parse.GetValue(recon) == "mse" ? ReconstructionLoss.Mse : ReconstructionLoss.Bce,
+                    Optimizer = defaults.Optimizer with
+                    {
+                        LearningRate = parse.GetValue(lr),
+                        Beta1 = parse.GetValue(beta1) ?? defaults.Optimizer.Beta1,
+                        Beta2 = parse.GetValue(beta2),
+                        Kind = parse.GetValue(optimizer) switch { "sgd" => OptimizerKind.Sgd, "gd" => OptimizerKind.Gd, _ => OptimizerKind.Adam },
+                    },
+                };
+            }
+            else
+            {
+                foreach (var fixedOption in new Option[] { model, batch, lr, optimizer, beta1, beta2, realLabel, recon, seed })
+                {
+                    if (parse.GetResult(fixedOption) is { Implicit: false })
+                        Options.Throw($"{fixedOption.Name} cannot be changed when resuming; the checkpoint's value is used");
+                }
+            }
+            return Run(console, request, fresh);
+        });
+        return command;
+    }
+
+    private sealed record TrainRequest(int Steps, string Data, bool DataGiven, string Device, string? Out, string? Resume);
+
+    private static int Run(CliConsole console, TrainRequest request, ModelConfig? freshConfig)
+    {
+        Checkpoint.CheckpointFile? checkpoint = null;
+        if (request.Resume is not null)
+        {
+            Options.MustExist(request.Resume, "--resume");
+            checkpoint = Checkpoint.Read(request.Resume);
+        }
+        var config = checkpoint?.Config ?? freshConfig!;
+        string dataSpec = !request.DataGiven && checkpoint is not null && checkpoint.Data.TryGetValue("source", out var source)
+            ? source : request.Data;
+        string outDir = request.Out ?? Path.Combine("runs", $"{config.Model.ToString().ToLowerInvariant()}-{DateTime.Now:yyyyMMdd-HHmmss}");
+        if (Directory.Exists(outDir) && Directory.EnumerateFileSystemEntries(outDir).Any())
+            Options.Throw($"--out {outDir} is not empty; choose a new directory (nothing was overwritten)");
+        if (File.Exists(outDir)) Options.Throw($"--out {outDir} is a file; choose a directory");
+
+        var data = DataSets.Load(dataSpec);
+        if (checkpoint is not null) CheckSameEncoding(checkpoint, data);
+        var trainConfig = config with { DataWidth = data.Width, ImageSide = (int)Math.Round(Math.Sqrt(data.Width)) };
+        if (trainConfig.ImageSide * trainConfig.ImageSide != data.Width) trainConfig = trainConfig with { ImageSide = 0 };
+
+        using var backend = Devices.Create(request.Device);
+        using var model = checkpoint is null ? GenerativeModel.Create(backend, trainConfig) : Checkpoint.LoadModel(backend, checkpoint);
+        if (checkpoint is null) model.Initialize();
+
+        Directory.CreateDirectory(outDir);
+        var log = console.Out;
+        log.WriteLine($"fingen train: {config.Model.ToString().ToLowerInvariant()} on {data.Name} ({data.Count} samples of {data.Width}), backend {backend.Name}, batch {config.BatchSize}, {config.Optimizer.Kind.ToString().ToLowerInvariant()} lr {config.Optimizer.LearningRate.ToString(CultureInfo.InvariantCulture)}, seed {config.Seed}");
+        if (data.Metadata.TryGetValue("held_out_returns", out var heldOut))
+            log.WriteLine($"  data: training returns {data.Metadata["train_first_date"]} .. {data.Metadata["train_last_date"]} ({data.Metadata["train_returns"]}); last {heldOut} returns held out for evaluation; GASF bounds [{data.Metadata["lower"]}, {data.Metadata["upper"]}]");
+        if (checkpoint is not null) log.WriteLine($"  resuming {request.Resume} at step {model.State.Step}");
+
+        long first = model.State.Step, last = first + request.Steps;
+        var names = model.MetricNames;
+        var firstMetrics = new float[names.Count];
+        var lastMetrics = new float[names.Count];
+        var clock = Stopwatch.StartNew();
+        using (var metrics = Sep.New(',').Writer(o => o with { WriteHeader = true }).ToFile(Path.Combine(outDir, "metrics.csv")))
+        {
+            void Record(long step, ReadOnlySpan<float> values)
+            {
+                using var row = metrics.NewRow();
+                row["step"].Format(step);
+                for (int i = 0; i < names.Count; i++) row[names[i]].Format(values[i]);
+                if (step == first + 1) values.CopyTo(firstMetrics);
+                values.CopyTo(lastMetrics);
+            }
+            var trainer = new Trainer(model, data);
+            if (console.Interactive)
+            {
+                AnsiConsole.Progress()
+                    .Columns(new TaskDescriptionColumn(), new ProgressBarColumn(), new PercentageColumn(), new RemainingTimeColumn())
+                    .Start(ctx =>
+                    {
+                        var task = ctx.AddTask("training", maxValue: request.Steps);
+                        trainer.Run(last, (step, values) =>
+                        {
+                            Record(step, values);
+                            task.Increment(1);
+                            if (step % 50 == 0 || step == last) task.Description = Describe(names, values);
+                        });
+                    });
+            }
+            else
+            {
+                long every = Math.Max(1, request.Steps / 10);
+                trainer.Run(last, (step, values) =>
+                {
+                    Record(step, values);
+                    if ((step - first) % every == 0 || step == last)
+                        log.WriteLine($"  step {step}/{last}  {Describe(names, values)}  {(step - first) / clock.Elapsed.TotalSeconds:F0} steps/s");
+                });
+            }
+        }
+        double seconds = clock.Elapsed.TotalSeconds;
+
+        string checkpointPath = Path.Combine(outDir, Checkpoint.FileName);
+        Checkpoint.Save(checkpointPath, model, data.Metadata);
+        WriteConfig(Path.Combine(outDir, "config.json"), model, data, backend.Name, request, seconds);
+        var written = new List<string> { checkpointPath, Path.Combine(outDir, "metrics.csv"), Path.Combine(outDir, "config.json") };
+        written.AddRange(Pictures.WriteSamplePictures(model, data, outDir, seed: config.Seed));
+
+        log.WriteLine($"  first losses  {Describe(names, firstMetrics)}");
+        log.WriteLine($"  last losses   {Describe(names, lastMetrics)}");
+        log.WriteLine($"  {request.Steps} steps in {seconds:F1} s ({request.Steps / seconds:F0} steps/s)");
+        foreach (var path in written) log.WriteLine($"  wrote {path}");
+        return Cli.Ok;
+    }
+
+    private static void CheckSameEncoding(Checkpoint.CheckpointFile checkpoint, TrainingData data)
+    {
+        foreach (var key in new[] { "kind", "lower", "upper", "window_length" })
+        {
+            checkpoint.Data.TryGetValue(key, out var was);
+            data.Metadata.TryGetValue(key, out var now);
+            if (was != now)
+                Options.Throw($"--resume {checkpoint.Path}: the data's {key} is '{now}' but the checkpoint was trained with '{was}'");
+        }
+    }
+
+    private static string Describe(IReadOnlyList<string> names, ReadOnlySpan<float> values)
+    {
+        var parts = new string[names.Count];
+        for (int i = 0; i < names.Count; i++) parts[i] = $"{names[i]} {values[i].ToString("F4", CultureInfo.InvariantCulture)}";
+        return string.Join("  ", parts);
+    }
+
+    private static void WriteConfig(string path, GenerativeModel model, TrainingData data, string backend, TrainRequest request, double seconds)
+    {
+        using var stream = File.Create(path);
+        using var json = new Utf8JsonWriter(stream, new JsonWriterOptions { Indented = true });
+        json.WriteStartObject();
+        json.WriteString("fingen_version", InfoCommand.Version);
+        json.WriteString("backend", backend);
+        json.WriteNumber("step", model.State.Step);
+        json.WriteNumber("steps_this_run", request.Steps);
+        json.WriteNumber("seconds", Math.Round(seconds, 3));
+        if (request.Resume is not null) json.WriteString("resumed_from", request.Resume);
+        json.WritePropertyName("model");
+        using (var config = JsonDocument.Parse(model.Config.ToJson())) config.WriteTo(json);
+        json.WriteStartObject("data");
+        json.WriteString("name", data.Name);
+        json.WriteNumber("samples", data.Count);
+        foreach (var (key, value) in data.Metadata) json.WriteString(key, value);
+        json.WriteEndObject();
+        json.WriteEndObject();
+    }
+}
