@@ -1,0 +1,229 @@
+using System.Text;
+using FinGen.Cli;
+using FinGen.Native.Checkpoints;
+
+namespace FinGen.Native.Tests;
+
+/// <summary>The fingen command end to end, in process: real arguments, real files, the exit code and stderr.</summary>
+[TestFixture]
+public sealed class CliTests
+{
+    private string _dir = "";
+
+    [SetUp]
+    public void SetUp() => _dir = Directory.CreateTempSubdirectory("fingen-cli-").FullName;
+
+    [TearDown]
+    public void TearDown() => Directory.Delete(_dir, recursive: true);
+
+    private sealed record Result(int Code, string Out, string Error);
+
+    private static Result Fingen(params string[] args)
+    {
+        var output = new StringWriter();
+        var error = new StringWriter();
+        int code = FinGen.Cli.Cli.Run(args, output, error);
+        return new Result(code, output.ToString(), error.ToString());
+    }
+
+    private string In(string name) => Path.Combine(_dir, name);
+
+    /// <summary>A bad input: non-zero exit, exactly one line on stderr that contains <paramref name="expected"/>, no stack trace.</summary>
+    private static void AssertOneLineError(Result result, string expected)
+    {
+        Assert.That(result.Code, Is.Not.Zero, result.Out);
+        var lines = result.Error.Split('\n', StringSplitOptions.RemoveEmptyEntries);
+        Assert.That(lines, Has.Length.EqualTo(1), result.Error);
+        Assert.That(lines[0], Does.Contain(expected));
+        Assert.That(result.Error, Does.Not.Contain("   at "));
+    }
+
+    private string TrainSmall(string model = "gan", string data = "sp500", string? outDir = null, int steps = 4)
+    {
+        outDir ??= In($"run-{model}");
+        var r = Fingen("train", "--model", model, "--data", data, "--steps", steps.ToString(), "--batch", "16", "--out", outDir);
+        Assert.That(r.Code, Is.Zero, r.Error + r.Out);
+        return outDir;
+    }
+
+    [Test]
+    public void InfoNamesBackendsSimdAndWhyThereIsNoCuda()
+    {
+        var r = Fingen("info");
+        Assert.That(r.Code, Is.Zero);
+        Assert.That(r.Out, Does.Contain("cpu-ref, cpu"));
+        Assert.That(r.Out, Does.Contain("SIMD"));
+        Assert.That(r.Out, Does.Contain("cuda: not available"));
+    }
+
+    [Test]
+    public void TrainGanOnTheDefaultDataWritesEveryFile()
+    {
+        var output = new StringWriter();
+        var error = new StringWriter();
+        int code = FinGen.Cli.Cli.Run(["train", "--steps", "5", "--out", In("gan")], output, error);
+        Assert.That(code, Is.Zero, error.ToString());
+        foreach (var file in new[] { "checkpoint.safetensors", "metrics.csv", "samples.png", "paths.png", "config.json" })
+            Assert.That(File.Exists(In($"gan/{file}")), file);
+        var metrics = File.ReadAllLines(In("gan/metrics.csv"));
+        Assert.That(metrics[0], Is.EqualTo("step,d_loss,g_loss,d_real,d_fake"));
+        Assert.That(metrics, Has.Length.EqualTo(6));
+        Assert.That(output.ToString(), Does.Contain("held out"));
+        Assert.That(File.ReadAllBytes(In("gan/samples.png")).Take(4), Is.EqualTo(new byte[] { 0x89, (byte)'P', (byte)'N', (byte)'G' }));
+        var checkpoint = Checkpoint.Read(In("gan/checkpoint.safetensors"));
+        Assert.That(checkpoint.Data["kind"], Is.EqualTo("prices"));
+        Assert.That(checkpoint.File.Metadata["format"], Is.EqualTo("pt"));
+    }
+
+    [Test]
+    public void TrainVaeOnMnistWritesVaeMetrics()
+    {
+        string dir = TrainSmall("vae", "mnist");
+        Assert.That(File.ReadAllLines(Path.Combine(dir, "metrics.csv"))[0], Is.EqualTo("step,loss,recon,kl"));
+        Assert.That(File.Exists(Path.Combine(dir, "paths.png")), Is.False, "MNIST has no price paths");
+    }
+
+    [Test]
+    public void TrainAcceptsAPriceCsvPath()
+    {
+        var lines = new List<string> { "date,open,close" };
+        var day = new DateOnly(2020, 1, 1);
+        double price = 100;
+        var rng = new System.Random(4);
+        for (int i = 0; i < 120; i++)
+        {
+            price *= Math.Exp(0.01 * (rng.NextDouble() - 0.5));
+            lines.Add($"{day.AddDays(i):yyyy-MM-dd},1,{price.ToString(System.Globalization.CultureInfo.InvariantCulture)}");
+        }
+        File.WriteAllLines(In("prices.csv"), lines);
+        string dir = TrainSmall("gan", In("prices.csv"));
+        Assert.That(Checkpoint.Read(Path.Combine(dir, "checkpoint.safetensors")).Data["source"], Is.EqualTo(In("prices.csv")));
+    }
+
+    [Test]
+    public void SampleWritesCsvPngAndStdout()
+    {
+        string checkpoint = Path.Combine(TrainSmall("vae", "mnist"), "checkpoint.safetensors");
+        var r = Fingen("sample", "--checkpoint", checkpoint, "--count", "5", "--out", In("s.csv"));
+        Assert.That(r.Code, Is.Zero, r.Error);
+        var rows = File.ReadAllLines(In("s.csv"));
+        Assert.That(rows, Has.Length.EqualTo(6));
+        Assert.That(rows[0].Split(','), Has.Length.EqualTo(784));
+
+        r = Fingen("sample", "--checkpoint", checkpoint, "--count", "9", "--out", In("s.png"));
+        Assert.That(r.Code, Is.Zero, r.Error);
+        Assert.That(new FileInfo(In("s.png")).Length, Is.GreaterThan(1000));
+
+        r = Fingen("sample", "--checkpoint", checkpoint, "--count", "2", "--seed", "3");
+        Assert.That(r.Code, Is.Zero, r.Error);
+        Assert.That(r.Out.Split('\n', StringSplitOptions.RemoveEmptyEntries), Has.Length.EqualTo(3));
+        Assert.That(Fingen("sample", "--checkpoint", checkpoint, "--count", "2", "--seed", "3").Out, Is.EqualTo(r.Out));
+    }
+
+    [Test]
+    public void SampleOfAPriceModelWritesDecodedReturns()
+    {
+        string checkpoint = Path.Combine(TrainSmall(), "checkpoint.safetensors");
+        var r = Fingen("sample", "--checkpoint", checkpoint, "--count", "3");
+        Assert.That(r.Code, Is.Zero, r.Error);
+        var rows = r.Out.Split('\n', StringSplitOptions.RemoveEmptyEntries);
+        Assert.That(rows[0], Does.StartWith("r0,r1,"));
+        var returns = rows[1].Split(',').Select(v => double.Parse(v, System.Globalization.CultureInfo.InvariantCulture)).ToArray();
+        Assert.That(returns, Has.Length.EqualTo(28));
+        Assert.That(returns, Has.All.InRange(-0.2, 0.2), "daily log returns of an index");
+    }
+
+    [Test]
+    public void ResumeContinuesFromTheCheckpointStep()
+    {
+        string first = TrainSmall("gan", "mnist", steps: 3);
+        var r = Fingen("train", "--resume", Path.Combine(first, "checkpoint.safetensors"), "--steps", "2", "--out", In("second"));
+        Assert.That(r.Code, Is.Zero, r.Error);
+        Assert.That(r.Out, Does.Contain("resuming"));
+        Assert.That(File.ReadAllLines(In("second/metrics.csv")).Skip(1).Select(l => l.Split(',')[0]), Is.EqualTo(new[] { "4", "5" }));
+        AssertOneLineError(Fingen("train", "--resume", Path.Combine(first, "checkpoint.safetensors"), "--batch", "8", "--out", In("third")), "--batch cannot be changed");
+    }
+
+    [Test]
+    public void CudaDeviceFailsClearly() =>
+        AssertOneLineError(Fingen("train", "--device", "cuda", "--steps", "1", "--out", In("cuda")), "--device cuda");
+
+    [TestCase(new[] { "train", "--model", "gam" }, "gam")]
+    [TestCase(new[] { "train", "--steps", "zero" }, "zero")]
+    [TestCase(new[] { "train", "--device", "tpu" }, "tpu")]
+    [TestCase(new[] { "bogus" }, "bogus")]
+    [TestCase(new[] { "sample" }, "--checkpoint")]
+    public void CommandLineMistakesGetOneLineAndExitCode2(string[] args, string expected)
+    {
+        var r = Fingen(args);
+        AssertOneLineError(r, expected);
+        Assert.That(r.Code, Is.EqualTo(2));
+    }
+
+    [TestCase("--steps", "0", "--steps must be at least 1")]
+    [TestCase("--batch", "-3", "--batch must be at least 1")]
+    [TestCase("--lr", "-1", "learning rate")]
+    public void BadNumbersAreRejected(string option, string value, string expected) =>
+        AssertOneLineError(Fingen("train", option, value, "--out", In("x")), expected);
+
+    private static IEnumerable<TestCaseData> BadCsvs()
+    {
+        yield return new TestCaseData("date,open\n2020-01-01,1\n", "close").SetName("NoCloseColumn");
+        yield return new TestCaseData("date,close\n2020-01-01,100\n2020-01-02,abc\n", "line 3").SetName("NonNumeric");
+        yield return new TestCaseData("date,close\n2020-01-01,100\n2020-01-02,NaN\n", "line 3").SetName("NaN");
+        yield return new TestCaseData("date,close\n2020-01-01,100\n2020-01-02,0\n", "line 3").SetName("Zero");
+        yield return new TestCaseData("date,close\n2020-01-01,100\n2020-01-02,-5\n", "line 3").SetName("Negative");
+        yield return new TestCaseData("date,close\n2020-01-01,100\n2020-01-02,101\n", "too few").SetName("TooFewRows");
+    }
+
+    [TestCaseSource(nameof(BadCsvs))]
+    public void BadPriceFilesGetOneLineNamingTheProblem(string csv, string expected)
+    {
+        File.WriteAllText(In("bad.csv"), csv);
+        var r = Fingen("train", "--data", In("bad.csv"), "--steps", "1", "--out", In("out"));
+        AssertOneLineError(r, expected);
+        Assert.That(r.Error, Does.Contain("bad.csv"));
+        Assert.That(Directory.Exists(In("out")), Is.False, "nothing is created for bad input");
+    }
+
+    [Test]
+    public void AMissingDataFileIsNamed() =>
+        AssertOneLineError(Fingen("train", "--data", In("nope.csv"), "--out", In("out")), "nope.csv");
+
+    [Test]
+    public void ANonCheckpointIsRejected()
+    {
+        File.WriteAllBytes(In("junk.safetensors"), Encoding.UTF8.GetBytes("this is not a checkpoint at all"));
+        AssertOneLineError(Fingen("sample", "--checkpoint", In("junk.safetensors")), "junk.safetensors");
+        AssertOneLineError(Fingen("sample", "--checkpoint", In("absent.safetensors")), "absent.safetensors");
+    }
+
+    [Test]
+    public void ACheckpointWhoseHeaderLiesAboutSizesIsRejected()
+    {
+        string checkpoint = Path.Combine(TrainSmall("vae", "mnist"), "checkpoint.safetensors");
+        var bytes = File.ReadAllBytes(checkpoint);
+        // Shrink the data: the header's offsets now point past the end of the file.
+        File.WriteAllBytes(In("short.safetensors"), bytes[..^4096]);
+        AssertOneLineError(Fingen("sample", "--checkpoint", In("short.safetensors")), "short.safetensors");
+        // A safetensors file without our config is not a FinGen checkpoint.
+        SafeTensors.Write(In("plain.safetensors"), [new SafeTensorsTensor("w", [2], [1f, 2f])], new Dictionary<string, string> { ["format"] = "pt" });
+        AssertOneLineError(Fingen("sample", "--checkpoint", In("plain.safetensors")), "not a FinGen checkpoint");
+    }
+
+    [Test]
+    public void ExistingOutputIsNeverOverwritten()
+    {
+        Directory.CreateDirectory(In("busy"));
+        File.WriteAllText(In("busy/notes.txt"), "mine");
+        AssertOneLineError(Fingen("train", "--steps", "1", "--out", In("busy")), "not empty");
+        Assert.That(File.ReadAllText(In("busy/notes.txt")), Is.EqualTo("mine"));
+        Assert.That(Directory.GetFiles(In("busy")), Has.Length.EqualTo(1));
+
+        string checkpoint = Path.Combine(TrainSmall("vae", "mnist"), "checkpoint.safetensors");
+        File.WriteAllText(In("keep.csv"), "precious");
+        AssertOneLineError(Fingen("sample", "--checkpoint", checkpoint, "--out", In("keep.csv")), "already exists");
+        Assert.That(File.ReadAllText(In("keep.csv")), Is.EqualTo("precious"));
+        AssertOneLineError(Fingen("sample", "--checkpoint", checkpoint, "--out", In("s.txt")), ".csv or .png");
+    }
+}

@@ -1,0 +1,360 @@
+using FinGen.Native.Backends;
+using FinGen.Native.Memory;
+using FinGen.Native.Randomness;
+
+namespace FinGen.Native.Tests;
+
+/// <summary>
+/// Every op on every CPU backend against float64 oracles written here: forward against the formula,
+/// backward against central finite differences of that formula in float64. Random inputs, ragged shapes.
+/// </summary>
+[TestFixture]
+public sealed class OpsTests
+{
+    private const double H = 1e-6;
+    private static readonly (int Rows, int Cols)[] Shapes = [(1, 1), (3, 5), (7, 17), (16, 33), (9, 130)];
+
+    private static IEnumerable<TestCaseData> BackendShapes() =>
+        from b in TestBackends.Names from s in Shapes select new TestCaseData(b, s.Rows, s.Cols).SetArgDisplayNames(b, $"{s.Rows}x{s.Cols}");
+
+    private static IEnumerable<TestCaseData> LinearCases() =>
+        from b in TestBackends.Names
+        from s in new[] { (1, 1, 1), (3, 5, 7), (17, 33, 9), (64, 100, 128), (5, 130, 3) }
+        select new TestCaseData(b, s.Item1, s.Item2, s.Item3).SetArgDisplayNames(b, $"B{s.Item1} in{s.Item2} out{s.Item3}");
+
+    // ---- linear
+
+    private static double[] LinearOracle(double[] x, double[] w, double[] b, int batch, int inputs, int outputs)
+    {
+        var y = new double[batch * outputs];
+        for (int n = 0; n < batch; n++)
+            for (int o = 0; o < outputs; o++)
+            {
+                double sum = b[o];
+                for (int i = 0; i < inputs; i++) sum += x[n * inputs + i] * w[o * inputs + i];
+                y[n * outputs + o] = sum;
+            }
+        return y;
+    }
+
+    [TestCaseSource(nameof(LinearCases))]
+    public void LinearForwardMatchesFormula(string backendName, int batch, int inputs, int outputs)
+    {
+        using var backend = TestBackends.Create(backendName);
+        var rng = new System.Random(batch * 1000 + inputs);
+        using var x = Buffer.Random(batch, inputs, rng);
+        using var w = Buffer.Random(outputs, inputs, rng);
+        using var b = Buffer.Random(1, outputs, rng);
+        using var y = Buffer.Filled(batch, outputs, float.NaN);
+        backend.LinearForward(x.T, w.T, b.T, y.T);
+        var expected = LinearOracle(x.ToDouble(), w.ToDouble(), b.ToDouble(), batch, inputs, outputs);
+        Compare.Close(y.Span, expected, 1e-5 * Math.Sqrt(inputs), 1e-5, "y");
+    }
+
+    [TestCaseSource(nameof(LinearCases))]
+    public void LinearBackwardMatchesFiniteDifferencesAndAccumulates(string backendName, int batch, int inputs, int outputs)
+    {
+        using var backend = TestBackends.Create(backendName);
+        var rng = new System.Random(batch * 7 + outputs);
+        using var x = Buffer.Random(batch, inputs, rng);
+        using var w = Buffer.Random(outputs, inputs, rng);
+        using var b = Buffer.Random(1, outputs, rng);
+        using var dy = Buffer.Random(batch, outputs, rng);
+        using var dx = Buffer.Filled(batch, inputs, float.NaN); // overwritten: old contents must not leak in
+        using var dW = Buffer.Random(outputs, inputs, rng);    // accumulated: the old values stay
+        using var db = Buffer.Random(1, outputs, rng);
+        var dW0 = dW.ToDouble();
+        var db0 = db.ToDouble();
+        backend.LinearBackward(x.T, w.T, dy.T, dx.T, dW.T, db.T);
+
+        double[] xd = x.ToDouble(), wd = w.ToDouble(), bd = b.ToDouble(), g = dy.ToDouble();
+        double Loss() => Dot(LinearOracle(xd, wd, bd, batch, inputs, outputs), g);
+        double tol = 1e-4 * Math.Sqrt(Math.Max(batch, outputs));
+        Compare.Close(dx.Span, FiniteDifference(xd, Loss), tol, 1e-4, "dx");
+        Compare.Close(dW.Span, Add(dW0, FiniteDifference(wd, Loss)), tol, 1e-4, "dW (accumulated)");
+        Compare.Close(db.Span, Add(db0, FiniteDifference(bd, Loss)), tol, 1e-4, "db (accumulated)");
+    }
+
+    [TestCaseSource(nameof(BackendNames))]
+    public void LinearBackwardSkipsWhatIsEmpty(string backendName)
+    {
+        using var backend = TestBackends.Create(backendName);
+        var rng = new System.Random(3);
+        using var x = Buffer.Random(4, 6, rng);
+        using var w = Buffer.Random(5, 6, rng);
+        using var dy = Buffer.Random(4, 5, rng);
+        using var dx = Buffer.Filled(4, 6, float.NaN);
+        backend.LinearBackward(x.T, w.T, dy.T, dx.T, default, default);
+        Assert.That(dx.Span.ToArray(), Has.All.Matches<float>(float.IsFinite));
+    }
+
+    // ---- activations
+
+    public enum Act { LeakyRelu, Relu, Sigmoid, Tanh }
+
+    private const float Slope = 0.2f;
+
+    private static double Forward(Act act, double x) => act switch
+    {
+        Act.LeakyRelu => x > 0 ? x : Slope * x,
+        Act.Relu => Math.Max(x, 0),
+        Act.Sigmoid => 1 / (1 + Math.Exp(-x)),
+        _ => Math.Tanh(x),
+    };
+
+    private static IEnumerable<TestCaseData> ActivationCases() =>
+        from b in TestBackends.Names
+        from a in Enum.GetValues<Act>()
+        from s in Shapes
+        select new TestCaseData(b, a, s.Rows, s.Cols).SetArgDisplayNames(b, a.ToString(), $"{s.Rows}x{s.Cols}");
+
+    [TestCaseSource(nameof(ActivationCases))]
+    public void ActivationMatchesFormulaAndFiniteDifferences(string backendName, Act act, int rows, int cols)
+    {
+        using var backend = TestBackends.Create(backendName);
+        var rng = new System.Random(rows * 31 + cols + (int)act);
+        using var x = Buffer.Random(rows, cols, rng, -6, 6);
+        foreach (ref float v in x.Span) if (Math.Abs(v) < 1e-3f) v = 0.5f; // keep away from the kink at 0
+        using var y = Buffer.Filled(rows, cols, float.NaN);
+        using var dy = Buffer.Random(rows, cols, rng);
+        using var dx = Buffer.Filled(rows, cols, float.NaN);
+        switch (act)
+        {
+            case Act.LeakyRelu: backend.LeakyReluForward(x.T, Slope, y.T); backend.LeakyReluBackward(x.T, dy.T, Slope, dx.T); break;
+            case Act.Relu: backend.ReluForward(x.T, y.T); backend.ReluBackward(x.T, dy.T, dx.T); break;
+            case Act.Sigmoid: backend.SigmoidForward(x.T, y.T); backend.SigmoidBackward(y.T, dy.T, dx.T); break;
+            default: backend.TanhForward(x.T, y.T); backend.TanhBackward(y.T, dy.T, dx.T); break;
+        }
+        var xd = x.ToDouble();
+        Compare.Close(y.Span, xd.Select(v => Forward(act, v)).ToArray(), 1e-6, 1e-5, "y");
+        var g = dy.ToDouble();
+        var expected = new double[xd.Length];
+        for (int i = 0; i < xd.Length; i++) expected[i] = g[i] * (Forward(act, xd[i] + H) - Forward(act, xd[i] - H)) / (2 * H);
+        Compare.Close(dx.Span, expected, 1e-5, 1e-4, "dx");
+    }
+
+    [TestCaseSource(nameof(BackendNames))]
+    public void ElementwiseBackwardMayRunInPlace(string backendName)
+    {
+        using var backend = TestBackends.Create(backendName);
+        var rng = new System.Random(11);
+        using var x = Buffer.Random(5, 37, rng, -3, 3);
+        using var dy = Buffer.Random(5, 37, rng);
+        using var separate = Buffer.Filled(5, 37, 0);
+        using var inPlace = dy.Clone();
+        backend.LeakyReluBackward(x.T, dy.T, Slope, separate.T);
+        backend.LeakyReluBackward(x.T, inPlace.T, Slope, inPlace.T);
+        Assert.That(inPlace.Span.ToArray(), Is.EqualTo(separate.Span.ToArray()));
+    }
+
+    // ---- losses
+
+    private static double Bce(double x, double t) => Math.Max(x, 0) - x * t + Math.Log(1 + Math.Exp(-Math.Abs(x)));
+
+    [TestCaseSource(nameof(BackendShapes))]
+    public void BceWithLogitsMatchesFormulaAndFiniteDifferences(string backendName, int rows, int cols)
+    {
+        using var backend = TestBackends.Create(backendName);
+        var rng = new System.Random(rows + 100 * cols);
+        using var logits = Buffer.Random(rows, cols, rng, -8, 8);
+        using var targets = Buffer.Random(rows, cols, rng, 0, 1);
+        using var loss = Buffer.Filled(1, 1, float.NaN);
+        using var dLogits = Buffer.Filled(rows, cols, float.NaN);
+        float scale = 1f / rows;
+        backend.BceWithLogitsForward(logits.T, targets.T, scale, loss.T);
+        backend.BceWithLogitsBackward(logits.T, targets.T, scale, dLogits.T);
+        double[] x = logits.ToDouble(), t = targets.ToDouble();
+        double Loss() => scale * x.Select((v, i) => Bce(v, t[i])).Sum();
+        Compare.Close(loss.Span, [Loss()], 1e-5, 1e-5, "loss");
+        Compare.Close(dLogits.Span, FiniteDifference(x, Loss), 1e-6, 1e-4, "dLogits");
+    }
+
+    [TestCaseSource(nameof(BackendNames))]
+    public void BceWithLogitsIsFiniteAtExtremeLogits(string backendName)
+    {
+        using var backend = TestBackends.Create(backendName);
+        float[] extremes = [-1e4f, -200f, -90f, -30f, 30f, 90f, 200f, 1e4f];
+        using var logits = new Buffer(1, extremes.Length);
+        extremes.CopyTo(logits.Span);
+        using var ones = Buffer.Filled(1, extremes.Length, 1f);
+        using var zeros = Buffer.Filled(1, extremes.Length, 0f);
+        using var loss = Buffer.Filled(1, 1, float.NaN);
+        using var grad = Buffer.Filled(1, extremes.Length, float.NaN);
+        backend.BceWithLogitsForward(logits.T, ones.T, 1f, loss.T);
+        // Σ max(0, −x) for t = 1 plus tiny log terms: 1e4 + 200 + 90 + 30.
+        Assert.That(loss.Span[0], Is.EqualTo(10320f).Within(1e-3).Percent);
+        backend.BceWithLogitsForward(logits.T, zeros.T, 1f, loss.T);
+        Assert.That(loss.Span[0], Is.EqualTo(10320f).Within(1e-3).Percent);
+        backend.BceWithLogitsBackward(logits.T, ones.T, 1f, grad.T);
+        Assert.That(grad.Span.ToArray(), Has.All.Matches<float>(g => float.IsFinite(g) && g <= 0 && g >= -1));
+    }
+
+    [TestCaseSource(nameof(BackendShapes))]
+    public void MseMatchesFormulaAndFiniteDifferences(string backendName, int rows, int cols)
+    {
+        using var backend = TestBackends.Create(backendName);
+        var rng = new System.Random(rows * 3 + cols);
+        using var prediction = Buffer.Random(rows, cols, rng);
+        using var target = Buffer.Random(rows, cols, rng);
+        using var loss = Buffer.Filled(1, 1, float.NaN);
+        using var grad = Buffer.Filled(rows, cols, float.NaN);
+        float scale = 0.37f;
+        backend.MseForward(prediction.T, target.T, scale, loss.T);
+        backend.MseBackward(prediction.T, target.T, scale, grad.T);
+        double[] p = prediction.ToDouble(), t = target.ToDouble();
+        double Loss() => scale * p.Select((v, i) => (v - t[i]) * (v - t[i])).Sum();
+        Compare.Close(loss.Span, [Loss()], 1e-6, 1e-5, "loss");
+        Compare.Close(grad.Span, FiniteDifference(p, Loss), 1e-6, 1e-4, "dPrediction");
+    }
+
+    [TestCaseSource(nameof(BackendShapes))]
+    public void GaussianKlMatchesFormulaAndFiniteDifferencesAndAccumulates(string backendName, int rows, int cols)
+    {
+        using var backend = TestBackends.Create(backendName);
+        var rng = new System.Random(rows * 5 + cols);
+        using var mu = Buffer.Random(rows, cols, rng, -2, 2);
+        using var logVar = Buffer.Random(rows, cols, rng, -3, 2);
+        using var loss = Buffer.Filled(1, 1, float.NaN);
+        using var dMu = Buffer.Random(rows, cols, rng);
+        using var dLogVar = Buffer.Random(rows, cols, rng);
+        double[] dMu0 = dMu.ToDouble(), dLogVar0 = dLogVar.ToDouble();
+        float scale = 1f / rows;
+        backend.GaussianKlForward(mu.T, logVar.T, scale, loss.T);
+        backend.GaussianKlBackward(mu.T, logVar.T, scale, dMu.T, dLogVar.T);
+        double[] m = mu.ToDouble(), lv = logVar.ToDouble();
+        double Loss() => scale * m.Select((v, i) => -0.5 * (1 + lv[i] - v * v - Math.Exp(lv[i]))).Sum();
+        Compare.Close(loss.Span, [Loss()], 1e-6, 1e-5, "loss");
+        Compare.Close(dMu.Span, Add(dMu0, FiniteDifference(m, Loss)), 1e-6, 1e-4, "dMu (accumulated)");
+        Compare.Close(dLogVar.Span, Add(dLogVar0, FiniteDifference(lv, Loss)), 1e-6, 1e-4, "dLogVar (accumulated)");
+    }
+
+    [TestCaseSource(nameof(BackendShapes))]
+    public void ReparameterizationMatchesFormulaAndFiniteDifferences(string backendName, int rows, int cols)
+    {
+        using var backend = TestBackends.Create(backendName);
+        var rng = new System.Random(rows * 11 + cols);
+        using var mu = Buffer.Random(rows, cols, rng, -2, 2);
+        using var logVar = Buffer.Random(rows, cols, rng, -3, 2);
+        using var epsilon = Buffer.Random(rows, cols, rng, -2, 2);
+        using var z = Buffer.Filled(rows, cols, float.NaN);
+        using var dz = Buffer.Random(rows, cols, rng);
+        using var dMu = Buffer.Filled(rows, cols, float.NaN);
+        using var dLogVar = Buffer.Filled(rows, cols, float.NaN);
+        backend.ReparameterizeForward(mu.T, logVar.T, epsilon.T, z.T);
+        backend.ReparameterizeBackward(logVar.T, epsilon.T, dz.T, dMu.T, dLogVar.T);
+        double[] m = mu.ToDouble(), lv = logVar.ToDouble(), e = epsilon.ToDouble(), g = dz.ToDouble();
+        double[] Z() => m.Select((v, i) => v + Math.Exp(0.5 * lv[i]) * e[i]).ToArray();
+        double Loss() => Dot(Z(), g);
+        Compare.Close(z.Span, Z(), 1e-6, 1e-5, "z");
+        Compare.Close(dMu.Span, FiniteDifference(m, Loss), 1e-6, 1e-4, "dMu");
+        Compare.Close(dLogVar.Span, FiniteDifference(lv, Loss), 1e-6, 1e-4, "dLogVar");
+    }
+
+    [TestCaseSource(nameof(BackendShapes))]
+    public void AddAndCopyAndFill(string backendName, int rows, int cols)
+    {
+        using var backend = TestBackends.Create(backendName);
+        var rng = new System.Random(rows + cols);
+        using var a = Buffer.Random(rows, cols, rng);
+        using var b = Buffer.Random(rows, cols, rng);
+        using var y = Buffer.Filled(rows, cols, float.NaN);
+        backend.Add(a.T, b.T, y.T);
+        Compare.Close(y.Span, a.ToDouble().Zip(b.ToDouble(), (p, q) => (double)(float)(p + q)).ToArray(), 0, 0, "a + b");
+        backend.Copy(a.T, y.T);
+        Assert.That(y.Span.ToArray(), Is.EqualTo(a.Span.ToArray()));
+        backend.Fill(y.T, 2.5f);
+        Assert.That(y.Span.ToArray(), Has.All.EqualTo(2.5f));
+    }
+
+    // ---- optimizers
+
+    [TestCaseSource(nameof(BackendShapes))]
+    public void AdamMatchesTheFormulaOverThreeSteps(string backendName, int rows, int cols)
+    {
+        using var backend = TestBackends.Create(backendName);
+        var rng = new System.Random(rows * 13 + cols);
+        using var p = Buffer.Random(rows, cols, rng);
+        using var m = new Buffer(rows, cols);
+        using var v = new Buffer(rows, cols);
+        double[] pd = p.ToDouble(), md = new double[pd.Length], vd = new double[pd.Length];
+        const double lr = 1e-2, b1 = 0.9, b2 = 0.99, eps = 1e-8;
+        for (int step = 1; step <= 3; step++)
+        {
+            using var g = Buffer.Random(rows, cols, rng);
+            backend.AdamStep(p.T, g.T, m.T, v.T, (float)lr, (float)b1, (float)b2, (float)eps, step);
+            var gd = g.ToDouble();
+            for (int i = 0; i < pd.Length; i++)
+            {
+                md[i] = b1 * md[i] + (1 - b1) * gd[i];
+                vd[i] = b2 * vd[i] + (1 - b2) * gd[i] * gd[i];
+                pd[i] -= lr * (md[i] / (1 - Math.Pow(b1, step))) / (Math.Sqrt(vd[i] / (1 - Math.Pow(b2, step))) + eps);
+            }
+        }
+        Compare.Close(p.Span, pd, 1e-6, 1e-5, "parameters");
+        Compare.Close(m.Span, md, 1e-7, 1e-5, "m");
+        Compare.Close(v.Span, vd, 1e-7, 1e-5, "v");
+    }
+
+    [TestCaseSource(nameof(BackendShapes))]
+    public void SgdWithMomentumMatchesTheFormulaOverThreeSteps(string backendName, int rows, int cols)
+    {
+        using var backend = TestBackends.Create(backendName);
+        var rng = new System.Random(rows * 17 + cols);
+        using var p = Buffer.Random(rows, cols, rng);
+        using var velocity = new Buffer(rows, cols);
+        double[] pd = p.ToDouble(), vd = new double[pd.Length];
+        for (int step = 0; step < 3; step++)
+        {
+            using var g = Buffer.Random(rows, cols, rng);
+            backend.SgdStep(p.T, g.T, velocity.T, 0.1f, 0.9f);
+            var gd = g.ToDouble();
+            for (int i = 0; i < pd.Length; i++)
+            {
+                vd[i] = 0.9 * vd[i] + gd[i];
+                pd[i] -= 0.1 * vd[i];
+            }
+        }
+        Compare.Close(p.Span, pd, 1e-6, 1e-5, "parameters");
+    }
+
+    // ---- random numbers
+
+    [TestCaseSource(nameof(BackendNames))]
+    public void FillNormalIsPhiloxAtAnyOffset(string backendName)
+    {
+        using var backend = TestBackends.Create(backendName);
+        using var all = new Buffer(1, 103);
+        using var part = new Buffer(1, 50);
+        backend.FillNormal(all.T, 9, 2, 0);
+        backend.FillNormal(part.T, 9, 2, 37);
+        Assert.That(part.Span.ToArray(), Is.EqualTo(all.Span.Slice(37, 50).ToArray()));
+        var expected = new float[103];
+        Philox.FillNormal(expected, 9, 2, 0);
+        Assert.That(all.Span.ToArray(), Is.EqualTo(expected));
+    }
+
+    // ---- helpers
+
+    private static double Dot(double[] a, double[] b) => a.Select((v, i) => v * b[i]).Sum();
+
+    private static double[] Add(double[] a, double[] b) => a.Select((v, i) => v + b[i]).ToArray();
+
+    /// <summary>∂loss/∂values by central differences in float64, perturbing each element in place.</summary>
+    private static double[] FiniteDifference(double[] values, Func<double> loss)
+    {
+        var gradient = new double[values.Length];
+        for (int i = 0; i < values.Length; i++)
+        {
+            double saved = values[i];
+            values[i] = saved + H;
+            double plus = loss();
+            values[i] = saved - H;
+            double minus = loss();
+            values[i] = saved;
+            gradient[i] = (plus - minus) / (2 * H);
+        }
+        return gradient;
+    }
+
+    private static IEnumerable<string> BackendNames() => TestBackends.Names;
+}

@@ -1,0 +1,58 @@
+using FinGen.Native.Randomness;
+
+namespace FinGen.Native.Tests;
+
+[TestFixture]
+public sealed class PhiloxTests
+{
+    // Known-answer vectors of Philox4x32-10 from the Random123 distribution (tests/kat_vectors):
+    // counter words c0..c3, key words k0 k1, expected output words.
+    [TestCase(0x00000000u, 0x00000000u, 0x00000000u, 0x00000000u, 0x00000000u, 0x00000000u, 0x6627e8d5u, 0xe169c58du, 0xbc57ac4cu, 0x9b00dbd8u)]
+    [TestCase(0xffffffffu, 0xffffffffu, 0xffffffffu, 0xffffffffu, 0xffffffffu, 0xffffffffu, 0x408f276du, 0x41c83b0eu, 0xa20bc7c6u, 0x6d5451fdu)]
+    [TestCase(0x243f6a88u, 0x85a308d3u, 0x13198a2eu, 0x03707344u, 0xa4093822u, 0x299f31d0u, 0xd16cfe09u, 0x94fdccebu, 0x5001e420u, 0x24126ea1u)]
+    public void MatchesRandom123KnownAnswers(uint c0, uint c1, uint c2, uint c3, uint k0, uint k1, uint x0, uint x1, uint x2, uint x3)
+    {
+        Assert.That(Philox.Block(c0, c1, c2, c3, k0, k1), Is.EqualTo((x0, x1, x2, x3)));
+    }
+
+    [Test]
+    public void CounterLayoutPutsBlockInLowWordsAndStreamInHighWords()
+    {
+        ulong seed = 0x0123456789abcdef, stream = 0xfedcba9876543210, block = 0x1122334455667788;
+        Assert.That(Philox.Block(seed, stream, block),
+            Is.EqualTo(Philox.Block(0x55667788u, 0x11223344u, 0x76543210u, 0xfedcba98u, 0x89abcdefu, 0x01234567u)));
+    }
+
+    [Test]
+    public void NormalsAreStandardAndStartAnywhere()
+    {
+        var values = new float[200_001];
+        Philox.FillNormal(values, seed: 5, stream: 2, offset: 0);
+        double mean = values.Average(v => (double)v);
+        double variance = values.Average(v => (v - mean) * (v - mean));
+        Assert.That(mean, Is.EqualTo(0).Within(0.01));
+        Assert.That(Math.Sqrt(variance), Is.EqualTo(1).Within(0.01));
+        // About 4.55 % of a standard normal lies beyond ±2.
+        Assert.That(values.Count(v => Math.Abs(v) > 2) / (double)values.Length, Is.EqualTo(0.0455).Within(0.002));
+
+        var tail = new float[1001];
+        Philox.FillNormal(tail, seed: 5, stream: 2, offset: 12_345);
+        Assert.That(tail, Is.EqualTo(values.AsSpan(12_345, 1001).ToArray()));
+    }
+
+    [Test]
+    public void UniformsAreOpenIntervalAndSeedsDiffer()
+    {
+        Assert.That(Philox.ToOpenUnit(0), Is.GreaterThan(0));
+        Assert.That(Philox.ToOpenUnit(uint.MaxValue), Is.LessThan(1));
+        var a = new float[64];
+        var b = new float[64];
+        Philox.FillUniform(a, 1, 1, 0);
+        Philox.FillUniform(b, 2, 1, 0);
+        Assert.That(a, Is.Not.EqualTo(b));
+        Assert.That(a, Has.All.InRange(0f, 1f));
+        var counts = new int[10];
+        for (ulong n = 0; n < 100_000; n++) counts[Philox.NextInt(3, 3, n, 10)]++;
+        Assert.That(counts, Has.All.InRange(9_600, 10_400));
+    }
+}

@@ -1,0 +1,80 @@
+using FinGen.Native.Backends;
+using FinGen.Native.Backends.Cpu;
+using FinGen.Native.Memory;
+
+namespace FinGen.Native.Tests;
+
+/// <summary>The backends every op test runs over (as Llm.cs runs every test over every backend).</summary>
+internal static class TestBackends
+{
+    public static IEnumerable<string> Names => Backend.CpuNames;
+
+    public static IBackend Create(string name) => name switch
+    {
+        "cpu-ref" => new CpuReferenceBackend(),
+        "cpu" => new CpuSimdBackend(),
+        _ => throw new ArgumentException(name),
+    };
+}
+
+/// <summary>A host tensor that owns its memory, filled with seeded random values (never zeros).</summary>
+internal sealed unsafe class Buffer : IDisposable
+{
+    private readonly HostMemory _memory;
+
+    public Buffer(int rows, int cols)
+    {
+        _memory = new HostMemory((long)rows * cols);
+        T = _memory.Slice(0, rows, cols, "test");
+    }
+
+    public Tensor T { get; }
+    public Span<float> Span => T.Span;
+
+    public static Buffer Random(int rows, int cols, System.Random rng, double low = -1, double high = 1)
+    {
+        var b = new Buffer(rows, cols);
+        foreach (ref float v in b.Span) v = (float)(low + (high - low) * rng.NextDouble());
+        return b;
+    }
+
+    public static Buffer Filled(int rows, int cols, float value)
+    {
+        var b = new Buffer(rows, cols);
+        b.Span.Fill(value);
+        return b;
+    }
+
+    public Buffer Clone()
+    {
+        var b = new Buffer(T.Rows, T.Cols);
+        Span.CopyTo(b.Span);
+        return b;
+    }
+
+    public double[] ToDouble() => Array.ConvertAll(Span.ToArray(), v => (double)v);
+
+    public void Dispose() => _memory.Dispose();
+}
+
+internal static class Compare
+{
+    /// <summary>|actual − expected| ≤ atol + rtol·|expected| everywhere; the message names the worst element.</summary>
+    public static void Close(ReadOnlySpan<float> actual, ReadOnlySpan<double> expected, double atol, double rtol, string what)
+    {
+        Assert.That(actual.Length, Is.EqualTo(expected.Length), $"{what}: length");
+        int worst = -1;
+        double worstExcess = double.NegativeInfinity;
+        for (int i = 0; i < actual.Length; i++)
+        {
+            double error = Math.Abs(actual[i] - expected[i]);
+            double excess = double.IsFinite(actual[i]) ? error - (atol + rtol * Math.Abs(expected[i])) : double.PositiveInfinity;
+            if (excess > worstExcess) { worstExcess = excess; worst = i; }
+        }
+        if (worst >= 0 && worstExcess > 0)
+            Assert.Fail($"{what}: element {worst} is {actual[worst]:R}, expected {expected[worst]:R} (|error| {Math.Abs(actual[worst] - expected[worst]):E2} > {atol:E1} + {rtol:E1}·|ref|)");
+    }
+
+    public static void Close(ReadOnlySpan<float> actual, ReadOnlySpan<float> expected, double atol, double rtol, string what) =>
+        Close(actual, Array.ConvertAll(expected.ToArray(), v => (double)v), atol, rtol, what);
+}
