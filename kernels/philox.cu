@@ -1,0 +1,52 @@
+// philox.cu — standard normal numbers from the counter-based Philox4x32-10 generator.
+// defines: fg_philox_normal
+//
+// Maths: y[i] = normal number k = offset + i of (seed, stream), where normal number k is lane k % 4 of
+// Philox block k / 4 (key = seed, counter = (block, stream); see fg_philox_block in common.cuh). A block's
+// four words give two Box–Muller pairs in double, (w0, w1) → lanes 0, 1 and (w2, w3) → lanes 2, 3:
+//   u = (w + 0.5)·2⁻³², r = √(−2 ln u₀), θ = 2π·u₁, lanes (r cos θ, r sin θ), each rounded once to float.
+// This is Philox.FillNormal in C# number for number: the values depend only on (seed, stream, k), never on
+// the launch configuration, so any split of a draw into calls with consecutive offsets gives the same floats.
+// The only possible differences from the CPU are last-ulp differences between CUDA's and glibc's double
+// log/sin/cos, which change the rounded float only when the double lands within an ulp of a float midpoint.
+//
+// Gradient contract: none (noise has no gradient); y is overwritten.
+#include "common.cuh"
+
+// ---- kernels
+
+// Writes the normals of Philox block `block` that fall inside [offset, end) to y[k − offset]: all four,
+// except at the two ends of the range when offset or end is not a multiple of 4. __host__ __device__ so
+// that kernels/tests/host_test.cu can run the kernel's exact indexing on the CPU.
+static inline __host__ __device__ void fg_philox_normal_block(float* y, unsigned long long seed,
+                                                              unsigned long long stream, unsigned long long block,
+                                                              unsigned long long offset, unsigned long long end)
+{
+    const uint4 w = fg_philox_block(seed, stream, block);
+    const float2 lanes01 = fg_box_muller(w.x, w.y);
+    const float2 lanes23 = fg_box_muller(w.z, w.w);
+    const unsigned long long k0 = block << 2;  // normal number of lane 0
+    if (k0 + 0 >= offset && k0 + 0 < end) y[k0 + 0 - offset] = lanes01.x;
+    if (k0 + 1 >= offset && k0 + 1 < end) y[k0 + 1 - offset] = lanes01.y;
+    if (k0 + 2 >= offset && k0 + 2 < end) y[k0 + 2 - offset] = lanes23.x;
+    if (k0 + 3 >= offset && k0 + 3 < end) y[k0 + 3 - offset] = lanes23.y;
+}
+
+// One thread a Philox block: the blocks touched by [offset, offset + n) are offset / 4 … (offset + n − 1) / 4.
+extern "C" __global__ void fg_philox_normal(float* y, int n, unsigned long long seed, unsigned long long stream,
+                                            unsigned long long offset)
+{
+    if (n <= 0) return;
+    const unsigned long long end = offset + (unsigned long long)n;  // one past the last normal number
+    const unsigned long long first = offset >> 2;
+    const long long blocks = (long long)(((end - 1) >> 2) - first) + 1;
+    for (long long j = fg_global_index(); j < blocks; j += fg_global_stride())
+    {
+        fg_philox_normal_block(y, seed, stream, first + (unsigned long long)j, offset, end);
+    }
+}
+
+// ---- launch configuration
+// block FG_BLOCK_SIZE (256); the work items are Philox blocks, at most n / 4 + 2 of them, so
+// grid = fg_grid_size(n / 4 + 2, 256, FG_MAX_GRID_SIZE = 4096). Any grid ≥ 1 is correct (grid-stride).
+// No shared memory. offset + n must not exceed 2⁶⁴ (the CPU wraps there too, but the block range would not).
