@@ -14,9 +14,10 @@ public static class Cli
     public static int Run(string[] args, TextWriter output, TextWriter error, bool interactive = false)
     {
         var console = new CliConsole(output, error, interactive);
-        var root = new RootCommand("FinGen.Native: train and sample GANs and VAEs of financial data on CPU (and, later, CUDA).");
+        var root = new RootCommand("FinGen.Native: train and sample GANs and VAEs of financial data on CPU or CUDA.");
         root.Subcommands.Add(TrainCommand.Create(console));
         root.Subcommands.Add(SampleCommand.Create(console));
+        root.Subcommands.Add(EvalCommand.Create(console));
         root.Subcommands.Add(InfoCommand.Create(console));
 
         var parse = root.Parse(args);

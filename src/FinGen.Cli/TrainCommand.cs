@@ -91,7 +91,7 @@ internal static class TrainCommand
             checkpoint = Checkpoint.Read(request.Resume);
         }
         var config = checkpoint?.Config ?? freshConfig!;
-        string dataSpec = !request.DataGiven && checkpoint is not null && checkpoint.Data.TryGetValue("source", out var source)
+        string dataSpec = !request.DataGiven && checkpoint is not null && checkpoint.Data.TryGetValue(DataSets.SpecKey, out var source)
             ? source : request.Data;
         string outDir = request.Out ?? Path.Combine("runs", $"{config.Model.ToString().ToLowerInvariant()}-{DateTime.Now:yyyyMMdd-HHmmss}");
         if (Directory.Exists(outDir) && Directory.EnumerateFileSystemEntries(outDir).Any())

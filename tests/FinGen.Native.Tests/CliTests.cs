@@ -53,7 +53,7 @@ public sealed class CliTests
         Assert.That(r.Code, Is.Zero);
         Assert.That(r.Out, Does.Contain("cpu-ref, cpu"));
         Assert.That(r.Out, Does.Contain("SIMD"));
-        Assert.That(r.Out, Does.Contain("cuda: not available"));
+        Assert.That(r.Out, Does.Contain(FinGen.Native.Cuda.CudaBackend.Probe().IsAvailable ? "cuda: available" : "cuda: not available"));
     }
 
     [Test]
@@ -145,8 +145,52 @@ public sealed class CliTests
     }
 
     [Test]
-    public void CudaDeviceFailsClearly() =>
+    public void ResumeFindsTheDefaultPriceDataAgain()
+    {
+        string first = TrainSmall(steps: 2);
+        var r = Fingen("train", "--resume", Path.Combine(first, "checkpoint.safetensors"), "--steps", "1", "--out", In("again"));
+        Assert.That(r.Code, Is.Zero, r.Error);
+        Assert.That(File.Exists(In("again/paths.png")));
+    }
+
+    [Test]
+    public void EvalWritesTheReportAndPlotsForAPriceModel()
+    {
+        string checkpoint = Path.Combine(TrainSmall(steps: 3), "checkpoint.safetensors");
+        var r = Fingen("eval", "--checkpoint", checkpoint, "--paths", "4", "--out", In("eval"));
+        Assert.That(r.Code, Is.Zero, r.Error);
+        foreach (var file in new[] { "report.json", "report.md", "returns_histogram.png", "qq.png", "acf.png", "fan_chart.png", "images.png" })
+            Assert.That(File.Exists(In($"eval/{file}")), file);
+        using var json = System.Text.Json.JsonDocument.Parse(File.ReadAllText(In("eval/report.json")));
+        var root = json.RootElement;
+        Assert.That(root.GetProperty("provenance").GetProperty("data_sha256").GetString(), Has.Length.EqualTo(64));
+        var sources = root.GetProperty("sources").EnumerateArray().ToList();
+        Assert.That(sources.Select(s => s.GetProperty("name").GetString()), Is.EqualTo(new[] { "held-out (real)", "FinGen GAN", "historical simulation", "GARCH(1,1)-t" }));
+        Assert.That(sources[0].GetProperty("distances").EnumerateObject(), Is.Empty, "the held-out data is the reference");
+        foreach (var synthetic in sources.Skip(1))
+        {
+            Assert.That(synthetic.GetProperty("distances").GetProperty("w1_1d").GetDouble(), Is.GreaterThan(0));
+            Assert.That(synthetic.GetProperty("backtests").GetArrayLength(), Is.EqualTo(2));
+            Assert.That(synthetic.GetProperty("discriminative_score").GetDouble(), Is.InRange(0, 0.5));
+        }
+        Assert.That(root.GetProperty("settings").GetProperty("held_out_returns").GetInt32(), Is.EqualTo(1021), "20 % of the S&P 500's 5104 returns");
+        Assert.That(File.ReadAllText(In("eval/report.md")), Does.Contain("| Kupiec p |"));
+    }
+
+    [Test]
+    public void EvalRefusesAnImageModel()
+    {
+        string checkpoint = Path.Combine(TrainSmall("vae", "mnist"), "checkpoint.safetensors");
+        AssertOneLineError(Fingen("eval", "--checkpoint", checkpoint, "--out", In("eval")), "eval needs a price model");
+        Assert.That(Directory.Exists(In("eval")), Is.False);
+    }
+
+    [Test]
+    public void CudaDeviceFailsClearly()
+    {
+        if (FinGen.Native.Cuda.CudaBackend.Probe().IsAvailable) Assert.Ignore("CUDA is available here");
         AssertOneLineError(Fingen("train", "--device", "cuda", "--steps", "1", "--out", In("cuda")), "--device cuda");
+    }
 
     [TestCase(new[] { "train", "--model", "gam" }, "gam")]
     [TestCase(new[] { "train", "--steps", "zero" }, "zero")]

@@ -221,6 +221,9 @@ public static class EmbeddedData
         return PriceCsv.Load(reader, Sp500SourceName);
     }
 
+    /// <summary>A new read-only stream over the embedded S&amp;P 500 CSV (e.g. to hash it); the caller disposes it.</summary>
+    public static Stream OpenSp500Csv() => Open(Sp500ResourceName);
+
     /// <summary>A new read-only stream over the embedded gzip MNIST CSV; the caller disposes it.</summary>
     public static Stream OpenMnistGz() => Open(MnistResourceName);
 

@@ -1,0 +1,183 @@
+using FinGen.Native;
+using FinGen.Native.Data;
+using FinGen.Native.Evaluation;
+using ScottPlot;
+
+namespace FinGen.Cli;
+
+/// <summary>The plots of <c>fingen eval</c> (ScottPlot): where a person would rather look than read.</summary>
+internal static class EvalPictures
+{
+    private static readonly Color[] Palette = [Colors.Black, Colors.SteelBlue, Colors.DarkOrange, Colors.SeaGreen];
+
+    public static IEnumerable<string> Write(string directory, EvaluationReport report, double[] heldOut, double s0, string modelName,
+        Sampler sampler, IImageEncoding encoding, double[] train)
+    {
+        var series = new List<(string Name, double[] Returns)> { ("held-out (real)", heldOut) };
+        series.AddRange(report.Paths.Select(kv => (kv.Key, kv.Value.SelectMany(p => p).ToArray())));
+        yield return Histogram(Path.Combine(directory, "returns_histogram.png"), series);
+        yield return QuantileQuantile(Path.Combine(directory, "qq.png"), series);
+        yield return Autocorrelations(Path.Combine(directory, "acf.png"), report);
+        yield return FanChart(Path.Combine(directory, "fan_chart.png"), report.Paths[modelName], heldOut, s0, modelName);
+        yield return Images(Path.Combine(directory, "images.png"), sampler, encoding, train);
+    }
+
+    /// <summary>Densities of 1-day returns on a log scale, where the tails show.</summary>
+    private static string Histogram(string path, List<(string Name, double[] Returns)> series)
+    {
+        double lo = series[0].Returns.Min(), hi = series[0].Returns.Max();
+        double pad = 0.25 * (hi - lo);
+        lo -= pad; hi += pad;
+        const int bins = 60;
+        double width = (hi - lo) / bins;
+        var plot = new Plot();
+        for (int s = 0; s < series.Count; s++)
+        {
+            var counts = new double[bins];
+            foreach (var r in series[s].Returns)
+            {
+                int b = (int)((r - lo) / width);
+                if (b >= 0 && b < bins) counts[b]++;
+            }
+            var xs = new List<double>();
+            var ys = new List<double>();
+            for (int b = 0; b < bins; b++)
+            {
+                if (counts[b] == 0) continue;
+                xs.Add(lo + (b + 0.5) * width);
+                ys.Add(Math.Log10(counts[b] / (series[s].Returns.Length * width)));
+            }
+            var line = plot.Add.Scatter(xs.ToArray(), ys.ToArray());
+            line.Color = Palette[s % Palette.Length];
+            line.LineWidth = s == 0 ? 2.5f : 1.5f;
+            line.MarkerSize = s == 0 ? 4 : 0;
+            line.LegendText = series[s].Name;
+        }
+        plot.Title("Daily log returns: density (log10)");
+        plot.XLabel("log return");
+        plot.YLabel("log10 density");
+        plot.ShowLegend(Alignment.UpperRight);
+        plot.SavePng(path, 900, 560);
+        return path;
+    }
+
+    /// <summary>Quantiles of each source against the held-out quantiles; the diagonal is a perfect match.</summary>
+    private static string QuantileQuantile(string path, List<(string Name, double[] Returns)> series)
+    {
+        var real = series[0].Returns.Order().ToArray();
+        double[] probabilities = Enumerable.Range(1, 199).Select(i => i / 200.0).ToArray();
+        double Quantile(double[] sorted, double p) => sorted[Math.Clamp((int)(p * (sorted.Length - 1)), 0, sorted.Length - 1)];
+        var x = probabilities.Select(p => Quantile(real, p)).ToArray();
+        var plot = new Plot();
+        var diagonal = plot.Add.Line(x[0], x[0], x[^1], x[^1]);
+        diagonal.Color = Colors.Gray;
+        diagonal.LinePattern = LinePattern.Dashed;
+        for (int s = 1; s < series.Count; s++)
+        {
+            var sorted = series[s].Returns.Order().ToArray();
+            var points = plot.Add.Scatter(x, probabilities.Select(p => Quantile(sorted, p)).ToArray());
+            points.Color = Palette[s % Palette.Length];
+            points.LineWidth = 0;
+            points.MarkerSize = 4;
+            points.LegendText = series[s].Name;
+        }
+        plot.Title("QQ plot against the held-out returns (0.5 % … 99.5 %)");
+        plot.XLabel("held-out quantile");
+        plot.YLabel("synthetic quantile");
+        plot.ShowLegend(Alignment.UpperLeft);
+        plot.SavePng(path, 700, 620);
+        return path;
+    }
+
+    private static string Autocorrelations(string path, EvaluationReport report)
+    {
+        var plot = new Plot();
+        for (int s = 0; s < report.Sources.Count; s++)
+        {
+            var source = report.Sources[s];
+            double[] lags = Enumerable.Range(1, source.Acf.Absolute.Length - 1).Select(k => (double)k).ToArray();
+            var absolute = plot.Add.Scatter(lags, source.Acf.Absolute[1..]);
+            absolute.Color = Palette[s % Palette.Length];
+            absolute.MarkerSize = 0;
+            absolute.LineWidth = 2;
+            absolute.LegendText = $"{source.Name}: |r|";
+            var plain = plot.Add.Scatter(lags, source.Acf.Returns[1..]);
+            plain.Color = Palette[s % Palette.Length].WithAlpha(0.5);
+            plain.MarkerSize = 0;
+            plain.LinePattern = LinePattern.Dotted;
+            plain.LegendText = $"{source.Name}: r";
+        }
+        plot.Title("Autocorrelation of r (dotted) and |r| (solid)");
+        plot.XLabel("lag (days)");
+        plot.YLabel("ACF");
+        plot.ShowLegend(Alignment.UpperRight);
+        plot.SavePng(path, 900, 560);
+        return path;
+    }
+
+    /// <summary>Percentile bands of the model's price paths over the held-out period, with the real path.</summary>
+    private static string FanChart(string path, double[][] paths, double[] heldOut, double s0, string modelName)
+    {
+        int days = heldOut.Length;
+        var prices = paths.Select(p => Prices(s0, p)).ToArray();
+        double[] xs = Enumerable.Range(0, days + 1).Select(d => (double)d).ToArray();
+        var plot = new Plot();
+        foreach (var (low, high, alpha) in new[] { (0.05, 0.95, 0.25), (0.25, 0.75, 0.45) })
+        {
+            var lower = new double[days + 1];
+            var upper = new double[days + 1];
+            for (int d = 0; d <= days; d++)
+            {
+                var column = prices.Select(p => p[d]).Order().ToArray();
+                lower[d] = column[(int)(low * (column.Length - 1))];
+                upper[d] = column[(int)(high * (column.Length - 1))];
+            }
+            var band = plot.Add.FillY(xs, lower, upper);
+            band.FillColor = Colors.SteelBlue.WithAlpha(alpha);
+            band.LineWidth = 0;
+            band.LegendText = $"{modelName}: {low:P0}–{high:P0}";
+        }
+        var median = new double[days + 1];
+        for (int d = 0; d <= days; d++) median[d] = prices.Select(p => p[d]).Order().ElementAt(prices.Length / 2);
+        var mid = plot.Add.Scatter(xs, median);
+        mid.Color = Colors.SteelBlue;
+        mid.MarkerSize = 0;
+        mid.LegendText = "median";
+        var real = plot.Add.Scatter(xs, Prices(s0, heldOut));
+        real.Color = Colors.Black;
+        real.MarkerSize = 0;
+        real.LineWidth = 2;
+        real.LegendText = "held-out (real)";
+        plot.Title($"Synthetic price paths over the held-out period, from S0 = {s0:F2}");
+        plot.XLabel("trading day");
+        plot.YLabel("price");
+        plot.ShowLegend(Alignment.UpperLeft);
+        plot.SavePng(path, 900, 560);
+        return path;
+    }
+
+    /// <summary>32 generated images above 32 real training images, encoded the same way.</summary>
+    private static string Images(string path, Sampler sampler, IImageEncoding encoding, double[] train)
+    {
+        int size = sampler.SampleSize, length = encoding.WindowLength;
+        var pixels = new float[64 * size];
+        sampler.Sample(pixels, 32, seed: 1);
+        int stride = Math.Max(1, (train.Length - length) / 32);
+        var window = new float[length];
+        for (int i = 0; i < 32; i++)
+        {
+            for (int t = 0; t < length; t++) window[t] = (float)train[i * stride + t];
+            encoding.Encode(window, pixels.AsSpan((32 + i) * size, size));
+        }
+        Pictures.SaveGrid(path, pixels, 64, encoding.ImageSide, "top 4 rows: generated; bottom 4 rows: real training windows");
+        return path;
+    }
+
+    private static double[] Prices(double s0, ReadOnlySpan<double> returns)
+    {
+        var prices = new double[returns.Length + 1];
+        prices[0] = s0;
+        for (int t = 0; t < returns.Length; t++) prices[t + 1] = prices[t] * Math.Exp(returns[t]);
+        return prices;
+    }
+}
