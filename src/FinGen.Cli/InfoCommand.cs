@@ -3,6 +3,7 @@ using System.Reflection;
 using System.Runtime.Intrinsics;
 using FinGen.Native.Backends;
 using FinGen.Native.Backends.Cpu;
+using FinGen.Native.Cuda;
 
 namespace FinGen.Cli;
 
@@ -18,12 +19,28 @@ internal static class InfoCommand
         {
             var o = console.Out;
             o.WriteLine($"fingen {Version} (.NET {Environment.Version}, {System.Runtime.InteropServices.RuntimeInformation.OSDescription})");
-            o.WriteLine($"backends: {string.Join(", ", Backend.CpuNames)} (default cpu; {Backend.EnvironmentVariable} forces one)");
+            o.WriteLine($"backends: {string.Join(", ", Backend.CpuNames)}, cuda (--device auto: cuda when available, else cpu; {Backend.EnvironmentVariable} forces a CPU one)");
             o.WriteLine($"cpu: {Environment.ProcessorCount} logical cores, {CpuWorkers.Count} worker threads, SIMD {SimdWidth()}");
-            o.WriteLine($"cuda: not available: {Devices.CudaMissing}");
+            WriteCuda(o);
             return Cli.Ok;
         });
         return command;
+    }
+
+    /// <summary>"cuda: available: ..." or "cuda: not available: reason", then one line per device that answers.</summary>
+    private static void WriteCuda(TextWriter o)
+    {
+        var cuda = CudaBackend.Probe();
+        o.WriteLine(cuda.IsAvailable ? $"cuda: available: {cuda.Reason}" : $"cuda: not available: {cuda.Reason}");
+        if (cuda.DeviceCount == 0) return;
+        try
+        {
+            foreach (var device in CudaDeviceInfo.QueryAll()) o.WriteLine($"  {device}");
+        }
+        catch (CudaException e)
+        {
+            o.WriteLine($"  device query failed: {e.Message}");
+        }
     }
 
     public static string SimdWidth() =>

@@ -1,0 +1,534 @@
+using System.Diagnostics;
+using System.Diagnostics.CodeAnalysis;
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
+using FinGen.Native.Backends;
+using FinGen.Native.Cuda.Interop;
+using FinGen.Native.Memory;
+
+namespace FinGen.Native.Cuda;
+
+/// <summary>How cuBLAS multiplies fp32 matrices.</summary>
+public enum CudaMath
+{
+    /// <summary>Full fp32 (CUBLAS_DEFAULT_MATH): the default, and what the parity tests hold to CPU tolerances.</summary>
+    Fp32,
+    /// <summary>TF32 tensor cores (inputs rounded to a 10-bit mantissa): faster, only when asked for; the backend's name says so.</summary>
+    Tf32,
+}
+
+/// <summary>
+/// The CUDA backend: the hand-written kernels of kernels/ (a fatbin embedded in this assembly, loaded with
+/// cuModuleLoadData) for every op but the GEMMs, which are cuBLAS SGEMMs. Everything is queued on one stream of
+/// the device's primary context, in order, with no implicit synchronization: only <see cref="Upload"/>,
+/// <see cref="Download"/> and <see cref="Synchronize"/> wait for the device. Ops allocate nothing managed: kernel
+/// arguments are a stackalloc'd array of pointers to locals, CUfunction handles are looked up once, and the
+/// optimizers' hyper-parameters go through a pinned ring allocated at creation.
+///
+/// Same contracts as <see cref="IBackend"/> and the CPU reference (the oracle of its parity tests). Not thread-safe:
+/// one thread at a time, though not always the same one (each op makes the context current on its thread).
+/// </summary>
+public sealed unsafe class CudaBackend : IBackend
+{
+    // The optimizers' hyper-parameter ring: each slot holds [lr, β1, β2, ε] (SGD: [lr, momentum]) and Adam's step.
+    private const int HyperSlots = 64;
+    private const int HyperSlotBytes = 32;
+    private const int StepOffsetBytes = 16;
+
+    private readonly List<SafeHandle> _owned = [];
+    private readonly PrimaryContextHandle _context;
+    private readonly nint _stream, _cublas;
+    private readonly KernelTable _kernels;
+    private readonly byte* _hyperHost;
+    private readonly ulong _hyperDevice;
+    private readonly nint[] _hyperCopied;
+    private int _nextHyperSlot;
+    private bool _disposed;
+
+    private CudaBackend(int ordinal, CudaMath math, KernelImage image)
+    {
+        try
+        {
+            int device;
+            Check.Cu(Driver.cuDeviceGet(&device, ordinal), nameof(Driver.cuDeviceGet));
+            _context = Own(PrimaryContextHandle.Retain(device));
+            _context.MakeCurrent();
+            _stream = Own(SafeStreamHandle.Create(_context)).Value;
+            _kernels = new KernelTable(Own(LoadKernels(image, device)).Value, image.Description);
+
+            _cublas = Own(SafeCublasHandle.Create(_context)).Value;
+            Check.Blas(Cublas.cublasSetStream_v2(_cublas, _stream), nameof(Cublas.cublasSetStream_v2));
+            Check.Blas(Cublas.cublasSetMathMode(_cublas, math == CudaMath.Tf32 ? CublasMath.Tf32TensorOp : CublasMath.Default),
+                nameof(Cublas.cublasSetMathMode));
+
+            _hyperHost = Own(PinnedHostHandle.Allocate(_context, HyperSlots * HyperSlotBytes)).Pointer;
+            _hyperDevice = Own(DeviceAllocationHandle.Allocate(_context, HyperSlots * HyperSlotBytes)).Pointer;
+            _hyperCopied = new nint[HyperSlots];
+            for (int i = 0; i < HyperSlots; i++) _hyperCopied[i] = Own(SafeEventHandle.Create(_context, Driver.EventDisableTiming)).Value;
+
+            Math = math;
+            Info = CudaDeviceInfo.Query(ordinal, _cublas);
+        }
+        catch
+        {
+            Release();
+            throw;
+        }
+    }
+
+    /// <summary>
+    /// Says whether CUDA is usable here and why not: cuInit with at least one device, the kernels present, cuBLAS
+    /// loadable. Cheap after the first call; never throws for a missing GPU or library.
+    /// </summary>
+    public static CudaAvailability Probe() => CudaAvailability.Probe();
+
+    /// <summary>
+    /// A backend on device <paramref name="device"/>. Throws a <see cref="FinGenException"/> with a one-line reason
+    /// when CUDA is not usable (the reason <see cref="Probe"/> gives) or the set-up fails.
+    /// </summary>
+    public static CudaBackend Create(int device = 0, CudaMath math = CudaMath.Fp32)
+    {
+        var availability = Probe();
+        if (!availability.IsAvailable) throw new FinGenException(availability.Reason);
+        if ((uint)device >= (uint)availability.DeviceCount)
+            throw new FinGenException($"CUDA device {device} does not exist ({availability.DeviceCount} found)");
+        var image = KernelImage.Locate(out string problem) ?? throw new FinGenException(problem);
+        try
+        {
+            return new CudaBackend(device, math, image);
+        }
+        catch (CudaException e)
+        {
+            throw new FinGenException($"CUDA set-up on device {device} failed: {e.Message}", e);
+        }
+        catch (EntryPointNotFoundException e)
+        {
+            throw new FinGenException($"CUDA set-up on device {device} failed: a CUDA library is too old ({e.Message})", e);
+        }
+    }
+
+    /// <summary>"cuda", or "cuda-tf32" when GEMMs may use TF32.</summary>
+    public string Name => Math == CudaMath.Tf32 ? "cuda-tf32" : "cuda";
+
+    public CudaMath Math { get; }
+
+    /// <summary>The device and library versions, for <c>fingen info</c> and logs.</summary>
+    public CudaDeviceInfo Info { get; } = null!;
+
+    /// <summary>A graph that captures work queued on this backend's stream (see <see cref="CudaGraph"/>).</summary>
+    public CudaGraph CreateGraph()
+    {
+        Enter();
+        return new CudaGraph(this);
+    }
+
+    /// <summary>A pair of events that times work on this backend's stream.</summary>
+    public CudaTimer CreateTimer()
+    {
+        Enter();
+        return new CudaTimer(this);
+    }
+
+    internal PrimaryContextHandle Context => _context;
+    internal nint Stream => _stream;
+
+    /// <summary>Set while a <see cref="CudaGraph"/> captures the stream: calls that wait for the device are refused then.</summary>
+    internal bool Capturing { get; set; }
+
+    // ---- memory
+
+    public DeviceMemory Allocate(long count)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegative(count);
+        EnterWaiting();
+        long floats = System.Math.Max(1, count); // cuMemAlloc refuses 0 bytes; an empty allocation still gets an address
+        DeviceAllocationHandle allocation;
+        try
+        {
+            allocation = DeviceAllocationHandle.Allocate(_context, (nuint)floats * sizeof(float));
+        }
+        catch (CudaException e) when (e.Status == (int)CUresult.ErrorOutOfMemory)
+        {
+            throw new FinGenException($"out of GPU memory allocating {floats * sizeof(float)} bytes on {Info.Name} ({e.Message})", e);
+        }
+        try
+        {
+            // Queued on the stream like every op, so whatever is queued next sees zeros.
+            Check.Cu(Driver.cuMemsetD32Async(allocation.Pointer, 0, (nuint)floats, _stream), nameof(Driver.cuMemsetD32Async));
+        }
+        catch
+        {
+            allocation.Dispose();
+            throw;
+        }
+        return new CudaMemory(allocation, count);
+    }
+
+    public void Upload(ReadOnlySpan<float> source, Tensor destination)
+    {
+        if (source.Length > destination.Length) Throw.Argument($"upload of {source.Length} values into {destination}: destination too short");
+        EnterWaiting();
+        if (source.Length == 0) return;
+        fixed (float* host = source)
+        {
+            Check.Cu(Driver.cuMemcpyHtoDAsync_v2(Address(destination), host, Bytes(source.Length), _stream), nameof(Driver.cuMemcpyHtoDAsync_v2));
+            // The source is pageable memory the caller may reuse as soon as we return.
+            Check.Cu(Driver.cuStreamSynchronize(_stream), nameof(Driver.cuStreamSynchronize));
+        }
+    }
+
+    public void Download(Tensor source, Span<float> destination)
+    {
+        if (destination.Length < source.Length) Throw.Argument($"download of {source} into {destination.Length} values: destination too short");
+        EnterWaiting();
+        if (source.Length == 0) return;
+        // Everything queued so far must be done before the copy reads the device; this is also where a failed
+        // kernel surfaces. The stream is idle afterwards, so the synchronous copy waits for nothing else.
+        Check.Cu(Driver.cuStreamSynchronize(_stream), nameof(Driver.cuStreamSynchronize));
+        fixed (float* host = destination)
+            Check.Cu(Driver.cuMemcpyDtoH_v2(host, Address(source), Bytes(source.Length)), nameof(Driver.cuMemcpyDtoH_v2));
+    }
+
+    public void Fill(Tensor destination, float value)
+    {
+        Enter();
+        float* y = destination.Data;
+        int n = destination.Length;
+        void** args = stackalloc void*[] { &y, &value, &n };
+        LaunchElementwise(_kernels.Fill, n, args);
+    }
+
+    public void Copy(Tensor source, Tensor destination)
+    {
+        if (source.Length != destination.Length) Throw.Argument($"copy {source} into {destination}: lengths differ");
+        Enter();
+        if (source.Length == 0) return;
+        Check.Cu(Driver.cuMemcpyDtoDAsync_v2(Address(destination), Address(source), Bytes(source.Length), _stream), nameof(Driver.cuMemcpyDtoDAsync_v2));
+    }
+
+    public void Add(Tensor a, Tensor b, Tensor y)
+    {
+        Shapes.Same(a, b); Shapes.Same(a, y);
+        Enter();
+        float* pa = a.Data, pb = b.Data, py = y.Data;
+        int n = a.Length;
+        void** args = stackalloc void*[] { &pa, &pb, &py, &n };
+        LaunchElementwise(_kernels.Add, n, args);
+    }
+
+    public void Synchronize()
+    {
+        EnterWaiting();
+        Check.Cu(Driver.cuStreamSynchronize(_stream), nameof(Driver.cuStreamSynchronize));
+    }
+
+    // ---- linear: cuBLAS is column-major, and a row-major [r, c] buffer read column-major is its transpose (c×r),
+    // so each row-major product C = A·B is computed as the column-major Cᵀ = Bᵀ·Aᵀ.
+
+    public void LinearForward(Tensor x, Tensor weight, Tensor bias, Tensor y)
+    {
+        Shapes.Linear(x, weight, bias, y);
+        Enter();
+        int batch = x.Rows, inputs = x.Cols, outputs = y.Cols;
+        if (y.Length == 0) return;
+        // yᵀ (Out×B) = W (Out×In) · xᵀ (In×B): W's buffer reads as Wᵀ, so it is transposed; x's reads as xᵀ.
+        Gemm(CublasOperation.Transpose, CublasOperation.None, outputs, batch, inputs,
+            weight.Data, inputs, x.Data, inputs, 0f, y.Data, outputs);
+        float* py = y.Data, pb = bias.Data;
+        void** args = stackalloc void*[] { &py, &pb, &batch, &outputs };
+        LaunchElementwise(_kernels.BiasAddRows, y.Length, args);
+    }
+
+    public void LinearBackward(Tensor x, Tensor weight, Tensor dy, Tensor dx, Tensor dWeight, Tensor dBias)
+    {
+        Shapes.LinearBackward(x, weight, dy, dx, dWeight, dBias);
+        Enter();
+        int batch = x.Rows, inputs = x.Cols, outputs = dy.Cols;
+        if (!dx.IsEmpty && dx.Length > 0)
+        {
+            // dxᵀ (In×B) = Wᵀ (In×Out) · dyᵀ (Out×B), overwritten (β = 0): both buffers already read that way.
+            Gemm(CublasOperation.None, CublasOperation.None, inputs, batch, outputs,
+                weight.Data, inputs, dy.Data, outputs, 0f, dx.Data, inputs);
+        }
+        if (dWeight.IsEmpty) return;
+        if (dWeight.Length > 0)
+        {
+            // dWᵀ (In×Out) += xᵀ (In×B) · dy (B×Out), accumulated (β = 1): dy's buffer reads as dyᵀ, so it is transposed.
+            Gemm(CublasOperation.None, CublasOperation.Transpose, inputs, outputs, batch,
+                x.Data, inputs, dy.Data, outputs, 1f, dWeight.Data, inputs);
+        }
+        float* pdy = dy.Data, pdb = dBias.Data;
+        void** args = stackalloc void*[] { &pdy, &pdb, &batch, &outputs };
+        LaunchElementwise(_kernels.BiasGradAccumulate, outputs, args); // one thread a column
+    }
+
+    // ---- activations
+
+    public void LeakyReluForward(Tensor x, float slope, Tensor y)
+    {
+        Shapes.Same(x, y);
+        Enter();
+        float* px = x.Data, py = y.Data;
+        int n = x.Length;
+        void** args = stackalloc void*[] { &px, &py, &slope, &n };
+        LaunchElementwise(_kernels.LeakyReluForward, n, args);
+    }
+
+    public void LeakyReluBackward(Tensor x, Tensor dy, float slope, Tensor dx)
+    {
+        Shapes.Same(x, dy); Shapes.Same(x, dx);
+        Enter();
+        float* px = x.Data, pdy = dy.Data, pdx = dx.Data;
+        int n = x.Length;
+        void** args = stackalloc void*[] { &px, &pdy, &pdx, &slope, &n };
+        LaunchElementwise(_kernels.LeakyReluBackward, n, args);
+    }
+
+    public void ReluForward(Tensor x, Tensor y) => LeakyReluForward(x, 0f, y);
+
+    public void ReluBackward(Tensor x, Tensor dy, Tensor dx) => LeakyReluBackward(x, dy, 0f, dx);
+
+    public void SigmoidForward(Tensor x, Tensor y) => Unary(_kernels.SigmoidForward, x, y);
+
+    public void SigmoidBackward(Tensor y, Tensor dy, Tensor dx) => UnaryBackward(_kernels.SigmoidBackward, y, dy, dx);
+
+    public void TanhForward(Tensor x, Tensor y) => Unary(_kernels.TanhForward, x, y);
+
+    public void TanhBackward(Tensor y, Tensor dy, Tensor dx) => UnaryBackward(_kernels.TanhBackward, y, dy, dx);
+
+    private void Unary(nint kernel, Tensor x, Tensor y, [CallerMemberName] string op = "")
+    {
+        Shapes.Same(x, y, op);
+        Enter();
+        float* px = x.Data, py = y.Data;
+        int n = x.Length;
+        void** args = stackalloc void*[] { &px, &py, &n };
+        LaunchElementwise(kernel, n, args);
+    }
+
+    private void UnaryBackward(nint kernel, Tensor y, Tensor dy, Tensor dx, [CallerMemberName] string op = "")
+    {
+        Shapes.Same(y, dy, op); Shapes.Same(y, dx, op);
+        Enter();
+        float* py = y.Data, pdy = dy.Data, pdx = dx.Data;
+        int n = y.Length;
+        void** args = stackalloc void*[] { &py, &pdy, &pdx, &n };
+        LaunchElementwise(kernel, n, args);
+    }
+
+    // ---- losses: the forward reductions write loss[0] from one block, in a fixed order
+
+    public void BceWithLogitsForward(Tensor logits, Tensor targets, float scale, Tensor loss) =>
+        LossForward(_kernels.BceLogitsForward, logits, targets, scale, loss);
+
+    public void BceWithLogitsBackward(Tensor logits, Tensor targets, float scale, Tensor dLogits) =>
+        LossBackward(_kernels.BceLogitsBackward, logits, targets, scale, dLogits);
+
+    public void MseForward(Tensor prediction, Tensor target, float scale, Tensor loss) =>
+        LossForward(_kernels.MseForward, prediction, target, scale, loss);
+
+    public void MseBackward(Tensor prediction, Tensor target, float scale, Tensor dPrediction) =>
+        LossBackward(_kernels.MseBackward, prediction, target, scale, dPrediction);
+
+    public void GaussianKlForward(Tensor mu, Tensor logVar, float scale, Tensor loss) =>
+        LossForward(_kernels.GaussianKlForward, mu, logVar, scale, loss);
+
+    public void GaussianKlBackward(Tensor mu, Tensor logVar, float scale, Tensor dMu, Tensor dLogVar)
+    {
+        Shapes.Same(mu, logVar); Shapes.Same(mu, dMu); Shapes.Same(mu, dLogVar);
+        Enter();
+        float* pmu = mu.Data, plv = logVar.Data, pdmu = dMu.Data, pdlv = dLogVar.Data;
+        int n = mu.Length;
+        void** args = stackalloc void*[] { &pmu, &plv, &pdmu, &pdlv, &scale, &n };
+        LaunchElementwise(_kernels.GaussianKlBackward, n, args);
+    }
+
+    private void LossForward(nint kernel, Tensor a, Tensor b, float scale, Tensor loss, [CallerMemberName] string op = "")
+    {
+        Shapes.Same(a, b, op); Shapes.Scalar(loss);
+        Enter();
+        float* pa = a.Data, pb = b.Data, pl = loss.Data;
+        int n = a.Length;
+        void** args = stackalloc void*[] { &pa, &pb, &pl, &scale, &n };
+        Launch(kernel, 1, LaunchConfiguration.ReductionBlock, args);
+    }
+
+    private void LossBackward(nint kernel, Tensor a, Tensor b, float scale, Tensor grad, [CallerMemberName] string op = "")
+    {
+        Shapes.Same(a, b, op); Shapes.Same(a, grad, op);
+        Enter();
+        float* pa = a.Data, pb = b.Data, pg = grad.Data;
+        int n = a.Length;
+        void** args = stackalloc void*[] { &pa, &pb, &pg, &scale, &n };
+        LaunchElementwise(kernel, n, args);
+    }
+
+    // ---- reparameterization
+
+    public void ReparameterizeForward(Tensor mu, Tensor logVar, Tensor epsilon, Tensor z)
+    {
+        Shapes.Same(mu, logVar); Shapes.Same(mu, epsilon); Shapes.Same(mu, z);
+        Enter();
+        float* pmu = mu.Data, plv = logVar.Data, peps = epsilon.Data, pz = z.Data;
+        int n = mu.Length;
+        void** args = stackalloc void*[] { &pmu, &plv, &peps, &pz, &n };
+        LaunchElementwise(_kernels.ReparameterizeForward, n, args);
+    }
+
+    public void ReparameterizeBackward(Tensor logVar, Tensor epsilon, Tensor dz, Tensor dMu, Tensor dLogVar)
+    {
+        Shapes.Same(logVar, epsilon); Shapes.Same(logVar, dz); Shapes.Same(logVar, dMu); Shapes.Same(logVar, dLogVar);
+        Enter();
+        float* plv = logVar.Data, peps = epsilon.Data, pdz = dz.Data, pdmu = dMu.Data, pdlv = dLogVar.Data;
+        int n = logVar.Length;
+        void** args = stackalloc void*[] { &plv, &peps, &pdz, &pdmu, &pdlv, &n };
+        LaunchElementwise(_kernels.ReparameterizeBackward, n, args);
+    }
+
+    // ---- random numbers
+
+    public void FillNormal(Tensor destination, ulong seed, ulong stream, ulong offset)
+    {
+        Enter();
+        float* y = destination.Data;
+        int n = destination.Length;
+        void** args = stackalloc void*[] { &y, &n, &seed, &stream, &offset };
+        if (n > 0) Launch(_kernels.PhiloxNormal, LaunchConfiguration.PhiloxGrid(n), LaunchConfiguration.Block, args);
+    }
+
+    // ---- optimizers: hyper-parameters are read from device memory (so a captured step can replay them)
+
+    public void SgdStep(Tensor parameters, Tensor gradients, Tensor velocity, float learningRate, float momentum)
+    {
+        Shapes.Same(parameters, gradients); Shapes.Same(parameters, velocity);
+        Enter();
+        float* hyper = StageHyperParameters(learningRate, momentum, 0f, 0f, 0, out _);
+        float* p = parameters.Data, g = gradients.Data, v = velocity.Data;
+        int n = parameters.Length;
+        void** args = stackalloc void*[] { &p, &g, &v, &hyper, &n };
+        LaunchElementwise(_kernels.SgdStep, n, args);
+    }
+
+    public void AdamStep(Tensor parameters, Tensor gradients, Tensor m, Tensor v, float learningRate, float beta1, float beta2, float epsilon, int step)
+    {
+        Shapes.Same(parameters, gradients); Shapes.Same(parameters, m); Shapes.Same(parameters, v);
+        ArgumentOutOfRangeException.ThrowIfLessThan(step, 1);
+        Enter();
+        float* hyper = StageHyperParameters(learningRate, beta1, beta2, epsilon, step, out int* stepOnDevice);
+        float* p = parameters.Data, g = gradients.Data, pm = m.Data, pv = v.Data;
+        int n = parameters.Length;
+        void** args = stackalloc void*[] { &p, &g, &pm, &pv, &hyper, &stepOnDevice, &n };
+        LaunchElementwise(_kernels.AdamStep, n, args);
+    }
+
+    /// <summary>
+    /// Writes [h0, h1, h2, h3] and the step into the next slot of the pinned ring and queues its copy to the device
+    /// ahead of the kernel that reads it; returns the slot's device address. A slot is rewritten only after the copy
+    /// that last read it has completed (its event), so a host write never races a pending copy, and 64 slots mean the
+    /// wait is almost always already over. Not capturable (it waits on an event): a captured step will instead keep
+    /// its hyper-parameters in place and advance the step with fg_increment.
+    /// </summary>
+    private float* StageHyperParameters(float h0, float h1, float h2, float h3, int step, out int* stepOnDevice)
+    {
+        if (Capturing) ThrowCapturing("an optimizer step");
+        int slot = _nextHyperSlot;
+        _nextHyperSlot = (slot + 1) % HyperSlots;
+        nint copied = _hyperCopied[slot];
+        Check.Cu(Driver.cuEventSynchronize(copied), nameof(Driver.cuEventSynchronize));
+        byte* host = _hyperHost + slot * HyperSlotBytes;
+        float* values = (float*)host;
+        values[0] = h0; values[1] = h1; values[2] = h2; values[3] = h3;
+        *(int*)(host + StepOffsetBytes) = step;
+        ulong device = _hyperDevice + (ulong)(slot * HyperSlotBytes);
+        Check.Cu(Driver.cuMemcpyHtoDAsync_v2(device, host, HyperSlotBytes, _stream), nameof(Driver.cuMemcpyHtoDAsync_v2));
+        Check.Cu(Driver.cuEventRecord(copied, _stream), nameof(Driver.cuEventRecord));
+        stepOnDevice = (int*)(device + StepOffsetBytes);
+        return (float*)device;
+    }
+
+    // ---- plumbing
+
+    /// <summary>Checks the backend is alive and makes its context current on this thread: the entry of every op.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal void Enter()
+    {
+        if (_disposed) ThrowDisposed();
+        _context.MakeCurrent();
+    }
+
+    /// <summary><see cref="Enter"/> for calls that wait for the device or allocate, which a stream capture forbids.</summary>
+    private void EnterWaiting([CallerMemberName] string op = "")
+    {
+        Enter();
+        if (Capturing) ThrowCapturing(op);
+    }
+
+    private void Gemm(CublasOperation transA, CublasOperation transB, int m, int n, int k,
+        float* a, int lda, float* b, int ldb, float beta, float* c, int ldc)
+    {
+        float alpha = 1f;
+        // Leading dimensions must be ≥ 1 even when a dimension is 0.
+        Check.Blas(Cublas.cublasSgemm_v2(_cublas, transA, transB, m, n, k, &alpha,
+            a, System.Math.Max(1, lda), b, System.Math.Max(1, ldb), &beta, c, System.Math.Max(1, ldc)), nameof(Cublas.cublasSgemm_v2));
+    }
+
+    /// <summary>Queues one launch on the stream; <paramref name="args"/> points at each argument's value, in order.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal void Launch(nint function, uint grid, uint block, void** args) =>
+        Check.Cu(Driver.cuLaunchKernel(function, grid, 1, 1, block, 1, 1, 0, _stream, args, null), nameof(Driver.cuLaunchKernel));
+
+    /// <summary>A grid-stride kernel over <paramref name="items"/> at the ABI's grid(items); nothing to do when 0.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private void LaunchElementwise(nint function, long items, void** args)
+    {
+        if (items > 0) Launch(function, LaunchConfiguration.Grid(items), LaunchConfiguration.Block, args);
+    }
+
+    private static ulong Address(Tensor t) => (ulong)t.Data;
+
+    private static nuint Bytes(int count) => (nuint)count * sizeof(float);
+
+    private T Own<T>(T handle) where T : SafeHandle
+    {
+        _owned.Add(handle);
+        return handle;
+    }
+
+    [DoesNotReturn, StackTraceHidden]
+    private static void ThrowDisposed() => throw new ObjectDisposedException(nameof(CudaBackend));
+
+    [DoesNotReturn, StackTraceHidden]
+    private static void ThrowCapturing(string op) =>
+        throw new InvalidOperationException($"{op} cannot run while a CUDA graph captures the stream (it waits for the device or allocates)");
+
+    public void Dispose()
+    {
+        if (_disposed) return;
+        _disposed = true;
+        Release();
+        GC.SuppressFinalize(this);
+    }
+
+    private void Release()
+    {
+        // Let queued work finish before its module, stream and buffers go; a failure here has nowhere to go.
+        if (_owned.Count > 1 && _context.TryMakeCurrent() == CUresult.Success && _stream != 0) Driver.cuStreamSynchronize(_stream);
+        for (int i = _owned.Count - 1; i >= 0; i--) _owned[i].Dispose();
+        _owned.Clear();
+    }
+
+    private SafeModuleHandle LoadKernels(KernelImage image, int device)
+    {
+        try
+        {
+            return image.Load(_context);
+        }
+        catch (CudaException e) when (e.Status == (int)CUresult.ErrorNoBinaryForGpu)
+        {
+            int major = CudaDeviceInfo.Attribute(device, CUdeviceAttribute.ComputeCapabilityMajor);
+            int minor = CudaDeviceInfo.Attribute(device, CUdeviceAttribute.ComputeCapabilityMinor);
+            throw new FinGenException($"{image.Description} has no code for this GPU (compute capability {major}.{minor}): " +
+                $"rebuild the kernels for it (FINGEN_CUDA_ARCHITECTURES, scripts/build-kernels.sh)", e);
+        }
+    }
+}

@@ -1,0 +1,165 @@
+using System.Runtime.InteropServices;
+using System.Text;
+using FinGen.Native.Cuda.Interop;
+
+namespace FinGen.Native.Cuda;
+
+/// <summary>
+/// Where the kernels come from: <c>FINGEN_KERNELS=path</c> when set, else the fatbin embedded at build time
+/// (<c>build/kernels/fingen_kernels.fatbin</c>, written by <c>scripts/build-kernels.sh</c>).
+/// </summary>
+internal sealed class KernelImage
+{
+    public const string EnvironmentVariable = "FINGEN_KERNELS";
+    public const string ResourceName = "FinGen.Native.Cuda.kernels.fatbin";
+    public const string NotBuilt = "kernels were not built (run scripts/build-kernels.sh)";
+
+    private KernelImage(string description, string? path)
+    {
+        Description = description;
+        Path = path;
+    }
+
+    /// <summary>For messages: "the embedded fatbin" or "FINGEN_KERNELS=/path".</summary>
+    public string Description { get; }
+
+    /// <summary>The file when <see cref="EnvironmentVariable"/> chose one; null for the embedded image.</summary>
+    public string? Path { get; }
+
+    /// <summary>The image to load, or why there is none (one line).</summary>
+    public static KernelImage? Locate(out string problem)
+    {
+        string? path = Environment.GetEnvironmentVariable(EnvironmentVariable);
+        if (!string.IsNullOrEmpty(path))
+        {
+            problem = File.Exists(path) ? "" : $"{EnvironmentVariable}={path}: no such file";
+            return File.Exists(path) ? new KernelImage($"{EnvironmentVariable}={path}", path) : null;
+        }
+        if (typeof(KernelImage).Assembly.GetManifestResourceInfo(ResourceName) is not null)
+        {
+            problem = "";
+            return new KernelImage("the embedded fatbin", null);
+        }
+        problem = NotBuilt;
+        return null;
+    }
+
+    public byte[] Read()
+    {
+        if (Path is not null) return File.ReadAllBytes(Path);
+        using var stream = typeof(KernelImage).Assembly.GetManifestResourceStream(ResourceName)
+            ?? throw new FinGenException(NotBuilt);
+        var bytes = new byte[stream.Length];
+        stream.ReadExactly(bytes);
+        return bytes;
+    }
+
+    /// <summary>Loads the image as a module on the current context.</summary>
+    public unsafe SafeModuleHandle Load(PrimaryContextHandle context)
+    {
+        byte[] bytes = Read();
+        if (bytes.Length == 0) throw new FinGenException($"{Description} is empty: {NotBuilt}");
+        // The fatbin header is read in place by the driver: give it aligned memory rather than a managed array.
+        void* image = NativeMemory.AlignedAlloc((nuint)bytes.Length, 64);
+        try
+        {
+            bytes.CopyTo(new Span<byte>(image, bytes.Length));
+            return SafeModuleHandle.Load(context, image);
+        }
+        finally
+        {
+            NativeMemory.AlignedFree(image);
+        }
+    }
+}
+
+/// <summary>
+/// How kernels are launched: kernels/ABI.md's "Launch configuration" (constants of kernels/common.cuh), kept in
+/// one place so both sides change together. All launches are 1-D with no dynamic shared memory. Every kernel but
+/// the three loss forwards is a grid-stride loop, so any grid ≥ 1 is correct and these sizes are the recommended ones.
+/// </summary>
+internal static class LaunchConfiguration
+{
+    /// <summary>FG_BLOCK_SIZE: threads per block of every kernel but the loss forwards and fg_increment.</summary>
+    public const uint Block = 256;
+
+    /// <summary>FG_MAX_GRID_SIZE: beyond it each thread loops (grid-stride).</summary>
+    public const uint MaxGrid = 4096;
+
+    /// <summary>FG_REDUCE_THREADS: the loss forwards run as exactly one block of exactly this many threads; the count is
+    /// part of their numerics (a fixed-order reduction in double), and any other launch writes NaN.</summary>
+    public const uint ReductionBlock = 512;
+
+    /// <summary>The ABI's grid(items) = clamp(⌈items / 256⌉, 1, 4096): never 0, which cuLaunchKernel rejects.</summary>
+    public static uint Grid(long items) => (uint)Math.Clamp((items + Block - 1) / Block, 1, MaxGrid);
+
+    /// <summary>fg_philox_normal: one thread a Philox block of 4 normals, plus 2 for a start and an end inside a block.</summary>
+    public static uint PhiloxGrid(long n) => Grid(n / 4 + 2);
+}
+
+/// <summary>The kernels of kernels/ABI.md, looked up once when the module loads.</summary>
+internal sealed class KernelTable
+{
+    public KernelTable(nint module, string source)
+    {
+        nint Get(string name) => Function(module, name, source);
+        Fill = Get("fg_fill");
+        Add = Get("fg_add");
+        BiasAddRows = Get("fg_bias_add_rows");
+        BiasGradAccumulate = Get("fg_bias_grad_accumulate");
+        LeakyReluForward = Get("fg_leaky_relu_forward");
+        LeakyReluBackward = Get("fg_leaky_relu_backward");
+        SigmoidForward = Get("fg_sigmoid_forward");
+        SigmoidBackward = Get("fg_sigmoid_backward");
+        TanhForward = Get("fg_tanh_forward");
+        TanhBackward = Get("fg_tanh_backward");
+        BceLogitsForward = Get("fg_bce_logits_forward");
+        BceLogitsBackward = Get("fg_bce_logits_backward");
+        MseForward = Get("fg_mse_forward");
+        MseBackward = Get("fg_mse_backward");
+        GaussianKlForward = Get("fg_gaussian_kl_forward");
+        GaussianKlBackward = Get("fg_gaussian_kl_backward");
+        ReparameterizeForward = Get("fg_reparameterize_forward");
+        ReparameterizeBackward = Get("fg_reparameterize_backward");
+        PhiloxNormal = Get("fg_philox_normal");
+        SgdStep = Get("fg_sgd_step");
+        AdamStep = Get("fg_adam_step");
+        Increment = Get("fg_increment");
+    }
+
+    public nint Fill { get; }
+    public nint Add { get; }
+    public nint BiasAddRows { get; }
+    public nint BiasGradAccumulate { get; }
+    public nint LeakyReluForward { get; }
+    public nint LeakyReluBackward { get; }
+    public nint SigmoidForward { get; }
+    public nint SigmoidBackward { get; }
+    public nint TanhForward { get; }
+    public nint TanhBackward { get; }
+    public nint BceLogitsForward { get; }
+    public nint BceLogitsBackward { get; }
+    public nint MseForward { get; }
+    public nint MseBackward { get; }
+    public nint GaussianKlForward { get; }
+    public nint GaussianKlBackward { get; }
+    public nint ReparameterizeForward { get; }
+    public nint ReparameterizeBackward { get; }
+    public nint PhiloxNormal { get; }
+    public nint SgdStep { get; }
+    public nint AdamStep { get; }
+    /// <summary>Advances Adam's device-side step counter; for a captured step (see <see cref="CudaGraph"/>).</summary>
+    public nint Increment { get; }
+
+    private static unsafe nint Function(nint module, string name, string source)
+    {
+        byte[] utf8 = Encoding.UTF8.GetBytes(name + "\0");
+        nint function;
+        CUresult status;
+        fixed (byte* p = utf8) status = Driver.cuModuleGetFunction(&function, module, p);
+        if (status == CUresult.ErrorNotFound)
+            throw new FinGenException($"kernel {name} is missing from {source}: the kernels are older than this build (run scripts/build-kernels.sh)");
+        Check.Cu(status, nameof(Driver.cuModuleGetFunction));
+        return function;
+    }
+}
