@@ -18,6 +18,7 @@ public static class Cli
         root.Subcommands.Add(TrainCommand.Create(console));
         root.Subcommands.Add(SampleCommand.Create(console));
         root.Subcommands.Add(EvalCommand.Create(console));
+        root.Subcommands.Add(BenchCommand.Create(console));
         root.Subcommands.Add(InfoCommand.Create(console));
 
         var parse = root.Parse(args);

@@ -186,6 +186,18 @@ public sealed class CliTests
     }
 
     [Test]
+    public void BenchPrintsOneRowPerBatchSize()
+    {
+        var r = Fingen("bench", "--model", "vae", "--batch", "2,5", "--steps", "5", "--warmup", "1", "--device", "cpu", "--csv");
+        Assert.That(r.Code, Is.Zero, r.Error);
+        var rows = r.Out.Split('\n', StringSplitOptions.RemoveEmptyEntries);
+        Assert.That(rows[0], Is.EqualTo("engine,model,batch,backend,median_ms,p10_ms,p90_ms,steps_per_s,samples_per_s"));
+        Assert.That(rows.Skip(1).Select(row => row.Split(',')[2]), Is.EqualTo(new[] { "2", "5" }));
+        Assert.That(rows.Skip(1).Select(row => double.Parse(row.Split(',')[4], System.Globalization.CultureInfo.InvariantCulture)), Has.All.GreaterThan(0));
+        AssertOneLineError(Fingen("bench", "--batch", "64,x"), "--batch 'x'");
+    }
+
+    [Test]
     public void CudaDeviceFailsClearly()
     {
         if (FinGen.Native.Cuda.CudaBackend.Probe().IsAvailable) Assert.Ignore("CUDA is available here");

@@ -1,0 +1,78 @@
+using System.CommandLine;
+using System.Diagnostics;
+using System.Globalization;
+using FinGen.Native.Data;
+using FinGen.Native.Models;
+using FinGen.Native.Training;
+
+namespace FinGen.Cli;
+
+/// <summary>
+/// <c>fingen bench</c>: quick wall-clock training-step timings for performance engineers, without
+/// BenchmarkDotNet (which is what the published comparisons use). Each step includes the loss copy-back,
+/// so on CUDA it is a synchronized step. Median and spread over the timed steps after a warm-up.
+/// </summary>
+internal static class BenchCommand
+{
+    public static Command Create(CliConsole console)
+    {
+        var model = new Option<string>("--model") { Description = "gan or vae", DefaultValueFactory = _ => "gan" }.AcceptOnlyFromAmong("gan", "vae");
+        var batches = new Option<string>("--batch") { Description = "batch sizes, comma-separated", DefaultValueFactory = _ => "64,256" };
+        var steps = new Option<int>("--steps") { Description = "timed steps per batch size", DefaultValueFactory = _ => 200 };
+        var warmup = new Option<int>("--warmup") { Description = "untimed steps first", DefaultValueFactory = _ => 20 };
+        var device = Options.Device();
+        var csv = new Option<bool>("--csv") { Description = "print CSV rows instead of a table (for scripts)" };
+        var command = new Command("bench", "Time training steps of the seed models on a device") { model, batches, steps, warmup, device, csv };
+        command.SetAction(parse =>
+        {
+            var kind = parse.GetValue(model) == "vae" ? ModelKind.Vae : ModelKind.Gan;
+            var sizes = ParseBatches(parse.GetValue(batches)!);
+            int timed = Options.AtLeast(parse.GetValue(steps), 5, "--steps");
+            int untimed = Options.AtLeast(parse.GetValue(warmup), 0, "--warmup");
+            bool asCsv = parse.GetValue(csv);
+            var data = DataSets.FromImages(EmbeddedData.Mnist(2048));
+            using var backend = Devices.Create(parse.GetValue(device)!);
+            var o = console.Out;
+            if (asCsv) o.WriteLine("engine,model,batch,backend,median_ms,p10_ms,p90_ms,steps_per_s,samples_per_s");
+            else o.WriteLine($"{"model",-5} {"batch",6} {"backend",-9} {"median ms",10} {"p10 ms",8} {"p90 ms",8} {"steps/s",9} {"samples/s",11}");
+            foreach (int batch in sizes)
+            {
+                using var gm = GenerativeModel.Create(backend, ModelConfig.Default(kind) with { BatchSize = batch });
+                gm.Initialize();
+                var trainer = new Trainer(gm, data);
+                trainer.Run(untimed);
+                var times = new double[timed];
+                var clock = new Stopwatch();
+                for (int i = 0; i < timed; i++)
+                {
+                    clock.Restart();
+                    trainer.Run(gm.State.Step + 1);
+                    backend.Synchronize();
+                    times[i] = clock.Elapsed.TotalMilliseconds;
+                }
+                Array.Sort(times);
+                double median = times[timed / 2], p10 = times[timed / 10], p90 = times[timed * 9 / 10];
+                string name = kind.ToString().ToLowerInvariant();
+                if (asCsv)
+                    o.WriteLine(string.Create(CultureInfo.InvariantCulture, $"fingen,{name},{batch},{backend.Name},{median:F4},{p10:F4},{p90:F4},{1000 / median:F1},{batch * 1000 / median:F0}"));
+                else
+                    o.WriteLine(string.Create(CultureInfo.InvariantCulture, $"{name,-5} {batch,6} {backend.Name,-9} {median,10:F3} {p10,8:F3} {p90,8:F3} {1000 / median,9:F1} {batch * 1000 / median,11:F0}"));
+            }
+            return Cli.Ok;
+        });
+        return command;
+    }
+
+    private static int[] ParseBatches(string text)
+    {
+        var sizes = new List<int>();
+        foreach (var part in text.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
+        {
+            if (!int.TryParse(part, NumberStyles.None, CultureInfo.InvariantCulture, out int size) || size < 1)
+                Options.Throw($"--batch '{part}' is not a positive integer (use e.g. --batch 64,256)");
+            sizes.Add(size);
+        }
+        if (sizes.Count == 0) Options.Throw("--batch needs at least one size");
+        return [.. sizes];
+    }
+}
