@@ -411,6 +411,51 @@ public class DataTests
     }
 
     [Test]
+    public void GasfLeastSquaresDecodeResistsPixelNoiseBetterThanTheDiagonal()
+    {
+        const int L = 28;
+        const double lower = -0.05, upper = 0.04;
+        var enc = new GasfEncoding(L, lower, upper);
+        var rng = new Random(77);
+        var image = new float[L * L];
+        var fitted = new float[L];
+        var diagonal = new float[L];
+        double fittedError = 0, diagonalError = 0;
+        for (int trial = 0; trial < 100; trial++)
+        {
+            var window = RandomReturns(rng, L, lower, upper);
+            enc.Encode(window, image);
+            // A generator's image: every pixel off by Gaussian noise of 0.05 (Box–Muller), kept in [0, 1].
+            for (int p = 0; p < image.Length; p++)
+            {
+                double noise = 0.05 * Math.Sqrt(-2 * Math.Log(1 - rng.NextDouble())) * Math.Cos(2 * Math.PI * rng.NextDouble());
+                image[p] = (float)Math.Clamp(image[p] + noise, 0, 1);
+            }
+            enc.Decode(image, fitted);
+            enc.DecodeDiagonal(image, diagonal);
+            for (int i = 0; i < L; i++)
+            {
+                fittedError += Math.Pow(fitted[i] - window[i], 2);
+                diagonalError += Math.Pow(diagonal[i] - window[i], 2);
+            }
+        }
+        TestContext.Out.WriteLine($"RMS error: least squares {Math.Sqrt(fittedError / 2800):E2}, diagonal {Math.Sqrt(diagonalError / 2800):E2}");
+        Assert.That(fittedError, Is.LessThan(0.25 * diagonalError), "fitting all 2L − 1 pixels of a row and column should beat one pixel");
+    }
+
+    [Test]
+    public void GasfDiagonalDecodeRoundTripsToo()
+    {
+        var enc = new GasfEncoding(8, -0.03, 0.03);
+        float[] window = [0.01f, -0.02f, 0.005f, 0.029f, -0.029f, 0f, 0.013f, -0.007f];
+        var image = new float[64];
+        var back = new float[8];
+        enc.Encode(window, image);
+        enc.DecodeDiagonal(image, back);
+        Assert.That(back, Is.EqualTo(window).Within(1e-6));
+    }
+
+    [Test]
     public void GasfClipsOutsideBounds()
     {
         var enc = new GasfEncoding(4, -0.02, 0.03);
