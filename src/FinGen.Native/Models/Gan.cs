@@ -14,7 +14,7 @@ public sealed class Gan : GenerativeModel
     private readonly Mlp _discriminator;
     private readonly ParameterSet _gParams, _dParams;
     private readonly MlpWorkspace _gWork, _dWork;
-    private readonly Tensor _z, _dInput, _targets, _ones;
+    private readonly Tensor _z, _dInput, _targets, _ones, _lastLogits;
     private readonly float[] _logitsHost;
 
     public Gan(IBackend backend, ModelConfig config) : base(backend, config)
@@ -32,12 +32,13 @@ public sealed class Gan : GenerativeModel
 
         _gWork = Own(new MlpWorkspace(backend, Generator, b));
         _dWork = Own(new MlpWorkspace(backend, _discriminator, 2 * b));
-        var buffers = Own(backend.Allocate((long)b * config.LatentSize + 2L * b * width + 2L * b + b));
+        var buffers = Own(backend.Allocate((long)b * config.LatentSize + 2L * b * width + 2L * b + b + 2L * b));
         long offset = 0;
         _z = buffers.Slice(offset, b, config.LatentSize, "z"); offset += _z.Length;
         _dInput = buffers.Slice(offset, 2 * b, width, "d_input"); offset += _dInput.Length;
         _targets = buffers.Slice(offset, 2 * b, 1, "targets"); offset += _targets.Length;
-        _ones = buffers.Slice(offset, b, 1, "ones");
+        _ones = buffers.Slice(offset, b, 1, "ones"); offset += _ones.Length;
+        _lastLogits = buffers.Slice(offset, 2 * b, 1, "d_step_logits");
         // Real rows first (label 1), fake rows after (label 0).
         backend.Fill(_targets.SliceRows(0, b), config.RealLabel);
         backend.Fill(_targets.SliceRows(b, b), 0f);
@@ -47,7 +48,7 @@ public sealed class Gan : GenerativeModel
 
     public override IReadOnlyList<string> MetricNames { get; } = ["d_loss", "g_loss", "d_real", "d_fake"];
 
-    protected override void Step(Span<float> metrics)
+    protected override void Step()
     {
         var backend = Backend;
         int b = Config.BatchSize;
@@ -62,7 +63,7 @@ public sealed class Gan : GenerativeModel
         var logits = _discriminator.Forward(backend, _dParams, _dInput, _dWork);
         backend.BceWithLogitsForward(logits, _targets, meanScale, LossSlot(0));
         backend.BceWithLogitsBackward(logits, _targets, meanScale, _dWork.OutputGradient(2 * b));
-        backend.Download(logits, _logitsHost);
+        backend.Copy(logits, _lastLogits); // kept on the device for d_real/d_fake; D's workspace is reused below
         _discriminator.Backward(backend, _dParams, _dInput, _dWork, default, parameterGradients: true);
         OptimizerOf(_dParams).Step();
 
@@ -76,7 +77,12 @@ public sealed class Gan : GenerativeModel
         _discriminator.Backward(backend, _dParams, fake, _dWork, _gWork.OutputGradient(b), parameterGradients: false);
         Generator.Backward(backend, _gParams, _z, _gWork, default, parameterGradients: true);
         OptimizerOf(_gParams).Step();
+    }
 
+    protected override void ReadMetrics(Span<float> metrics)
+    {
+        int b = Config.BatchSize;
+        Backend.Download(_lastLogits, _logitsHost);
         var losses = DownloadLosses();
         metrics[0] = losses[0];
         metrics[1] = losses[1];

@@ -63,7 +63,13 @@ public abstract class GenerativeModel : IDisposable
         return parameters;
     }
 
-    protected Optimizer OptimizerOf(ParameterSet parameters) => _networks.First(n => n.Parameters == parameters).Optimizer;
+    // A plain loop: LINQ's First with a capturing lambda allocated on every training step.
+    protected Optimizer OptimizerOf(ParameterSet parameters)
+    {
+        foreach (var network in _networks)
+            if (network.Parameters == parameters) return network.Optimizer;
+        throw new ArgumentException("not a network of this model", nameof(parameters));
+    }
 
     /// <summary>Fresh weights from the config's seed (PyTorch's default Linear initialization, drawn from Philox).</summary>
     public void Initialize()
@@ -72,17 +78,26 @@ public abstract class GenerativeModel : IDisposable
         foreach (var (_, parameters, _) in _networks) parameters.Initialize(Config.Seed, ref offset);
     }
 
-    /// <summary>One training step on <paramref name="batch"/> [B, DataWidth] (host memory); writes <see cref="MetricNames"/> values.</summary>
+    /// <summary>
+    /// One training step on <paramref name="batch"/> [B, DataWidth] (host memory). Writes the
+    /// <see cref="MetricNames"/> values into <paramref name="metrics"/> unless it is empty: metrics are the only
+    /// thing a step copies back from the device, so a GPU run asks for them every N steps, not every step.
+    /// </summary>
     public void TrainStep(ReadOnlySpan<float> batch, Span<float> metrics)
     {
         if (batch.Length != Batch.Length) Throw.Argument($"batch has {batch.Length} values, expected {Batch.Length}");
-        if (metrics.Length < MetricNames.Count) Throw.Argument($"metrics needs {MetricNames.Count} slots");
+        if (!metrics.IsEmpty && metrics.Length < MetricNames.Count) Throw.Argument($"metrics needs {MetricNames.Count} slots");
         Backend.Upload(batch, Batch);
-        Step(metrics);
+        Step();
+        if (!metrics.IsEmpty) ReadMetrics(metrics);
         State.Step++;
     }
 
-    protected abstract void Step(Span<float> metrics);
+    /// <summary>Queues one step's work on the backend; nothing in it waits for the device.</summary>
+    protected abstract void Step();
+
+    /// <summary>Copies the last step's metrics back (the one synchronizing call).</summary>
+    protected abstract void ReadMetrics(Span<float> metrics);
 
     protected ReadOnlySpan<float> DownloadLosses()
     {

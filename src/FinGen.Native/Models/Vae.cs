@@ -42,7 +42,7 @@ public sealed class Vae : GenerativeModel
 
     public override IReadOnlyList<string> MetricNames { get; } = ["loss", "recon", "kl"];
 
-    protected override void Step(Span<float> metrics)
+    protected override void Step()
     {
         var backend = Backend;
         int b = Config.BatchSize;
@@ -82,7 +82,10 @@ public sealed class Vae : GenerativeModel
         backend.Add(dTrunk, _dHidden, dTrunk);
         _trunk.Backward(backend, _params, x, _trunkWork, default, parameterGradients: true);
         OptimizerOf(_params).Step();
+    }
 
+    protected override void ReadMetrics(Span<float> metrics)
+    {
         var losses = DownloadLosses();
         metrics[0] = losses[1] + losses[2];
         metrics[1] = losses[1];

@@ -34,15 +34,21 @@ public sealed class Trainer
     }
 
     /// <summary>Runs steps until the model's step counter reaches <paramref name="untilStep"/>.</summary>
-    /// <param name="onStep">Called after every step with the step number (1-based) and the metrics.</param>
-    public void Run(long untilStep, Action<long, ReadOnlySpan<float>>? onStep = null, CancellationToken cancel = default)
+    /// <param name="onStep">Called after every step with the step number (1-based) and the metrics, which are
+    /// empty except on every <paramref name="metricsEvery"/>-th step and the last one.</param>
+    /// <param name="metricsEvery">How often metrics are copied back from the backend (1 on CPU, where it is free).</param>
+    public void Run(long untilStep, Action<long, ReadOnlySpan<float>>? onStep = null, int metricsEvery = 1, CancellationToken cancel = default)
     {
+        ArgumentOutOfRangeException.ThrowIfLessThan(metricsEvery, 1);
         while (_model.State.Step < untilStep)
         {
             cancel.ThrowIfCancellationRequested();
             GatherBatch();
-            _model.TrainStep(_batch, _metrics);
-            onStep?.Invoke(_model.State.Step, _metrics);
+            long step = _model.State.Step + 1;
+            bool wanted = onStep is not null && (step % metricsEvery == 0 || step == untilStep);
+            var metrics = wanted ? _metrics.AsSpan() : Span<float>.Empty;
+            _model.TrainStep(_batch, metrics);
+            onStep?.Invoke(_model.State.Step, metrics);
         }
     }
 
