@@ -12,8 +12,8 @@ namespace FinGen.Native.Backends.Cpu;
 /// Why not <c>Parallel.For</c>: a training step runs dozens of small GEMMs (tens of microseconds each), and
 /// Parallel.For allocates closures, tasks and partitioners on every call and pays a scheduling hop through the
 /// shared ThreadPool. Here <see cref="Count"/> − 1 worker threads are started once and reused; the caller runs
-/// a share of the loop itself. Between jobs a worker polls for ~100 µs (so back-to-back ops in one step are
-/// handed over in well under a microsecond), yielding as it polls so it never starves a thread sharing its core,
+/// a share of the loop itself. Between jobs a worker polls for ~1 ms (so back-to-back ops in one step are
+/// handed over in about a microsecond), yielding as it polls so it never starves a thread sharing its core,
 /// then blocks on its own event so an idle process burns no CPU. A call allocates nothing: the body is a function
 /// pointer and its arguments travel as one <c>void*</c>, usually the address of a struct on the caller's stack,
 /// which is safe because <see cref="For"/> does not return before every worker has left the body.
@@ -25,8 +25,12 @@ internal static unsafe class CpuWorkers
     /// <summary>Threads a job may use, the caller included: FINGEN_THREADS if set to a positive number, else every core.</summary>
     public static int Count { get; } = ReadCount();
 
-    /// <summary>How long an idle worker polls for the next job before it blocks.</summary>
-    private static readonly long SpinTicks = Stopwatch.Frequency / 10_000; // 100 µs
+    /// <summary>
+    /// How long an idle worker polls for the next job before it blocks: long enough to bridge the single-threaded
+    /// stretches of a training step (an optimizer update takes a few hundred µs), short enough that an idle process
+    /// stops burning a core almost at once. Waking a blocked thread costs tens of µs on a VM.
+    /// </summary>
+    private static readonly long SpinTicks = Stopwatch.Frequency / 1_000; // 1 ms
 
     private static int s_busy;      // 1 while a job owns the workers
     private static bool s_started;  // worker threads created; only touched while s_busy is held
@@ -177,6 +181,11 @@ internal static unsafe class CpuWorkers
             Interlocked.Exchange(ref slot.Sleeping, 1);
             if (Volatile.Read(ref slot.Go) == 0) wake.WaitOne();
             Volatile.Write(ref slot.Sleeping, 0);
+            // Being woken means jobs are arriving again: poll afresh. (Without this, a worker whose part was
+            // taken back while it woke up would block again at once, and keep missing every job shorter than
+            // its wake-up latency.)
+            start = Stopwatch.GetTimestamp();
+            spinner.Reset();
         }
     }
 

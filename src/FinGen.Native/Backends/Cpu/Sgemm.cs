@@ -36,6 +36,7 @@ internal static unsafe class Sgemm
     /// <summary>Columns of the register tile: 4 × Vector512 (6×4 = 24 accumulators of 32 zmm), else 2 × Vector256 (12 of 16 ymm).</summary>
     private static int Nr => Vector512.IsHardwareAccelerated ? 64 : 16;
 
+    /// <summary>Nr on the widest path: sizes the per-thread C tile.</summary>
     private const int MaxNr = 64;
 
     /// <summary>Largest K block: keeps the A micro-panel (Mr×kc) in L1 and a useful B slice in L2.</summary>
@@ -47,8 +48,11 @@ internal static unsafe class Sgemm
     /// <summary>Cap on one packed B column block (16 MB); wider B is done in several column blocks.</summary>
     private const int MaxPackedBFloats = 4 << 20;
 
-    /// <summary>Less work than this (multiply-adds) per extra thread is not worth waking one.</summary>
-    private const long MinFmasPerThread = 64 * 1024;
+    /// <summary>
+    /// Less work than this (multiply-adds, ~2.5 µs of kernel time) per thread is not worth splitting: measured on
+    /// 2 cores, ~800K-FMA products (64×128×100) ran no faster on two threads than on one.
+    /// </summary>
+    private const long MinFmasPerThread = 512 * 1024;
 
     /// <summary>Tasks per thread, so uneven tiles (edges, a slow core) still balance.</summary>
     private const int TasksPerThread = 4;
@@ -102,24 +106,36 @@ internal static unsafe class Sgemm
             job.J0 = j0;
             job.Nc = Math.Min(maxBlock, n - j0);
             int strips = (job.Nc + nr - 1) / nr;
-            if (transB)
-            {
-                job.PackedB = scratch.Packed((nuint)strips * (nuint)nr * (nuint)k);
-                CpuWorkers.For(strips, &PackBTask, &job, degree);
-            }
-            else if (job.Nc % nr != 0)
-            {
-                job.PackedB = scratch.Packed((nuint)nr * (nuint)k);
-                PackBTask(strips - 1, &job);
-            }
-
-            // Task grid: split the row strips first (a task then walks each A panel across its whole width),
-            // then the column strips if there are too few rows. Strips are dealt out evenly.
             job.MStrips = (m + Mr - 1) / Mr;
             job.NStrips = strips;
+            job.PackInTask = false;
             int want = degree == 1 ? 1 : degree * TasksPerThread;
-            job.MTasks = Math.Min(job.MStrips, want);
-            job.NTasks = Math.Min(strips, DivUp(want, job.MTasks));
+            if (transB && strips >= degree)
+            {
+                // Enough column strips for every thread: each task packs its own strips of Bᵀ, then multiplies
+                // them by all of A. One dispatch, and the packed panel is used by the core that wrote it.
+                job.PackedB = scratch.Packed((nuint)strips * (nuint)nr * (nuint)k);
+                job.PackInTask = true;
+                job.MTasks = 1;
+                job.NTasks = Math.Min(strips, want);
+            }
+            else
+            {
+                if (transB)
+                {
+                    job.PackedB = scratch.Packed((nuint)strips * (nuint)nr * (nuint)k);
+                    CpuWorkers.For(strips, &PackBTask, &job, degree);
+                }
+                else if (job.Nc % nr != 0)
+                {
+                    job.PackedB = scratch.Packed((nuint)nr * (nuint)k);
+                    PackBTask(strips - 1, &job);
+                }
+                // Split the row strips first (a task then walks each A panel across its whole width), then the
+                // column strips if there are too few rows. Strips are dealt out evenly.
+                job.MTasks = Math.Min(job.MStrips, want);
+                job.NTasks = Math.Min(strips, DivUp(want, job.MTasks));
+            }
             CpuWorkers.For(job.MTasks * job.NTasks, &ComputeTask, &job, degree);
         }
     }
@@ -168,6 +184,7 @@ internal static unsafe class Sgemm
         public int J0, Nc;
         public int MStrips, NStrips;       // Mr-row and Nr-column strips of the output block
         public int MTasks, NTasks;         // the task grid: task t takes share t % MTasks of the row strips, t / MTasks of the columns
+        public bool PackInTask;            // each task packs its own column strips of Bᵀ first (then MTasks == 1)
     }
 
     /// <summary>Packs column strip <paramref name="strip"/> of op(B) (all of K) into [K][Nr], zero-padded (see <see cref="Job.PackedB"/>).</summary>
@@ -230,6 +247,8 @@ internal static unsafe class Sgemm
         int s1 = Share(job.NStrips, job.NTasks, nt + 1);
         var scratch = Scratch.Current;
         nint lda = job.Lda, ldc = job.Ldc;
+        if (job.PackInTask)
+            for (int s = s0; s < s1; s++) PackBTask(s, state);
 
         for (int pc = 0; pc < k; pc += job.Kc)
         {
