@@ -119,7 +119,7 @@ internal static class EvalPictures
     private static string FanChart(string path, double[][] paths, double[] heldOut, double s0, string modelName)
     {
         int days = heldOut.Length;
-        var prices = paths.Select(p => Prices(s0, p)).ToArray();
+        var prices = paths.Select(p => MarketImages.Prices(s0, p)).ToArray();
         double[] xs = Enumerable.Range(0, days + 1).Select(d => (double)d).ToArray();
         var plot = new Plot();
         foreach (var (low, high, alpha) in new[] { (0.05, 0.95, 0.25), (0.25, 0.75, 0.45) })
@@ -143,7 +143,7 @@ internal static class EvalPictures
         mid.Color = Colors.SteelBlue;
         mid.MarkerSize = 0;
         mid.LegendText = "median";
-        var real = plot.Add.Scatter(xs, Prices(s0, heldOut));
+        var real = plot.Add.Scatter(xs, MarketImages.Prices(s0, heldOut));
         real.Color = Colors.Black;
         real.MarkerSize = 0;
         real.LineWidth = 2;
@@ -173,11 +173,4 @@ internal static class EvalPictures
         return path;
     }
 
-    private static double[] Prices(double s0, ReadOnlySpan<double> returns)
-    {
-        var prices = new double[returns.Length + 1];
-        prices[0] = s0;
-        for (int t = 0; t < returns.Length; t++) prices[t + 1] = prices[t] * Math.Exp(returns[t]);
-        return prices;
-    }
 }

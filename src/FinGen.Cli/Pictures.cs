@@ -78,14 +78,14 @@ internal static class Pictures
                 encoding.Decode(samples.Slice((p * WindowsPerPath + w) * size, size), window);
                 window.CopyTo(returns, w * length);
             }
-            var line = plot.Add.Signal(Prices(s0, returns));
+            var line = plot.Add.Signal(MarketImages.Prices(s0, Array.ConvertAll(returns, r => (double)r)));
             line.Color = Colors.SteelBlue.WithAlpha(0.5);
             line.LineWidth = 1;
             if (p == 0) line.LegendText = "synthetic (decoded GASF)";
         }
         if (realReturns is not null)
         {
-            var real = plot.Add.Signal(Prices(s0, realReturns));
+            var real = plot.Add.Signal(MarketImages.Prices(s0, Array.ConvertAll(realReturns, r => (double)r)));
             real.Color = Colors.Black;
             real.LineWidth = 2;
             real.LegendText = "real (last training stretch)";
@@ -97,13 +97,6 @@ internal static class Pictures
         plot.SavePng(path, 900, 560);
     }
 
-    private static double[] Prices(double s0, ReadOnlySpan<float> returns)
-    {
-        var prices = new double[returns.Length + 1];
-        prices[0] = s0;
-        for (int t = 0; t < returns.Length; t++) prices[t + 1] = prices[t] * Math.Exp(returns[t]);
-        return prices;
-    }
 
     // The last WindowsPerPath non-overlapping windows of the training images, decoded.
     private static float[]? RealReturns(TrainingData data, IImageEncoding encoding)

@@ -444,6 +444,13 @@ public class DataTests
     }
 
     [Test]
+    public void PricePathsCompoundLogReturns()
+    {
+        var prices = MarketImages.Prices(100, [Math.Log(1.1), Math.Log(0.5), 0]);
+        Assert.That(prices, Is.EqualTo(new[] { 100, 110, 55, 55 }).Within(1e-9));
+    }
+
+    [Test]
     public void GasfDiagonalDecodeRoundTripsToo()
     {
         var enc = new GasfEncoding(8, -0.03, 0.03);

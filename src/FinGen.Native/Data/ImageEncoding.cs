@@ -262,6 +262,15 @@ public sealed class GasfEncoding : IImageEncoding
 /// <summary>From prices to training images: log returns, time split, sliding-window encoding.</summary>
 public static class MarketImages
 {
+    /// <summary>The price path S₀, S₀·e^{r₀}, S₀·e^{r₀+r₁}, ... of log returns: returns.Length + 1 prices.</summary>
+    public static double[] Prices(double start, ReadOnlySpan<double> returns)
+    {
+        var prices = new double[returns.Length + 1];
+        prices[0] = start;
+        for (int t = 0; t < returns.Length; t++) prices[t + 1] = prices[t] * Math.Exp(returns[t]);
+        return prices;
+    }
+
     /// <summary>r_t = ln(close_t / close_{t−1}) for t = 1..n−1 (computed in double); length n − 1.</summary>
     public static float[] LogReturns(PriceSeries s)
     {
