@@ -1,6 +1,7 @@
 using System.CommandLine;
 using System.Diagnostics;
 using System.Globalization;
+using FinGen.Native.Backends;
 using FinGen.Native.Data;
 using FinGen.Native.Models;
 using FinGen.Native.Training;
@@ -19,10 +20,11 @@ internal static class BenchCommand
         var model = new Option<string>("--model") { Description = "gan or vae", DefaultValueFactory = _ => "gan" }.AcceptOnlyFromAmong("gan", "vae");
         var batches = new Option<string>("--batch") { Description = "batch sizes, comma-separated", DefaultValueFactory = _ => "64,256" };
         var steps = new Option<int>("--steps") { Description = "timed steps per batch size", DefaultValueFactory = _ => 200 };
-        var warmup = new Option<int>("--warmup") { Description = "untimed steps first", DefaultValueFactory = _ => 20 };
+        var warmup = new Option<int>("--warmup") { Description = "untimed steps first (enough for the JIT to promote the hot code, which .NET delays by 100 ms after start-up activity)", DefaultValueFactory = _ => 300 };
         var device = Options.Device();
         var csv = new Option<bool>("--csv") { Description = "print CSV rows instead of a table (for scripts)" };
-        var command = new Command("bench", "Time training steps of the seed models on a device") { model, batches, steps, warmup, device, csv };
+        var profile = new Option<bool>("--profile") { Description = "also print a per-op table (each op synchronized and timed, so steps run slower)" };
+        var command = new Command("bench", "Time training steps of the seed models on a device") { model, batches, steps, warmup, device, csv, profile };
         command.SetAction(parse =>
         {
             var kind = parse.GetValue(model) == "vae" ? ModelKind.Vae : ModelKind.Gan;
@@ -31,7 +33,9 @@ internal static class BenchCommand
             int untimed = Options.AtLeast(parse.GetValue(warmup), 0, "--warmup");
             bool asCsv = parse.GetValue(csv);
             var data = DataSets.FromImages(EmbeddedData.Mnist(2048));
-            using var backend = Devices.Create(parse.GetValue(device)!);
+            using var device0 = Devices.Create(parse.GetValue(device)!);
+            var profiler = parse.GetValue(profile) ? new ProfilingBackend(device0) : null;
+            IBackend backend = profiler ?? device0;
             var o = console.Out;
             if (asCsv) o.WriteLine("engine,model,batch,backend,median_ms,p10_ms,p90_ms,steps_per_s,samples_per_s");
             else o.WriteLine($"{"model",-5} {"batch",6} {"backend",-9} {"median ms",10} {"p10 ms",8} {"p90 ms",8} {"steps/s",9} {"samples/s",11}");
@@ -41,6 +45,7 @@ internal static class BenchCommand
                 gm.Initialize();
                 var trainer = new Trainer(gm, data);
                 trainer.Run(untimed);
+                profiler?.Reset();
                 var times = new double[timed];
                 var clock = new Stopwatch();
                 for (int i = 0; i < timed; i++)
@@ -57,10 +62,22 @@ internal static class BenchCommand
                     o.WriteLine(string.Create(CultureInfo.InvariantCulture, $"fingen,{name},{batch},{backend.Name},{median:F4},{p10:F4},{p90:F4},{1000 / median:F1},{batch * 1000 / median:F0}"));
                 else
                     o.WriteLine(string.Create(CultureInfo.InvariantCulture, $"{name,-5} {batch,6} {backend.Name,-9} {median,10:F3} {p10,8:F3} {p90,8:F3} {1000 / median,9:F1} {batch * 1000 / median,11:F0}"));
+                if (profiler is not null) PrintProfile(o, profiler, timed);
             }
             return Cli.Ok;
         });
         return command;
+    }
+
+    private static void PrintProfile(TextWriter o, ProfilingBackend profiler, int steps)
+    {
+        double total = profiler.Totals.Values.Sum(t => t.Microseconds);
+        o.WriteLine($"  {"op",-24} {"calls/step",10} {"µs/step",9} {"% of ops",9} {"GFLOP/s",8}");
+        foreach (var (op, t) in profiler.Totals.OrderByDescending(kv => kv.Value.Microseconds))
+        {
+            string gflops = t.Flops > 0 ? (t.Flops / t.Microseconds / 1e3).ToString("F1", CultureInfo.InvariantCulture) : "";
+            o.WriteLine(string.Create(CultureInfo.InvariantCulture, $"  {op,-24} {(double)t.Calls / steps,10:F1} {t.Microseconds / steps,9:F1} {100 * t.Microseconds / total,8:F1}% {gflops,8}"));
+        }
     }
 
     private static int[] ParseBatches(string text)

@@ -198,6 +198,17 @@ public sealed class CliTests
     }
 
     [Test]
+    public void BenchProfileListsTheOpsWithGemmRates()
+    {
+        var r = Fingen("bench", "--batch", "8", "--steps", "5", "--warmup", "1", "--device", "cpu", "--profile");
+        Assert.That(r.Code, Is.Zero, r.Error);
+        Assert.That(r.Out, Does.Contain("linear_forward").And.Contain("linear_backward").And.Contain("adam_step").And.Contain("philox_normal"));
+        var linear = r.Out.Split('\n').Single(l => l.TrimStart().StartsWith("linear_forward", StringComparison.Ordinal));
+        // G (3 layers) + D (3 layers) in the D step, G + D again in the G step: 12 forward linears per step.
+        Assert.That(linear.Split(' ', StringSplitOptions.RemoveEmptyEntries)[1], Is.EqualTo("12.0"));
+    }
+
+    [Test]
     public void CudaDeviceFailsClearly()
     {
         if (FinGen.Native.Cuda.CudaBackend.Probe().IsAvailable) Assert.Ignore("CUDA is available here");

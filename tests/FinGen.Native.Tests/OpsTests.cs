@@ -333,6 +333,17 @@ public sealed class OpsTests
         Assert.That(all.Span.ToArray(), Is.EqualTo(expected));
     }
 
+    [TestCaseSource(nameof(BackendNames))]
+    public void FillNormalSplitIntoChunksIsStillPhilox(string backendName)
+    {
+        using var backend = TestBackends.Create(backendName);
+        using var values = new Buffer(3, 2501); // several of the parallel chunks, none aligned to the offset
+        backend.FillNormal(values.T, 1234, 2, 4097);
+        var expected = new float[values.T.Length];
+        Philox.FillNormal(expected, 1234, 2, 4097);
+        Assert.That(values.Span.ToArray(), Is.EqualTo(expected));
+    }
+
     // ---- helpers
 
     private static double Dot(double[] a, double[] b) => a.Select((v, i) => v * b[i]).Sum();
