@@ -79,6 +79,16 @@ internal sealed class TorchMlp : nn.Module<Tensor, Tensor>
 }
 
 /// <summary>Where a torch model's noise comes from: torch's own generator when timing, our Philox stream for parity.</summary>
+/// <summary>A seed model in TorchSharp that trains step for step like ours.</summary>
+internal interface ITorchModel : IDisposable
+{
+    void CopyWeightsFrom(GenerativeModel model);
+
+    /// <param name="batch">[B, DataWidth] samples (host)</param>
+    /// <param name="metrics">the values of our metrics.csv, in its order</param>
+    void Step(ReadOnlySpan<float> batch, Span<float> metrics);
+}
+
 internal abstract class NoiseSource
 {
     public abstract void Fill(Tensor destination);
@@ -114,7 +124,7 @@ internal sealed class PhiloxNoise(ulong seed) : NoiseSource
 /// the non-saturating loss, D's parameters frozen (requires_grad off) so that, as in ours, no D weight gradients
 /// are computed for it. Adam on each network; the same four metrics are produced on the host.
 /// </summary>
-internal sealed class TorchGan : IDisposable
+internal sealed class TorchGan : ITorchModel
 {
     private readonly TorchMlp _g, _d;
     private readonly optim.Optimizer _gOpt, _dOpt;
@@ -210,7 +220,7 @@ internal sealed class TorchGan : IDisposable
 /// The seed VAE in TorchSharp, as <see cref="Vae"/>: encoder trunk (ReLU) → μ and log σ² heads; z = μ + e^{½ log σ²}·ε;
 /// decoder → logits; loss = BCE-with-logits summed over pixels / B + KL summed over z / B; one Adam over everything.
 /// </summary>
-internal sealed class TorchVae : IDisposable
+internal sealed class TorchVae : ITorchModel
 {
     private readonly TorchMlp _trunk, _mu, _logVar, _decoder;
     private readonly optim.Optimizer _opt;
