@@ -169,7 +169,7 @@ internal static class EvalPictures
             for (int t = 0; t < length; t++) window[t] = (float)train[i * stride + t];
             encoding.Encode(window, pixels.AsSpan((32 + i) * size, size));
         }
-        Pictures.SaveGrid(path, pixels, 64, encoding.ImageSide, "top 4 rows: generated; bottom 4 rows: real training windows");
+        Pictures.SaveGrid(path, pixels, 64, encoding.Height, encoding.Width, "top 4 rows: generated; bottom 4 rows: real training windows");
         return path;
     }
 

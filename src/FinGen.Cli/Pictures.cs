@@ -11,21 +11,22 @@ internal static class Pictures
     public const int GridSamples = 64;
     private const int WindowsPerPath = 4;
 
-    /// <summary>samples.png for every model; paths.png too when the data are encoded prices.</summary>
+    /// <summary>samples.png for every image model; paths.png too when the data are prices in an encoding that decodes.</summary>
     public static IEnumerable<string> WriteSamplePictures(GenerativeModel model, TrainingData data, string directory, ulong seed)
     {
-        int width = model.Config.DataWidth;
-        var samples = new float[GridSamples * width];
+        var samples = new float[GridSamples * model.Config.DataWidth];
         model.Generate(samples, GridSamples, seed);
         var written = new List<string>();
-        if (model.Config.ImageSide > 0)
+        var encoding = DataSets.EncodingOf(data.Metadata);
+        int side = model.Config.ImageSide;
+        var (height, width) = encoding is not null ? (encoding.Height, encoding.Width) : (side, side);
+        if (height > 0)
         {
             string grid = Path.Combine(directory, "samples.png");
-            SaveGrid(grid, samples, GridSamples, model.Config.ImageSide, $"{GridSamples} generated samples ({model.Config.Model.ToString().ToUpperInvariant()}, step {model.State.Step})");
+            SaveGrid(grid, samples, GridSamples, height, width, $"{GridSamples} generated samples ({model.Config.Model.ToString().ToUpperInvariant()}, step {model.State.Step})");
             written.Add(grid);
         }
-        var encoding = DataSets.EncodingOf(data.Metadata);
-        if (encoding is not null)
+        if (encoding is { CanDecode: true })
         {
             string paths = Path.Combine(directory, "paths.png");
             SavePricePaths(paths, samples, GridSamples, encoding, data.Metadata, RealReturns(data, encoding));
@@ -34,19 +35,19 @@ internal static class Pictures
         return written;
     }
 
-    /// <summary>An 8-wide grid of square grayscale images, one pixel gap between them.</summary>
-    public static void SaveGrid(string path, ReadOnlySpan<float> samples, int count, int side, string title)
+    /// <summary>A grid of ⌈√count⌉ columns of <paramref name="height"/>×<paramref name="width"/> grayscale images, one pixel gap between them.</summary>
+    public static void SaveGrid(string path, ReadOnlySpan<float> samples, int count, int height, int width, string title)
     {
         int columns = (int)Math.Ceiling(Math.Sqrt(count));
         int rows = (count + columns - 1) / columns;
-        int cell = side + 1;
-        var pixels = new double[rows * cell - 1, columns * cell - 1];
+        int cellHeight = height + 1, cellWidth = width + 1, size = height * width;
+        var pixels = new double[rows * cellHeight - 1, columns * cellWidth - 1];
         for (int s = 0; s < count; s++)
         {
-            int top = s / columns * cell, left = s % columns * cell;
-            for (int y = 0; y < side; y++)
-                for (int x = 0; x < side; x++)
-                    pixels[top + y, left + x] = samples[s * side * side + y * side + x];
+            int top = s / columns * cellHeight, left = s % columns * cellWidth;
+            for (int y = 0; y < height; y++)
+                for (int x = 0; x < width; x++)
+                    pixels[top + y, left + x] = samples[s * size + y * width + x];
         }
         var plot = new Plot();
         var heatmap = plot.Add.Heatmap(pixels);
@@ -66,7 +67,7 @@ internal static class Pictures
         IReadOnlyDictionary<string, string> metadata, float[]? realReturns)
     {
         double s0 = metadata.TryGetValue("last_train_close", out var close) && double.TryParse(close, System.Globalization.CultureInfo.InvariantCulture, out var c) ? c : 100.0;
-        int length = encoding.WindowLength, size = encoding.ImageSide * encoding.ImageSide;
+        int length = encoding.WindowLength, size = encoding.Height * encoding.Width;
         var window = new float[length];
         var plot = new Plot();
         int paths = count / WindowsPerPath;
@@ -81,7 +82,7 @@ internal static class Pictures
             var line = plot.Add.Signal(MarketImages.Prices(s0, Array.ConvertAll(returns, r => (double)r)));
             line.Color = Colors.SteelBlue.WithAlpha(0.5);
             line.LineWidth = 1;
-            if (p == 0) line.LegendText = "synthetic (decoded GASF)";
+            if (p == 0) line.LegendText = $"synthetic (decoded {encoding.Name.ToUpperInvariant()})";
         }
         if (realReturns is not null)
         {

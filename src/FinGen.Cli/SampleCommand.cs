@@ -31,9 +31,9 @@ internal static class SampleCommand
             var encoding = DataSets.EncodingOf(sampler.DataMetadata);
             if (extension == ".png")
             {
-                int side = sampler.Config.ImageSide;
-                if (side == 0) Options.Throw($"--out {outPath}: this model's samples are not images; write a .csv");
-                Pictures.SaveGrid(outPath!, samples, n, side, $"{n} samples of {Path.GetFileName(path)}");
+                var (height, width) = encoding is not null ? (encoding.Height, encoding.Width) : (sampler.Config.ImageSide, sampler.Config.ImageSide);
+                if (height == 0) Options.Throw($"--out {outPath}: this model's samples are not images; write a .csv");
+                Pictures.SaveGrid(outPath!, samples, n, height, width, $"{n} samples of {Path.GetFileName(path)}");
             }
             else
             {

@@ -514,7 +514,7 @@ public class DataTests
         var copy = GasfEncoding.FromMetadata(new Dictionary<string, string>(meta));
         Assert.That(copy.Name, Is.EqualTo(enc.Name));
         Assert.That(copy.WindowLength, Is.EqualTo(enc.WindowLength));
-        Assert.That(copy.ImageSide, Is.EqualTo(enc.ImageSide));
+        Assert.That((copy.Height, copy.Width), Is.EqualTo((enc.Height, enc.Width)));
         Assert.That(BitConverter.DoubleToInt64Bits(copy.Lower), Is.EqualTo(BitConverter.DoubleToInt64Bits(enc.Lower)));
         Assert.That(BitConverter.DoubleToInt64Bits(copy.Upper), Is.EqualTo(BitConverter.DoubleToInt64Bits(enc.Upper)));
         Assert.That(copy.ToMetadata(), Is.EqualTo(meta));

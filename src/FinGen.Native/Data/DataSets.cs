@@ -62,7 +62,7 @@ public static class DataSets
             ["last_train_close"] = prices.Closes[trainPrices - 1].ToString("R", CultureInfo.InvariantCulture),
         };
         foreach (var (key, value) in encoding.ToMetadata()) metadata[key] = value;
-        return new TrainingData(prices.Source, images, count, encoding.ImageSide * encoding.ImageSide, metadata);
+        return new TrainingData(prices.Source, images, count, encoding.Height * encoding.Width, metadata);
     }
 
     /// <summary>
@@ -112,7 +112,7 @@ public static class DataSets
 
     /// <summary>The image encoding a checkpoint's data metadata describes, or null for plain images.</summary>
     public static IImageEncoding? EncodingOf(IReadOnlyDictionary<string, string> dataMetadata) =>
-        dataMetadata.TryGetValue("kind", out var kind) && kind == "prices" ? GasfEncoding.FromMetadata(dataMetadata) : null;
+        dataMetadata.TryGetValue("kind", out var kind) && kind == "prices" ? ImageEncodings.FromMetadata(dataMetadata) : null;
 
     private static string Invariant(int value) => value.ToString(CultureInfo.InvariantCulture);
 }

@@ -4,8 +4,10 @@ using System.Globalization;
 namespace FinGen.Native.Data;
 
 /// <summary>
-/// Turns a window of <see cref="WindowLength"/> returns into an <see cref="ImageSide"/>×<see cref="ImageSide"/>
-/// image with pixels in [0, 1] (row-major), and back.
+/// Turns a window of <see cref="WindowLength"/> returns into a <see cref="Height"/>×<see cref="Width"/> image
+/// with pixels in [0, 1] (row-major), and, where <see cref="CanDecode"/>, back. Implementations keep fixed
+/// global parameters (bounds, bin edges) fitted once on training returns, so that every window, real or
+/// generated, is read on the same scale. <see cref="ImageEncodings"/> builds them by name.
 /// </summary>
 public interface IImageEncoding
 {
@@ -13,11 +15,15 @@ public interface IImageEncoding
     string Name { get; }
     /// <summary>Returns per window (L).</summary>
     int WindowLength { get; }
-    /// <summary>Side of the square image.</summary>
-    int ImageSide { get; }
-    /// <summary>Encodes <paramref name="window"/> [L] into <paramref name="image"/> [side·side], pixels in [0, 1].</summary>
+    /// <summary>Image rows.</summary>
+    int Height { get; }
+    /// <summary>Image columns; an image has <see cref="Height"/>·<see cref="Width"/> pixels.</summary>
+    int Width { get; }
+    /// <summary>Whether <see cref="Decode"/> recovers returns; when false it throws <see cref="FinGenException"/>.</summary>
+    bool CanDecode { get; }
+    /// <summary>Encodes <paramref name="window"/> [L] into <paramref name="image"/> [Height·Width], pixels in [0, 1].</summary>
     void Encode(ReadOnlySpan<float> window, Span<float> image);
-    /// <summary>Decodes <paramref name="image"/> [side·side] into <paramref name="window"/> [L] returns.</summary>
+    /// <summary>Decodes <paramref name="image"/> [Height·Width] into <paramref name="window"/> [L] returns.</summary>
     void Decode(ReadOnlySpan<float> image, Span<float> window);
     /// <summary>Everything needed to rebuild the encoding (string → string), for a checkpoint.</summary>
     IReadOnlyDictionary<string, string> ToMetadata();
@@ -37,7 +43,6 @@ public sealed class GasfEncoding : IImageEncoding
     /// <summary>Largest supported window length.</summary>
     public const int MaxWindowLength = 4096;
 
-    const string KeyEncoding = "encoding", KeyWindow = "window_length", KeyLower = "lower", KeyUpper = "upper";
     const int StackLimit = 256;
 
     /// <summary>Creates the encoding; bounds must be finite with <paramref name="lower"/> &lt; <paramref name="upper"/>.</summary>
@@ -45,8 +50,7 @@ public sealed class GasfEncoding : IImageEncoding
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(windowLength, 1);
         ArgumentOutOfRangeException.ThrowIfGreaterThan(windowLength, MaxWindowLength);
-        if (!double.IsFinite(lower) || !double.IsFinite(upper) || !(lower < upper) || !double.IsFinite(upper - lower))
-            throw new ArgumentException($"GASF bounds must be finite with lower < upper (got lower={lower.ToString("R", CultureInfo.InvariantCulture)}, upper={upper.ToString("R", CultureInfo.InvariantCulture)})");
+        EncodingMetadata.CheckBounds(lower, upper, "GASF");
         WindowLength = windowLength;
         Lower = lower;
         Upper = upper;
@@ -57,7 +61,11 @@ public sealed class GasfEncoding : IImageEncoding
     /// <inheritdoc/>
     public int WindowLength { get; }
     /// <inheritdoc/>
-    public int ImageSide => WindowLength;
+    public int Height => WindowLength;
+    /// <inheritdoc/>
+    public int Width => WindowLength;
+    /// <inheritdoc/>
+    public bool CanDecode => true;
     /// <summary>The return mapped to x̃ = 0 (and the value smaller returns are clipped to).</summary>
     public double Lower { get; }
     /// <summary>The return mapped to x̃ = 1 (and the value larger returns are clipped to).</summary>
@@ -71,73 +79,32 @@ public sealed class GasfEncoding : IImageEncoding
     /// </summary>
     public static GasfEncoding Fit(ReadOnlySpan<double> trainingReturns, int windowLength, double lowerQuantile = 0.005, double upperQuantile = 0.995)
     {
-        if (!(lowerQuantile >= 0 && lowerQuantile < upperQuantile && upperQuantile <= 1))
-            throw new ArgumentOutOfRangeException(nameof(lowerQuantile), $"quantiles must satisfy 0 <= lower < upper <= 1 (got {lowerQuantile}, {upperQuantile})");
-        if (trainingReturns.Length < 2)
-            Throw.User($"cannot fit GASF bounds: {trainingReturns.Length} training returns, at least 2 are needed");
-        for (int i = 0; i < trainingReturns.Length; i++)
-            if (!double.IsFinite(trainingReturns[i]))
-                Throw.User($"cannot fit GASF bounds: training return {i} is {trainingReturns[i].ToString(CultureInfo.InvariantCulture)}");
-
-        var sorted = trainingReturns.ToArray();
-        Array.Sort(sorted);
-        double lower = Quantile(sorted, lowerQuantile), upper = Quantile(sorted, upperQuantile);
-        if (!(lower < upper))
-            Throw.User($"cannot fit GASF bounds: the training returns between the {lowerQuantile} and {upperQuantile} quantiles are all {lower.ToString("R", CultureInfo.InvariantCulture)} (a constant price series?)");
+        var (lower, upper) = EncodingMetadata.FitBounds(trainingReturns, lowerQuantile, upperQuantile, "GASF");
         return new GasfEncoding(windowLength, lower, upper);
     }
 
     /// <summary><see cref="Fit(ReadOnlySpan{double}, int, double, double)"/> for float returns.</summary>
     public static GasfEncoding Fit(ReadOnlySpan<float> trainingReturns, int windowLength, double lowerQuantile = 0.005, double upperQuantile = 0.995)
     {
-        var d = new double[trainingReturns.Length];
-        for (int i = 0; i < d.Length; i++) d[i] = trainingReturns[i];
-        return Fit(d, windowLength, lowerQuantile, upperQuantile);
-    }
-
-    /// <summary>Linear-interpolated quantile of an ascending array (numpy "linear", R type 7).</summary>
-    internal static double Quantile(double[] sorted, double q)
-    {
-        double h = (sorted.Length - 1) * q;
-        int lo = (int)Math.Floor(h);
-        if (lo >= sorted.Length - 1) return sorted[^1];
-        return sorted[lo] + (h - lo) * (sorted[lo + 1] - sorted[lo]);
+        return Fit(EncodingMetadata.ToDouble(trainingReturns), windowLength, lowerQuantile, upperQuantile);
     }
 
     /// <summary>Rebuilds the encoding from <see cref="ToMetadata"/>; bad metadata throws <see cref="FinGenException"/>.</summary>
     public static GasfEncoding FromMetadata(IReadOnlyDictionary<string, string> metadata)
     {
-        ArgumentNullException.ThrowIfNull(metadata);
-        var name = Get(metadata, KeyEncoding);
-        if (!string.Equals(name, EncodingName, StringComparison.Ordinal))
-            Throw.User($"image encoding metadata: encoding is '{name}', expected '{EncodingName}'");
-        var w = Get(metadata, KeyWindow);
-        if (!int.TryParse(w, NumberStyles.None, CultureInfo.InvariantCulture, out int window) || window < 1 || window > MaxWindowLength)
-            Throw.User($"image encoding metadata: {KeyWindow} '{w}' is not an integer in 1..{MaxWindowLength}");
-        double lower = GetDouble(metadata, KeyLower), upper = GetDouble(metadata, KeyUpper);
-        if (!(lower < upper) || !double.IsFinite(upper - lower))
-            Throw.User($"image encoding metadata: lower {lower.ToString("R", CultureInfo.InvariantCulture)} must be below upper {upper.ToString("R", CultureInfo.InvariantCulture)}");
+        EncodingMetadata.RequireName(metadata, EncodingName);
+        int window = EncodingMetadata.GetWindowLength(metadata, MaxWindowLength);
+        var (lower, upper) = EncodingMetadata.GetBounds(metadata);
         return new GasfEncoding(window, lower, upper);
-    }
-
-    static string Get(IReadOnlyDictionary<string, string> m, string key) =>
-        m.TryGetValue(key, out var v) && v is not null ? v
-            : Throw.User<string>($"image encoding metadata has no '{key}' (keys found: {string.Join(", ", m.Keys)})");
-
-    static double GetDouble(IReadOnlyDictionary<string, string> m, string key)
-    {
-        var s = Get(m, key);
-        return double.TryParse(s, NumberStyles.Float, CultureInfo.InvariantCulture, out var v) && double.IsFinite(v) ? v
-            : Throw.User<double>($"image encoding metadata: {key} '{s}' is not a finite number");
     }
 
     /// <inheritdoc/>
     public IReadOnlyDictionary<string, string> ToMetadata() => new Dictionary<string, string>
     {
-        [KeyEncoding] = EncodingName,
-        [KeyWindow] = WindowLength.ToString(CultureInfo.InvariantCulture),
-        [KeyLower] = Lower.ToString("R", CultureInfo.InvariantCulture),
-        [KeyUpper] = Upper.ToString("R", CultureInfo.InvariantCulture),
+        [EncodingMetadata.KeyEncoding] = EncodingName,
+        [EncodingMetadata.KeyWindow] = WindowLength.ToString(CultureInfo.InvariantCulture),
+        [EncodingMetadata.KeyLower] = Lower.ToString("R", CultureInfo.InvariantCulture),
+        [EncodingMetadata.KeyUpper] = Upper.ToString("R", CultureInfo.InvariantCulture),
     };
 
     /// <inheritdoc/>
@@ -289,13 +256,13 @@ public static class MarketImages
 
     /// <summary>
     /// Encodes every window returns[k·stride .. k·stride + L) as an image; images are
-    /// [count, side·side] row-major. Fewer than L returns throws <see cref="FinGenException"/>.
+    /// [count, Height·Width] row-major. Fewer than L returns throws <see cref="FinGenException"/>.
     /// </summary>
     public static (float[] images, int count) EncodeWindows(ReadOnlySpan<float> returns, IImageEncoding enc, int stride = 1)
     {
         ArgumentNullException.ThrowIfNull(enc);
         ArgumentOutOfRangeException.ThrowIfLessThan(stride, 1);
-        int L = enc.WindowLength, size = enc.ImageSide * enc.ImageSide;
+        int L = enc.WindowLength, size = enc.Height * enc.Width;
         if (returns.Length < L)
             Throw.User($"{returns.Length} returns is too few: one window of {L} returns needs at least {L}");
         int count = (returns.Length - L) / stride + 1;
