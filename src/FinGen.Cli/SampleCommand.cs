@@ -23,7 +23,7 @@ internal static class SampleCommand
             int n = Options.AtLeast(parse.GetValue(count), 1, "--count");
             string? outPath = parse.GetValue(output);
             string extension = outPath is null ? ".csv" : Path.GetExtension(outPath).ToLowerInvariant();
-            if (extension is not (".csv" or ".png" or ".parquet")) Options.Throw($"--out {outPath}: use a .csv, .png or .parquet file name");
+            if (extension is not (".csv" or ".png" or ".parquet")) Options.Throw($"--out {outPath}: use a .csv or .png file name, or .parquet for return paths");
             bool pathsGiven = parse.GetResult(paths) is { Implicit: false }, lengthGiven = parse.GetResult(length) is { Implicit: false };
             if (extension == ".parquet" && parse.GetResult(count) is { Implicit: false })
                 Options.Throw("--count does not apply to .parquet output; use --paths N and --length DAYS");

@@ -203,6 +203,6 @@ public sealed class CliDataTests
         AssertOneLineError(Fingen("sample", "--checkpoint", checkpoint, "--paths", "2", "--out", In("p.csv")), "--paths applies to --out FILE.parquet");
         AssertOneLineError(Fingen("sample", "--checkpoint", checkpoint, "--length", "2"), "--length applies to --out FILE.parquet");
         AssertOneLineError(Fingen("sample", "--checkpoint", checkpoint, "--paths", "0", "--out", In("p.parquet")), "--paths must be at least 1");
-        AssertOneLineError(Fingen("sample", "--checkpoint", checkpoint, "--out", In("p.txt")), ".csv, .png or .parquet");
+        AssertOneLineError(Fingen("sample", "--checkpoint", checkpoint, "--out", In("p.txt")), ".csv or .png file name, or .parquet");
     }
 }
