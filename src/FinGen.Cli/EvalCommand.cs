@@ -17,10 +17,11 @@ internal static class EvalCommand
     {
         var checkpoint = new Option<string>("--checkpoint") { Description = "a price model's checkpoint.safetensors", Required = true };
         var data = new Option<string?>("--data") { Description = "price data (default: the data the checkpoint was trained on); its held-out part is evaluated" };
+        var column = new Option<string?>("--column") { Description = "the price column to evaluate against (default: the checkpoint's column, the first of a panel's)", HelpName = "NAME" };
         var paths = new Option<int>("--paths") { Description = "synthetic paths per source, each as long as the held-out period", DefaultValueFactory = _ => 100 };
         var seed = Options.Seed(7);
         var output = new Option<string?>("--out") { Description = "output directory (new or empty; default: eval-<timestamp> beside the checkpoint)" };
-        var command = new Command("eval", "Compare a price model's scenarios with held-out data, historical simulation and GARCH(1,1)-t") { checkpoint, data, paths, seed, output };
+        var command = new Command("eval", "Compare a price model's scenarios with held-out data, historical simulation and GARCH(1,1)-t") { checkpoint, data, column, paths, seed, output };
         command.SetAction(parse =>
         {
             string checkpointPath = parse.GetValue(checkpoint)!;
@@ -37,10 +38,23 @@ internal static class EvalCommand
                 ?? throw new FinGenException($"--checkpoint {checkpointPath}: the model was trained on images, not prices; eval needs a price model");
             string dataSpec = parse.GetValue(data)
                 ?? (sampler.DataMetadata.TryGetValue(DataSets.SpecKey, out var spec) ? spec : DataSets.Sp500);
-            var prices = DataSets.LoadPrices(dataSpec);
+            // The checkpoint's columns, missing-value policy and stride, so the held-out returns are the ones it never saw.
+            // A column the model was trained on is read with all of the model's columns, so --na drop drops the same rows.
+            var dataOptions = DataOptions.FromMetadata(sampler.DataMetadata);
+            string? chosen = parse.GetValue(column)?.Trim();
+            if (chosen is { Length: 0 }) Options.Throw("--column: the column name is empty");
+            if (chosen is not null && !dataOptions.Columns.Contains(chosen, StringComparer.OrdinalIgnoreCase))
+                dataOptions = dataOptions with { Columns = [chosen] };
+            var panel = DataSets.LoadPanel(dataSpec, dataOptions);
+            int index = chosen is null ? 0 : Array.FindIndex(panel.Columns, c => c.Equals(chosen, StringComparison.OrdinalIgnoreCase));
+            var prices = panel.Series(index);
             var (train, heldOut) = DataSets.SplitReturns(prices);
             var log = console.Out;
-            log.WriteLine($"fingen eval: {checkpointPath} on {prices.Source}: {train.Length} training returns, {heldOut.Length} held out; {pathCount} paths per source, seed {seedValue}");
+            string which = panel.Columns.Length == 1 ? ""
+                : chosen is null ? $" (column '{panel.Columns[0]}', the first of the model's {panel.Columns.Length}; choose with --column)"
+                : $" (column '{panel.Columns[index]}')";
+            log.WriteLine($"fingen eval: {checkpointPath} on {panel.Source}{which}: {train.Length} training returns, {heldOut.Length} held out; {pathCount} paths per source, seed {seedValue}");
+            if (panel.Missing.ToString() is { Length: > 0 } missing) log.WriteLine($"  data: {missing}");
 
             string modelName = $"FinGen {sampler.Config.Model.ToString().ToUpperInvariant()}";
             var modelPaths = DataSets.ReturnPaths(sampler, encoding, pathCount, heldOut.Length, seedValue);
@@ -53,7 +67,9 @@ internal static class EvalCommand
                 ["checkpoint"] = Path.GetFullPath(checkpointPath),
                 ["checkpoint_sha256"] = Sha256(File.OpenRead(checkpointPath)),
                 ["data"] = dataSpec,
-                ["data_source"] = prices.Source,
+                ["data_source"] = panel.Source,
+                ["data_column"] = panel.Columns[index],
+                ["data_na"] = DataOptions.Name(dataOptions.Missing),
                 ["data_sha256"] = Sha256(dataSpec == DataSets.Sp500 ? EmbeddedData.OpenSp500Csv() : File.OpenRead(dataSpec)),
                 ["seed"] = seedValue.ToString(CultureInfo.InvariantCulture),
                 ["fingen_version"] = InfoCommand.Version,

@@ -1,5 +1,6 @@
 using System.CommandLine;
 using FinGen.Native;
+using FinGen.Native.Data;
 
 namespace FinGen.Cli;
 
@@ -37,4 +38,56 @@ internal static class Options
     }
 
     public static void Throw(string message) => throw new FinGenException(message);
+}
+
+/// <summary>
+/// <c>--column</c>, <c>--columns</c>, <c>--na</c> and <c>--stride</c>: how a price file becomes windows. Each
+/// given option replaces the matching field of a baseline (the defaults, or what a checkpoint recorded).
+/// </summary>
+internal sealed class DataOptionFlags
+{
+    public Option<string?> Column { get; } = new("--column")
+    {
+        Description = "the price column (case-insensitive; default close, e.g. --column adjclose)",
+        HelpName = "NAME",
+    };
+
+    public Option<string?> Columns { get; } = new("--columns")
+    {
+        Description = "several price columns of a panel, e.g. AA,KO,MSFT: each is its own series over the shared dates, all split at the same date, their windows pooled",
+        HelpName = "A,B,C",
+    };
+
+    public Option<string?> Missing { get; } = new Option<string?>("--na")
+    {
+        Description = "missing prices (empty, NA, N/A, #N/A, null): error (stop, count them and name the first; the default), drop (drop rows where any chosen column is missing) or ffill (carry the last price forward)",
+    }.AcceptOnlyFromAmong("error", "drop", "ffill");
+
+    public Option<int?> Stride { get; } = new("--stride")
+    {
+        Description = "days between the starts of consecutive training windows (default 1: every window)",
+        HelpName = "N",
+    };
+
+    public IEnumerable<Option> All => [Column, Columns, Missing, Stride];
+
+    /// <summary>True when the user typed any of the options.</summary>
+    public bool AnyGiven(ParseResult parse) => All.Any(o => parse.GetResult(o) is { Implicit: false });
+
+    public DataOptions Resolve(ParseResult parse, DataOptions baseline)
+    {
+        string? column = parse.GetValue(Column), columns = parse.GetValue(Columns);
+        if (column is not null && columns is not null)
+            Options.Throw("--column and --columns cannot be used together; list every column in --columns A,B,C");
+        var options = baseline;
+        if (column is not null)
+        {
+            if (string.IsNullOrWhiteSpace(column)) Options.Throw("--column: the column name is empty");
+            options = options with { Columns = [column.Trim()] };
+        }
+        if (columns is not null) options = options with { Columns = DataOptions.ParseColumns(columns) };
+        if (parse.GetValue(Missing) is { } na) options = options with { Missing = DataOptions.ParseMissing(na) };
+        if (parse.GetValue(Stride) is { } stride) options = options with { Stride = stride };
+        return options.Validate();
+    }
 }

@@ -99,15 +99,20 @@ internal static class Pictures
     }
 
 
-    // The last WindowsPerPath non-overlapping windows of the training images, decoded.
+    // The last WindowsPerPath non-overlapping windows of the training images (of the last column of a panel), decoded;
+    // none when the stride does not divide the window length, as then no windows follow each other exactly.
     private static float[]? RealReturns(TrainingData data, IImageEncoding encoding)
     {
         int length = encoding.WindowLength;
-        int first = data.Count - 1 - (WindowsPerPath - 1) * length;
-        if (first < 0) return null;
+        int stride = DataOptions.FromMetadata(data.Metadata).Stride;
+        if (length % stride != 0) return null;
+        int step = length / stride;
+        int perColumn = (int.Parse(data.Metadata["train_returns"], System.Globalization.CultureInfo.InvariantCulture) - length) / stride + 1;
+        int first = data.Count - 1 - (WindowsPerPath - 1) * step;
+        if (first < data.Count - perColumn) return null;
         var returns = new float[WindowsPerPath * length];
         for (int w = 0; w < WindowsPerPath; w++)
-            encoding.Decode(data.Row(first + w * length), returns.AsSpan(w * length, length));
+            encoding.Decode(data.Row(first + w * step), returns.AsSpan(w * length, length));
         return returns;
     }
 }

@@ -13,17 +13,32 @@ internal static class SampleCommand
         var checkpoint = new Option<string>("--checkpoint") { Description = "a checkpoint.safetensors written by 'fingen train'", Required = true };
         var count = new Option<int>("--count") { Description = "number of samples", DefaultValueFactory = _ => 64 };
         var seed = Options.Seed(0);
-        var output = new Option<string?>("--out") { Description = "FILE.csv (one sample a row; decoded log returns for price models) or FILE.png (a grid); default: CSV on stdout" };
-        var command = new Command("sample", "Draw samples from a trained checkpoint") { checkpoint, count, seed, output };
+        var output = new Option<string?>("--out") { Description = "FILE.csv (one sample a row; decoded log returns for price models), FILE.png (a grid) or FILE.parquet (price models: return paths, see --paths); default: CSV on stdout" };
+        var paths = new Option<int?>("--paths") { Description = "with --out FILE.parquet: number of return paths, each chaining generated windows (default 100); rows path, day, log_return, price", HelpName = "N" };
+        var length = new Option<int?>("--length") { Description = "with --out FILE.parquet: trading days per path (default 252)", HelpName = "DAYS" };
+        var command = new Command("sample", "Draw samples from a trained checkpoint") { checkpoint, count, seed, output, paths, length };
         command.SetAction(parse =>
         {
             string path = parse.GetValue(checkpoint)!;
             int n = Options.AtLeast(parse.GetValue(count), 1, "--count");
             string? outPath = parse.GetValue(output);
             string extension = outPath is null ? ".csv" : Path.GetExtension(outPath).ToLowerInvariant();
-            if (extension is not (".csv" or ".png")) Options.Throw($"--out {outPath}: use a .csv or .png file name");
+            if (extension is not (".csv" or ".png" or ".parquet")) Options.Throw($"--out {outPath}: use a .csv or .png file name, or .parquet for return paths");
+            bool pathsGiven = parse.GetResult(paths) is { Implicit: false }, lengthGiven = parse.GetResult(length) is { Implicit: false };
+            if (extension == ".parquet" && parse.GetResult(count) is { Implicit: false })
+                Options.Throw("--count does not apply to .parquet output; use --paths N and --length DAYS");
+            if (extension != ".parquet" && (pathsGiven || lengthGiven))
+                Options.Throw($"{(pathsGiven ? "--paths" : "--length")} applies to --out FILE.parquet (return paths of a price model)");
             if (outPath is not null) Options.MustNotExist(outPath, "--out");
             Options.MustExist(path, "--checkpoint");
+
+            if (extension == ".parquet")
+            {
+                int pathCount = Options.AtLeast(parse.GetValue(paths) ?? DefaultPaths, 1, "--paths");
+                int days = Options.AtLeast(parse.GetValue(length) ?? DefaultLength, 1, "--length");
+                WritePaths(console, path, outPath!, pathCount, days, parse.GetValue(seed));
+                return Cli.Ok;
+            }
 
             using var sampler = Sampler.Load(path);
             var samples = new float[(long)n * sampler.SampleSize];
@@ -46,6 +61,34 @@ internal static class SampleCommand
             return Cli.Ok;
         });
         return command;
+    }
+
+    public const int DefaultPaths = 100, DefaultLength = 252;
+
+    private static void WritePaths(CliConsole console, string checkpointPath, string outPath, int pathCount, int days, ulong seed)
+    {
+        using var sampler = Sampler.Load(checkpointPath);
+        var encoding = DataSets.EncodingOf(sampler.DataMetadata)
+            ?? throw new FinGenException($"--checkpoint {checkpointPath}: the model was trained on images, not prices; .parquet return paths need a price model");
+        var returns = DataSets.ReturnPaths(sampler, encoding, pathCount, days, seed);
+        // A one-column model starts its paths at the last training close; a panel's paths belong to no one column and start at 1.
+        var meta = sampler.DataMetadata;
+        bool fromClose = meta.TryGetValue("last_train_close", out var close);
+        double start = fromClose ? double.Parse(close!, NumberStyles.Float, CultureInfo.InvariantCulture) : 1.0;
+        var options = DataOptions.FromMetadata(meta);
+        var fileMetadata = new Dictionary<string, string>
+        {
+            ["fingen.checkpoint"] = Path.GetFullPath(checkpointPath),
+            ["fingen.seed"] = seed.ToString(CultureInfo.InvariantCulture),
+            ["fingen.start_price"] = ReturnPathsParquet.Invariant(start),
+            ["fingen.version"] = InfoCommand.Version,
+        };
+        foreach (var (key, value) in meta) fileMetadata["fingen.data." + key] = value;
+        ReturnPathsParquet.Write(outPath, returns, start, fileMetadata);
+        string from = fromClose
+            ? $"from {start.ToString("R", CultureInfo.InvariantCulture)}, the last training close{(meta.TryGetValue("train_last_date", out var date) ? $" ({date})" : "")}"
+            : $"from 1 (a model of {options.Columns.Count} pooled columns has no one start price)";
+        console.Out.WriteLine($"wrote {pathCount} paths of {days} days to {outPath}: path, day, log_return, price {from}; data {options}");
     }
 
     private static void WriteCsv(SepWriter writer, float[] samples, int count, int width, IImageEncoding? encoding)

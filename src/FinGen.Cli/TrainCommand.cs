@@ -19,7 +19,8 @@ internal static class TrainCommand
     public static Command Create(CliConsole console)
     {
         var model = new Option<string>("--model") { Description = "gan or vae", DefaultValueFactory = _ => "gan" }.AcceptOnlyFromAmong("gan", "vae");
-        var data = new Option<string>("--data") { Description = "mnist, sp500 (embedded S&P 500 daily, the default) or a CSV with date and close columns", DefaultValueFactory = _ => DataSets.Sp500 };
+        var data = new Option<string>("--data") { Description = "mnist, sp500 (embedded S&P 500 daily, the default) or a CSV with a date column and price columns (see --column, --columns)", DefaultValueFactory = _ => DataSets.Sp500 };
+        var dataOptions = new DataOptionFlags();
         var steps = new Option<int>("--steps") { Description = "training steps to run", DefaultValueFactory = _ => DefaultSteps };
         var batch = new Option<int>("--batch") { Description = "batch size", DefaultValueFactory = _ => 64 };
         var lr = new Option<float>("--lr") { Description = "learning rate", DefaultValueFactory = _ => 2e-4f };
@@ -31,11 +32,11 @@ internal static class TrainCommand
         var seed = Options.Seed(42);
         var device = Options.Device();
         var output = new Option<string?>("--out") { Description = "output directory (new or empty; default runs/<model>-<timestamp>)" };
-        var resume = new Option<string?>("--resume") { Description = "checkpoint to continue from (its model, batch, optimizer and seed are kept)" };
+        var resume = new Option<string?>("--resume") { Description = "checkpoint to continue from (its model, batch, optimizer and seed are kept; its data and data options too unless given)" };
 
         var command = new Command("train", "Train a GAN or VAE and write checkpoint.safetensors, metrics.csv, samples.png and config.json")
         {
-            model, data, steps, batch, lr, optimizer, beta1, beta2, realLabel, recon, seed, device, output, resume,
+            model, data, dataOptions.Column, dataOptions.Columns, dataOptions.Missing, dataOptions.Stride, steps, batch, lr, optimizer, beta1, beta2, realLabel, recon, seed, device, output, resume,
         };
         command.SetAction(parse =>
         {
@@ -46,7 +47,8 @@ internal static class TrainCommand
                 parse.GetResult(data) is not null && parse.GetResult(data)!.Implicit == false,
                 parse.GetValue(device)!,
                 parse.GetValue(output),
-                resumePath);
+                resumePath,
+                baseline => dataOptions.Resolve(parse, baseline));
             ModelConfig? fresh = null;
             if (resumePath is null)
             {
@@ -80,7 +82,8 @@ internal static class TrainCommand
         return command;
     }
 
-    private sealed record TrainRequest(int Steps, string Data, bool DataGiven, string Device, string? Out, string? Resume);
+    /// <param name="DataOptions">The data options given on the command line over a baseline: the defaults, or the resumed checkpoint's.</param>
+    private sealed record TrainRequest(int Steps, string Data, bool DataGiven, string Device, string? Out, string? Resume, Func<DataOptions, DataOptions> DataOptions);
 
     private static int Run(CliConsole console, TrainRequest request, ModelConfig? freshConfig)
     {
@@ -98,7 +101,8 @@ internal static class TrainCommand
             Options.Throw($"--out {outDir} is not empty; choose a new directory (nothing was overwritten)");
         if (File.Exists(outDir)) Options.Throw($"--out {outDir} is a file; choose a directory");
 
-        var data = DataSets.Load(dataSpec);
+        var dataOptions = request.DataOptions(checkpoint is null ? DataOptions.Default : DataOptions.FromMetadata(checkpoint.Data));
+        var data = DataSets.Load(dataSpec, dataOptions);
         if (checkpoint is not null) CheckSameEncoding(checkpoint, data);
         var trainConfig = config with { DataWidth = data.Width, ImageSide = (int)Math.Round(Math.Sqrt(data.Width)) };
         if (trainConfig.ImageSide * trainConfig.ImageSide != data.Width) trainConfig = trainConfig with { ImageSide = 0 };
@@ -111,7 +115,11 @@ internal static class TrainCommand
         var log = console.Out;
         log.WriteLine($"fingen train: {config.Model.ToString().ToLowerInvariant()} on {data.Name} ({data.Count} samples of {data.Width}), backend {backend.Name}, batch {config.BatchSize}, {config.Optimizer.Kind.ToString().ToLowerInvariant()} lr {config.Optimizer.LearningRate.ToString(CultureInfo.InvariantCulture)}, seed {config.Seed}");
         if (data.Metadata.TryGetValue("held_out_returns", out var heldOut))
+        {
             log.WriteLine($"  data: training returns {data.Metadata["train_first_date"]} .. {data.Metadata["train_last_date"]} ({data.Metadata["train_returns"]}); last {heldOut} returns held out for evaluation; GASF bounds [{data.Metadata["lower"]}, {data.Metadata["upper"]}]");
+            log.WriteLine($"  data: {DataOptions.FromMetadata(data.Metadata)}: {data.Count} windows of {DataSets.WindowLength} returns");
+            if (data.Metadata.TryGetValue(DataSets.MissingKey, out var missing)) log.WriteLine($"  data: {missing}");
+        }
         if (checkpoint is not null) log.WriteLine($"  resuming {request.Resume} at step {model.State.Step}");
 
         long first = model.State.Step, last = first + request.Steps;

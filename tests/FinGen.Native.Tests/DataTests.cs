@@ -205,7 +205,7 @@ public class DataTests
             "2000-01-05,1,\n" +     // line 4
             "2000-01-06,1,11\n" +
             "NA,1,12\n");           // line 6 (date)
-        AssertUserError(() => PriceCsv.Load(p), p, "3 rows have a missing value", "line 3, column 3 ('close')", "not supported yet");
+        AssertUserError(() => PriceCsv.Load(p), p, "3 rows have a missing value", "line 3, column 3 ('close')", "use --na drop");
 
         var one = Write("na1.csv", "date,close\n,10\n2000-01-04,11\n");
         AssertUserError(() => PriceCsv.Load(one), one, "1 row has a missing value", "line 2, column 1 ('date')");

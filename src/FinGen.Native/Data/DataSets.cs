@@ -5,9 +5,11 @@ namespace FinGen.Native.Data;
 
 /// <summary>
 /// Turns a <c>--data</c> value into training samples: <c>mnist</c> (the embedded digits), <c>sp500</c>
-/// (the embedded S&amp;P 500, the default) or a path to a price CSV with <c>date</c> and <c>close</c> columns.
-/// Prices become log returns; the last 20 % of them are held out; the rest are cut into windows of 28
-/// returns and encoded as 28×28 GASF images with bounds fitted on the training part only.
+/// (the embedded S&amp;P 500, the default) or a path to a price CSV with a <c>date</c> column and price columns.
+/// Each chosen price column (<see cref="DataOptions.Columns"/>, by default <c>close</c>) becomes log returns;
+/// every column is split at the same date, its last 20 % held out; the training parts are cut into windows of
+/// 28 returns every <see cref="DataOptions.Stride"/> days, pooled over the columns, and encoded as 28×28 GASF
+/// images with bounds fitted on the pooled training returns only.
 /// </summary>
 public static class DataSets
 {
@@ -16,15 +18,30 @@ public static class DataSets
     public const int WindowLength = 28;
     public const double HeldOutFraction = 0.2;
 
-    public static TrainingData Load(string spec)
+    /// <summary><see cref="Load(string, DataOptions)"/> with <see cref="DataOptions.Default"/>.</summary>
+    public static TrainingData Load(string spec) => Load(spec, DataOptions.Default);
+
+    /// <summary>
+    /// Loads what <paramref name="spec"/> names with <paramref name="options"/>; the metadata records both
+    /// (<see cref="SpecKey"/> and <see cref="DataOptions.ToMetadata"/>) so resume, eval and sample rebuild the
+    /// same data, and <see cref="MissingKey"/> says what was done about missing prices, if any were missing.
+    /// </summary>
+    public static TrainingData Load(string spec, DataOptions options)
     {
+        ArgumentNullException.ThrowIfNull(options);
         if (string.IsNullOrWhiteSpace(spec)) Throw.User("--data is empty; use mnist, sp500 or a CSV path");
-        var data = spec switch
+        options.Validate();
+        TrainingData data;
+        if (spec == Mnist)
         {
-            Mnist => FromImages(EmbeddedData.Mnist()),
-            Sp500 => FromPrices(EmbeddedData.Sp500()),
-            _ => FromPrices(PriceCsv.Load(spec)),
-        };
+            if (!options.IsDefault)
+                Throw.User($"--data mnist is images: --column, --columns, --na and --stride apply to price data (got {options})");
+            data = FromImages(EmbeddedData.Mnist());
+        }
+        else
+        {
+            data = FromPanel(LoadPanel(spec, options), options.Stride);
+        }
         // The --data value itself, so that resume and eval find the same data again.
         var metadata = new Dictionary<string, string>(data.Metadata) { [SpecKey] = spec };
         return data with { Metadata = metadata };
@@ -32,6 +49,16 @@ public static class DataSets
 
     /// <summary>The metadata key holding the <c>--data</c> value the samples came from.</summary>
     public const string SpecKey = "spec";
+    /// <summary>The metadata key holding <see cref="MissingReport.ToString"/> when prices were missing.</summary>
+    public const string MissingKey = "missing";
+
+    /// <summary>Loads the price columns a <c>--data</c> value and <paramref name="options"/> name.</summary>
+    public static PricePanel LoadPanel(string spec, DataOptions options) => spec switch
+    {
+        Sp500 => EmbeddedData.Sp500(options),
+        Mnist => Throw.User<PricePanel>("mnist is not price data; evaluation needs a price model and price data"),
+        _ => PriceCsv.LoadPanel(spec, options),
+    };
 
     public static TrainingData FromImages(ImageSet images) =>
         new(Mnist, images.Pixels, images.Count, images.PixelsPerImage, new Dictionary<string, string>
@@ -41,28 +68,75 @@ public static class DataSets
             ["count"] = Invariant(images.Count),
         });
 
+    /// <summary>One close series, every window (stride 1).</summary>
     public static TrainingData FromPrices(PriceSeries prices)
     {
-        PriceCsv.RequireAtLeast(prices, WindowLength + 1, $"one window of {WindowLength} log returns");
-        var returns = MarketImages.LogReturns(prices);
-        var (train, heldOut) = MarketImages.SplitByTime(returns, HeldOutFraction);
-        if (train.Length < WindowLength)
-            Throw.User($"{prices.Source}: {prices.Count} prices leave {train.Length} training returns after holding out the last {HeldOutFraction:P0}; one window needs {WindowLength}");
-        var encoding = GasfEncoding.Fit(train, WindowLength);
-        var (images, count) = MarketImages.EncodeWindows(train, encoding);
-        int trainPrices = train.Length + 1;
+        ArgumentNullException.ThrowIfNull(prices);
+        return FromPanel(new PricePanel(prices.Source, prices.Dates, [DataOptions.DefaultColumn], [prices.Closes], MissingReport.None(MissingValues.Error)), stride: 1);
+    }
+
+    /// <summary>
+    /// Windows of every column of <paramref name="panel"/>, pooled: column 0's windows first, then column 1's, ...
+    /// Every column is split after the same date; the GASF bounds are fitted on all training returns together.
+    /// </summary>
+    public static TrainingData FromPanel(PricePanel panel, int stride)
+    {
+        ArgumentNullException.ThrowIfNull(panel);
+        ArgumentOutOfRangeException.ThrowIfLessThan(stride, 1);
+        PriceCsv.RequireAtLeast(new PriceSeries(panel.Source, panel.Dates, panel.Prices[0]), WindowLength + 1, $"one window of {WindowLength} log returns");
+        int columns = panel.Columns.Length;
+        var train = new float[columns][];
+        int heldOut = 0;
+        for (int c = 0; c < columns; c++)
+        {
+            (train[c], var held) = MarketImages.SplitByTime(MarketImages.LogReturns(panel.Series(c)), HeldOutFraction);
+            heldOut = held.Length;
+        }
+        int trainReturns = train[0].Length;
+        if (trainReturns < WindowLength)
+            Throw.User($"{panel.Source}: {panel.Count} prices leave {trainReturns} training returns after holding out the last {HeldOutFraction:P0}; one window needs {WindowLength}");
+        var pooled = columns == 1 ? train[0] : train.SelectMany(t => t).ToArray();
+        var encoding = GasfEncoding.Fit(pooled, WindowLength);
+
+        int size = encoding.Height * encoding.Width;
+        long perColumn = (trainReturns - WindowLength) / stride + 1;
+        if (perColumn * columns * size > Array.MaxLength)
+            Throw.User($"{panel.Source}: {perColumn * columns} windows of {size} pixels do not fit in one array; use a larger --stride or fewer --columns");
+        float[] images;
+        int count;
+        if (columns == 1)
+        {
+            (images, count) = MarketImages.EncodeWindows(train[0], encoding, stride);
+        }
+        else
+        {
+            images = new float[perColumn * columns * size];
+            count = 0;
+            foreach (var returns in train)
+            {
+                var (part, n) = MarketImages.EncodeWindows(returns, encoding, stride);
+                part.CopyTo(images, (long)count * size);
+                count += n;
+            }
+        }
+
+        int trainPrices = trainReturns + 1;
         var metadata = new Dictionary<string, string>
         {
             ["kind"] = "prices",
-            ["source"] = prices.Source,
-            ["train_first_date"] = prices.Dates[0].ToString("yyyy-MM-dd", CultureInfo.InvariantCulture),
-            ["train_last_date"] = prices.Dates[trainPrices - 1].ToString("yyyy-MM-dd", CultureInfo.InvariantCulture),
-            ["train_returns"] = Invariant(train.Length),
-            ["held_out_returns"] = Invariant(heldOut.Length),
-            ["last_train_close"] = prices.Closes[trainPrices - 1].ToString("R", CultureInfo.InvariantCulture),
+            ["source"] = panel.Source,
+            ["train_first_date"] = panel.Dates[0].ToString("yyyy-MM-dd", CultureInfo.InvariantCulture),
+            ["train_last_date"] = panel.Dates[trainPrices - 1].ToString("yyyy-MM-dd", CultureInfo.InvariantCulture),
+            ["train_returns"] = Invariant(trainReturns),
+            ["held_out_returns"] = Invariant(heldOut),
         };
+        // A pooled model's paths belong to no one column, so only a single series has a natural start price.
+        if (columns == 1) metadata["last_train_close"] = panel.Prices[0][trainPrices - 1].ToString("R", CultureInfo.InvariantCulture);
+        var report = panel.Missing.ToString();
+        if (report.Length > 0) metadata[MissingKey] = report;
+        foreach (var (key, value) in new DataOptions { Missing = panel.Missing.Policy, Stride = stride }.ToMetadata(panel.Columns)) metadata[key] = value;
         foreach (var (key, value) in encoding.ToMetadata()) metadata[key] = value;
-        return new TrainingData(prices.Source, images, count, encoding.Height * encoding.Width, metadata);
+        return new TrainingData(panel.Source, images, count, size, metadata);
     }
 
     /// <summary>
@@ -103,12 +177,7 @@ public static class DataSets
     }
 
     /// <summary>Loads what a <c>--data</c> value names as prices, for evaluation.</summary>
-    public static PriceSeries LoadPrices(string spec) => spec switch
-    {
-        Sp500 => EmbeddedData.Sp500(),
-        Mnist => Throw.User<PriceSeries>("mnist is not price data; evaluation needs a price model and price data"),
-        _ => PriceCsv.Load(spec),
-    };
+    public static PriceSeries LoadPrices(string spec) => LoadPanel(spec, DataOptions.Default).Series(0);
 
     /// <summary>The image encoding a checkpoint's data metadata describes, or null for plain images.</summary>
     public static IImageEncoding? EncodingOf(IReadOnlyDictionary<string, string> dataMetadata) =>

@@ -18,37 +18,92 @@ public sealed record PriceSeries(string Source, DateOnly[] Dates, double[] Close
 }
 
 /// <summary>
-/// Loads a price CSV: a header row naming (case-insensitively) a <c>date</c> and a <c>close</c>
-/// column, other columns ignored, <c>,</c> separator, optional quotes, spaces around cells trimmed,
-/// blank lines skipped, gzip detected by magic bytes when loading from a path.
-/// Every problem throws <see cref="FinGenException"/> with a one-line message
+/// Several price series over the same strictly increasing <see cref="Dates"/>: <see cref="Prices"/>[c]
+/// is the series of <see cref="Columns"/>[c] (the header's spelling), each as long as the dates, every
+/// price positive and finite. <see cref="Missing"/> says which cells were missing and what was done.
+/// </summary>
+public sealed record PricePanel(string Source, DateOnly[] Dates, string[] Columns, double[][] Prices, MissingReport Missing)
+{
+    /// <summary>Number of rows (dates).</summary>
+    public int Count => Dates.Length;
+
+    /// <summary>One column as a series; its source is the file alone when the panel has one column.</summary>
+    public PriceSeries Series(int column) =>
+        new(Columns.Length == 1 ? Source : $"{Source} (column '{Columns[column]}')", Dates, Prices[column]);
+}
+
+/// <summary>The missing cells of one chosen column: how many, and the line of the first.</summary>
+public sealed record MissingColumn(string Column, int Cells, int FirstLine);
+
+/// <summary>
+/// What a loader did about missing prices, for the training log and the checkpoint; never silent.
+/// <see cref="ToString"/> is empty when nothing was missing.
+/// </summary>
+public sealed record MissingReport(MissingValues Policy, IReadOnlyList<MissingColumn> Columns, int DroppedRows)
+{
+    /// <summary>Nothing missing.</summary>
+    public static MissingReport None(MissingValues policy) => new(policy, [], 0);
+
+    /// <summary>Missing cells over all chosen columns.</summary>
+    public int Cells => Columns.Sum(c => c.Cells);
+
+    /// <summary>e.g. "42 missing cells in 'close' (first at line 130): forward-filled".</summary>
+    public override string ToString()
+    {
+        if (Columns.Count == 0) return "";
+        string action = Policy == MissingValues.Drop
+            ? (DroppedRows == 1 ? "dropped 1 row" : string.Create(CultureInfo.InvariantCulture, $"dropped {DroppedRows} rows"))
+            : "forward-filled";
+        static string CellText(int n) => n == 1 ? "1 missing cell" : string.Create(CultureInfo.InvariantCulture, $"{n} missing cells");
+        if (Columns.Count == 1)
+            return string.Create(CultureInfo.InvariantCulture, $"{CellText(Columns[0].Cells)} in '{Columns[0].Column}' (first at line {Columns[0].FirstLine}): {action}");
+        var parts = Columns.Select(c => string.Create(CultureInfo.InvariantCulture, $"{c.Cells} in '{c.Column}' (first at line {c.FirstLine})"));
+        return string.Create(CultureInfo.InvariantCulture, $"{CellText(Cells)} in {Columns.Count} columns, {string.Join(", ", parts)}: {action}");
+    }
+}
+
+/// <summary>
+/// Loads a price CSV: a header row naming (case-insensitively) a <c>date</c> column and the price columns
+/// (by default <c>close</c>; see <see cref="DataOptions"/>), other columns ignored, <c>,</c> separator,
+/// optional quotes, spaces around cells trimmed, blank lines skipped, gzip detected by magic bytes when
+/// loading from a path. Every problem throws <see cref="FinGenException"/> with a one-line message
 /// "<c>source: line N, column C: ...</c>" (line and column 1-based, as in an editor).
 /// </summary>
 public static class PriceCsv
 {
     static readonly string[] DateFormats = ["yyyy-MM-dd", "yyyy/MM/dd", "MM/dd/yyyy"];
 
-    /// <summary>Loads a price CSV (plain or gzip-compressed) from a file.</summary>
-    public static PriceSeries Load(string path)
+    /// <summary>Loads the <c>close</c> column of a price CSV (plain or gzip-compressed); missing values are an error.</summary>
+    public static PriceSeries Load(string path) => LoadPanel(path, DataOptions.Default).Series(0);
+
+    /// <summary>
+    /// Loads the <c>close</c> column of a price CSV from <paramref name="reader"/> (left open);
+    /// <paramref name="sourceName"/> names it in errors and becomes <see cref="PriceSeries.Source"/>.
+    /// </summary>
+    public static PriceSeries Load(TextReader reader, string sourceName) => LoadPanel(reader, sourceName, DataOptions.Default).Series(0);
+
+    /// <summary>Loads the columns <paramref name="options"/> choose from a price CSV file, applying its missing-value policy.</summary>
+    public static PricePanel LoadPanel(string path, DataOptions options)
     {
+        ArgumentNullException.ThrowIfNull(options);
+        options.Validate();
         using var stream = DataFiles.OpenFile(path, "price CSV");
         return DataFiles.Read(path, () =>
         {
             using var data = DataFiles.MaybeDecompress(stream);
             using var reader = DataFiles.CreateTextReader(data);
-            return Load(reader, path);
+            return Parse(reader, path, options);
         });
     }
 
-    /// <summary>
-    /// Loads a price CSV from <paramref name="reader"/> (left open); <paramref name="sourceName"/>
-    /// names it in errors and becomes <see cref="PriceSeries.Source"/>.
-    /// </summary>
-    public static PriceSeries Load(TextReader reader, string sourceName)
+    /// <summary><see cref="LoadPanel(string, DataOptions)"/> from a reader (left open), named <paramref name="sourceName"/>.</summary>
+    public static PricePanel LoadPanel(TextReader reader, string sourceName, DataOptions options)
     {
         ArgumentNullException.ThrowIfNull(reader);
         ArgumentNullException.ThrowIfNull(sourceName);
-        return DataFiles.Read(sourceName, () => Parse(reader, sourceName));
+        ArgumentNullException.ThrowIfNull(options);
+        options.Validate();
+        return DataFiles.Read(sourceName, () => Parse(reader, sourceName, options));
     }
 
     /// <summary>
@@ -65,7 +120,7 @@ public static class PriceCsv
         Throw.User($"{s.Source}: {have} too few: {why} needs at least {prices}");
     }
 
-    static PriceSeries Parse(TextReader textReader, string src)
+    static PricePanel Parse(TextReader textReader, string src, DataOptions options)
     {
         using var sep = Sep.New(',').Reader(o => o with
         {
@@ -75,92 +130,152 @@ public static class PriceCsv
             Trim = SepTrim.All,
         }).From(textReader, leaveOpen: true);
 
-        if (sep.IsEmpty) Throw.User($"{src}: file is empty: expected a header row with 'date' and 'close' columns");
+        string[] wanted = options.Columns.Count == 0 ? [DataOptions.DefaultColumn] : [.. options.Columns.Select(c => c.Trim())];
+        string expected = $"'date' and {Quoted(wanted)} columns";
+        if (sep.IsEmpty) Throw.User($"{src}: file is empty: expected a header row with {expected}");
 
+        var policy = options.Missing;
         string[]? header = null;
-        int headerLine = 0, dateCol = -1, closeCol = -1;
+        int[] columns = [];
+        int headerLine = 0, dateCol = -1;
         var dates = new List<DateOnly>(4096);
-        var closes = new List<double>(4096);
+        List<double>[] prices = [];
+        double[] row = [];
         int prevLine = 0;
+        DateOnly prevDate = default;
+        bool haveDate = false;
+        // --na error: rows with a missing value, and the first of them.
         int missingRows = 0, firstMissingLine = 0, firstMissingCol = 0;
         string firstMissingName = "";
+        // --na drop / ffill: missing cells per chosen column.
+        int[] missingCells = [], firstMissingLines = [];
+        int droppedRows = 0;
 
-        foreach (var row in sep)
+        foreach (var r in sep)
         {
             // Sep 0.17.1 reports LineNumberFrom == 2 for the very first row when HasHeader = false;
             // the first row always starts on line 1.
-            int line = row.RowIndex == 0 ? 1 : row.LineNumberFrom;
-            if (row.ColCount == 1 && row[0].Span.IsWhiteSpace()) continue; // blank line
+            int line = r.RowIndex == 0 ? 1 : r.LineNumberFrom;
+            if (r.ColCount == 1 && r[0].Span.IsWhiteSpace()) continue; // blank line
 
             if (header is null)
             {
-                header = new string[row.ColCount];
-                for (int c = 0; c < header.Length; c++) header[c] = row[c].ToString().Trim().TrimStart('\uFEFF').Trim();
+                header = new string[r.ColCount];
+                for (int c = 0; c < header.Length; c++) header[c] = r[c].ToString().Trim().TrimStart('\uFEFF').Trim();
                 headerLine = line;
-                (dateCol, closeCol) = FindColumns(header, src, line, row.Span);
+                (dateCol, columns) = FindColumns(header, src, line, r.Span, wanted, options.Columns.Count == 0);
+                prices = [.. columns.Select(_ => new List<double>(4096))];
+                row = new double[columns.Length];
+                missingCells = new int[columns.Length];
+                firstMissingLines = new int[columns.Length];
                 continue;
             }
 
             if (missingRows > 0)
             {
                 // After the first missing value we only count the affected rows for the message.
-                if ((dateCol < row.ColCount && DataFiles.IsMissing(row[dateCol].Span))
-                    || (closeCol < row.ColCount && DataFiles.IsMissing(row[closeCol].Span)))
-                    missingRows++;
+                if (AnyMissing(r, dateCol, columns)) missingRows++;
                 continue;
             }
 
-            if (row.ColCount != header.Length)
-                Throw.User($"{src}: line {line}: expected {header.Length} cells as in the header (line {headerLine}) but found {row.ColCount}: '{DataFiles.Show(row.Span)}'");
+            if (r.ColCount != header.Length)
+                Throw.User($"{src}: line {line}: expected {header.Length} cells as in the header (line {headerLine}) but found {r.ColCount}: '{DataFiles.Show(r.Span)}'");
 
-            var dateCell = row[dateCol].Span;
-            var closeCell = row[closeCol].Span;
-            bool dateMissing = DataFiles.IsMissing(dateCell);
-            if (dateMissing || DataFiles.IsMissing(closeCell))
+            var dateCell = r[dateCol].Span;
+            if (policy == MissingValues.Error && AnyMissing(r, dateCol, columns))
             {
                 missingRows = 1;
                 firstMissingLine = line;
-                firstMissingCol = (dateMissing ? dateCol : closeCol) + 1;
-                firstMissingName = dateMissing ? header[dateCol] : header[closeCol];
+                firstMissingCol = DataFiles.IsMissing(dateCell) ? dateCol : int.MaxValue;
+                foreach (int c in columns)
+                    if (c < firstMissingCol && DataFiles.IsMissing(r[c].Span)) firstMissingCol = c;
+                firstMissingName = header[firstMissingCol];
+                firstMissingCol++;
                 continue;
             }
 
             string at = $"{src}: line {line}, column";
+            if (DataFiles.IsMissing(dateCell))
+                Throw.User($"{at} {dateCol + 1}: the date is missing; --na {DataOptions.Name(policy)} fills or drops prices, not dates: fix or remove the row");
             if (!DateOnly.TryParseExact(dateCell, DateFormats, CultureInfo.InvariantCulture, DateTimeStyles.None, out var date))
                 Throw.User($"{at} {dateCol + 1}: date '{DataFiles.Show(dateCell)}' is not a valid date (expected yyyy-MM-dd, yyyy/MM/dd or MM/dd/yyyy)");
 
-            if (!double.TryParse(closeCell, NumberStyles.Float, CultureInfo.InvariantCulture, out var close))
-                Throw.User($"{at} {closeCol + 1}: close '{DataFiles.Show(closeCell)}' is not a number");
-            if (!double.IsFinite(close))
-                Throw.User($"{at} {closeCol + 1}: close '{DataFiles.Show(closeCell)}' is not a finite number (NaN and infinity are not prices)");
-            if (close <= 0)
-                Throw.User($"{at} {closeCol + 1}: close '{DataFiles.Show(closeCell)}' is not positive (prices must be > 0 to take log returns)");
-
-            if (dates.Count > 0 && date <= dates[^1])
+            bool drop = false;
+            for (int j = 0; j < columns.Length; j++)
             {
-                var what = date == dates[^1] ? "repeats the date" : "comes before the date";
-                Throw.User($"{at} {dateCol + 1}: date {Iso(date)} {what} {Iso(dates[^1])} on line {prevLine} (dates must be strictly increasing: remove duplicates and sort oldest first)");
+                int col = columns[j];
+                var cell = r[col].Span;
+                if (DataFiles.IsMissing(cell))
+                {
+                    if (missingCells[j]++ == 0) firstMissingLines[j] = line;
+                    if (policy == MissingValues.Drop) drop = true;
+                    else if (dates.Count == 0)
+                        Throw.User($"{at} {col + 1}: '{header[col]}' is missing and there is no earlier price to carry forward (--na ffill); remove the leading rows or use --na drop");
+                    else row[j] = prices[j][^1];
+                    continue;
+                }
+                if (!double.TryParse(cell, NumberStyles.Float, CultureInfo.InvariantCulture, out var price))
+                    Throw.User($"{at} {col + 1}: {header[col]} '{DataFiles.Show(cell)}' is not a number");
+                if (!double.IsFinite(price))
+                    Throw.User($"{at} {col + 1}: {header[col]} '{DataFiles.Show(cell)}' is not a finite number (NaN and infinity are not prices)");
+                if (price <= 0)
+                    Throw.User($"{at} {col + 1}: {header[col]} '{DataFiles.Show(cell)}' is not positive (prices must be > 0 to take log returns)");
+                row[j] = price;
             }
 
-            dates.Add(date);
-            closes.Add(close);
+            if (haveDate && date <= prevDate)
+            {
+                var what = date == prevDate ? "repeats the date" : "comes before the date";
+                Throw.User($"{at} {dateCol + 1}: date {Iso(date)} {what} {Iso(prevDate)} on line {prevLine} (dates must be strictly increasing: remove duplicates and sort oldest first)");
+            }
+            prevDate = date;
             prevLine = line;
+            haveDate = true;
+
+            if (drop)
+            {
+                droppedRows++;
+                continue;
+            }
+            dates.Add(date);
+            for (int j = 0; j < columns.Length; j++) prices[j].Add(row[j]);
         }
 
-        if (header is null) Throw.User($"{src}: file is empty (only blank lines): expected a header row with 'date' and 'close' columns");
+        if (header is null) Throw.User($"{src}: file is empty (only blank lines): expected a header row with {expected}");
         if (missingRows > 0)
         {
             var rows = missingRows == 1 ? "1 row has" : $"{missingRows} rows have";
-            Throw.User($"{src}: {rows} a missing value (NA or empty) in 'date' or 'close', the first at line {firstMissingLine}, column {firstMissingCol} ('{firstMissingName}'); missing values are not supported yet: remove or fill those rows");
+            var where = columns.Length == 1 ? $"'{header[columns[0]]}'" : $"one of the {columns.Length} chosen columns";
+            Throw.User($"{src}: {rows} a missing value (NA or empty) in 'date' or {where}, the first at line {firstMissingLine}, column {firstMissingCol} ('{firstMissingName}'); use --na drop to drop those rows or --na ffill to carry the last price forward");
         }
-        if (closes.Count == 0) Throw.User($"{src}: no data rows after the header on line {headerLine}");
+        if (dates.Count == 0)
+        {
+            if (droppedRows > 0) Throw.User($"{src}: every one of the {droppedRows} data rows misses a price in a chosen column; --na drop left nothing");
+            Throw.User($"{src}: no data rows after the header on line {headerLine}");
+        }
 
-        return new PriceSeries(src, [.. dates], [.. closes]);
+        var names = columns.Select(c => header[c]).ToArray();
+        var report = new List<MissingColumn>();
+        for (int j = 0; j < columns.Length; j++)
+            if (missingCells[j] > 0) report.Add(new MissingColumn(names[j], missingCells[j], firstMissingLines[j]));
+        return new PricePanel(src, [.. dates], names, [.. prices.Select(p => p.ToArray())], new MissingReport(policy, report, droppedRows));
     }
 
-    static (int date, int close) FindColumns(string[] header, string src, int line, ReadOnlySpan<char> rowText)
+    static bool AnyMissing(SepReader.Row r, int dateCol, int[] columns)
     {
-        int date = -1, close = -1;
+        if (dateCol < r.ColCount && DataFiles.IsMissing(r[dateCol].Span)) return true;
+        foreach (int c in columns)
+            if (c < r.ColCount && DataFiles.IsMissing(r[c].Span)) return true;
+        return false;
+    }
+
+    static string Quoted(IEnumerable<string> names) => string.Join(", ", names.Select(n => $"'{DataFiles.Show(n)}'"));
+
+    static (int date, int[] columns) FindColumns(string[] header, string src, int line, ReadOnlySpan<char> rowText, string[] wanted, bool byDefault)
+    {
+        int date = -1;
+        var columns = new int[wanted.Length];
+        Array.Fill(columns, -1);
         for (int c = 0; c < header.Length; c++)
         {
             if (header[c].Equals("date", StringComparison.OrdinalIgnoreCase))
@@ -168,20 +283,27 @@ public static class PriceCsv
                 if (date >= 0) Throw.User($"{src}: line {line}: column 'date' appears twice in the header (columns {date + 1} and {c + 1})");
                 date = c;
             }
-            else if (header[c].Equals("close", StringComparison.OrdinalIgnoreCase))
+            for (int j = 0; j < wanted.Length; j++)
             {
-                if (close >= 0) Throw.User($"{src}: line {line}: column 'close' appears twice in the header (columns {close + 1} and {c + 1})");
-                close = c;
+                if (!header[c].Equals(wanted[j], StringComparison.OrdinalIgnoreCase)) continue;
+                if (columns[j] >= 0) Throw.User($"{src}: line {line}: column '{DataFiles.Show(wanted[j])}' appears twice in the header (columns {columns[j] + 1} and {c + 1})");
+                columns[j] = c;
             }
         }
-        if (date >= 0 && close >= 0) return (date, close);
+        if (date >= 0 && !columns.Contains(-1)) return (date, columns);
 
         if (LooksLikeData(header))
-            Throw.User($"{src}: line {line}: no header row: '{DataFiles.Show(rowText)}' looks like data; the first line must name the columns, including 'date' and 'close'");
-        var missing = date < 0 && close < 0 ? "'date' and 'close' columns" : date < 0 ? "'date' column" : "'close' column";
+            Throw.User($"{src}: line {line}: no header row: '{DataFiles.Show(rowText)}' looks like data; the first line must name the columns, including 'date' and {Quoted(wanted)}");
+        var missing = new List<string>();
+        if (date < 0) missing.Add("'date'");
+        for (int j = 0; j < wanted.Length; j++)
+            if (columns[j] < 0) missing.Add($"'{DataFiles.Show(wanted[j])}'");
+        var what = missing.Count == 1 ? $"{missing[0]} column" : $"{string.Join(", ", missing[..^1])} and {missing[^1]} columns";
         var found = string.Join(", ", header.Select(h => $"'{DataFiles.Show(h)}'"));
-        var hint = header.Length == 1 && header[0].AsSpan().IndexOfAny(";\t|") >= 0 ? " (the separator must be ',')" : "";
-        return Throw.User<(int, int)>($"{src}: line {line}: header has no {missing} (names are case-insensitive); columns found: {DataFiles.Show(found, 200)}{hint}");
+        var hint = header.Length == 1 && header[0].AsSpan().IndexOfAny(";\t|") >= 0 ? " (the separator must be ',')"
+            : byDefault && date >= 0 ? "; choose the price column with --column NAME"
+            : "";
+        return Throw.User<(int, int[])>($"{src}: line {line}: header has no {what} (names are case-insensitive); columns found: {DataFiles.Show(found, 600)}{hint}");
     }
 
     static bool LooksLikeData(string[] cells)
@@ -219,6 +341,14 @@ public static class EmbeddedData
         using var stream = Open(Sp500ResourceName);
         using var reader = DataFiles.CreateTextReader(stream);
         return PriceCsv.Load(reader, Sp500SourceName);
+    }
+
+    /// <summary>The columns of the embedded S&amp;P 500 CSV that <paramref name="options"/> choose (e.g. <c>adjclose</c>).</summary>
+    public static PricePanel Sp500(DataOptions options)
+    {
+        using var stream = Open(Sp500ResourceName);
+        using var reader = DataFiles.CreateTextReader(stream);
+        return PriceCsv.LoadPanel(reader, Sp500SourceName, options);
     }
 
     /// <summary>A new read-only stream over the embedded S&amp;P 500 CSV (e.g. to hash it); the caller disposes it.</summary>

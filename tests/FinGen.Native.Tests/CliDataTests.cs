@@ -1,0 +1,208 @@
+using System.Globalization;
+using System.Text.Json;
+using FinGen.Cli;
+using FinGen.Native.Checkpoints;
+using FinGen.Native.Data;
+using Parquet;
+
+namespace FinGen.Native.Tests;
+
+/// <summary>fingen's data options and Parquet output end to end: what train records, resume, eval and sample find again.</summary>
+[TestFixture]
+public sealed class CliDataTests
+{
+    private string _dir = "";
+
+    [SetUp]
+    public void SetUp() => _dir = Directory.CreateTempSubdirectory("fingen-clidata-").FullName;
+
+    [TearDown]
+    public void TearDown() => Directory.Delete(_dir, recursive: true);
+
+    private sealed record Result(int Code, string Out, string Error);
+
+    private static Result Fingen(params string[] args)
+    {
+        var output = new StringWriter();
+        var error = new StringWriter();
+        int code = FinGen.Cli.Cli.Run(args, output, error);
+        return new Result(code, output.ToString(), error.ToString());
+    }
+
+    private string In(string name) => Path.Combine(_dir, name);
+
+    private static void AssertOneLineError(Result result, string expected)
+    {
+        Assert.That(result.Code, Is.Not.Zero, result.Out);
+        var lines = result.Error.Split('\n', StringSplitOptions.RemoveEmptyEntries);
+        Assert.That(lines, Has.Length.EqualTo(1), result.Error);
+        Assert.That(lines[0], Does.Contain(expected));
+        Assert.That(result.Error, Does.Not.Contain("   at "));
+    }
+
+    /// <summary>A three-column panel with one gap in KO (line 51) and one in MSFT (line 101).</summary>
+    private string GappyPanel()
+    {
+        var lines = DataOptionsTests.PanelCsv(500, ["AA", "KO", "MSFT"], seed: 11).Split('\n').ToList();
+        static string Blank(string line, int column, string missing)
+        {
+            var cells = line.Split(',');
+            cells[column] = missing;
+            return string.Join(',', cells);
+        }
+        lines[50] = Blank(lines[50], 2, "NA");
+        lines[100] = Blank(lines[100], 3, "");
+        File.WriteAllText(In("panel.csv"), string.Join('\n', lines));
+        return In("panel.csv");
+    }
+
+    private string Train(params string[] args)
+    {
+        var r = Fingen(["train", "--steps", "2", "--batch", "8", "--device", "cpu", .. args]);
+        Assert.That(r.Code, Is.Zero, r.Error + r.Out);
+        return r.Out;
+    }
+
+    [Test]
+    public void PanelOptionsSurviveResumeEvalAndSample()
+    {
+        string data = GappyPanel();
+        string log = Train("--data", data, "--columns", "aa,KO,MSFT", "--na", "ffill", "--stride", "2", "--out", In("run"));
+        Assert.That(log, Does.Contain("data: columns 'AA', 'KO', 'MSFT'; na ffill; stride 2"));
+        Assert.That(log, Does.Contain("data: 2 missing cells in 2 columns, 1 in 'KO' (first at line 51), 1 in 'MSFT' (first at line 101): forward-filled"));
+
+        string checkpoint = In("run/checkpoint.safetensors");
+        var recorded = Checkpoint.Read(checkpoint).Data;
+        var expected = new DataOptions { Columns = ["AA", "KO", "MSFT"], Missing = MissingValues.ForwardFill, Stride = 2 };
+        Assert.That(DataOptions.FromMetadata(recorded), Is.EqualTo(expected));
+        Assert.That(recorded["columns"], Is.EqualTo("[\"AA\",\"KO\",\"MSFT\"]"));
+        Assert.That(recorded["na"], Is.EqualTo("ffill"));
+        Assert.That(recorded["stride"], Is.EqualTo("2"));
+        Assert.That(recorded[DataSets.MissingKey], Does.EndWith("forward-filled"));
+
+        // Resume: no data options given, the checkpoint's are used (the same windows, so the same bounds).
+        var resumed = Fingen("train", "--resume", checkpoint, "--steps", "1", "--device", "cpu", "--out", In("resumed"));
+        Assert.That(resumed.Code, Is.Zero, resumed.Error);
+        Assert.That(resumed.Out, Does.Contain("data: columns 'AA', 'KO', 'MSFT'; na ffill; stride 2"));
+        Assert.That(Checkpoint.Read(In("resumed/checkpoint.safetensors")).Data, Is.EquivalentTo(recorded));
+        // Another column changes the GASF bounds, which the resumed model cannot take.
+        AssertOneLineError(Fingen("train", "--resume", checkpoint, "--column", "AA", "--steps", "1", "--out", In("other")), "the checkpoint was trained with");
+
+        // Eval: the checkpoint's options; without ffill the gaps would stop it.
+        var eval = Fingen("eval", "--checkpoint", checkpoint, "--paths", "4", "--out", In("eval"));
+        Assert.That(eval.Code, Is.Zero, eval.Error);
+        Assert.That(eval.Out, Does.Contain("column 'AA', the first of the model's 3").And.Contain("forward-filled"));
+        eval = Fingen("eval", "--checkpoint", checkpoint, "--column", "msft", "--paths", "4", "--out", In("eval-msft"));
+        Assert.That(eval.Code, Is.Zero, eval.Error);
+        using (var json = JsonDocument.Parse(File.ReadAllText(In("eval-msft/report.json"))))
+        {
+            var provenance = json.RootElement.GetProperty("provenance");
+            Assert.That(provenance.GetProperty("data_column").GetString(), Is.EqualTo("MSFT"));
+            Assert.That(provenance.GetProperty("data_na").GetString(), Is.EqualTo("ffill"));
+        }
+
+        // Sample: the Parquet file carries the checkpoint's data metadata; a panel's paths start at 1.
+        var sample = Fingen("sample", "--checkpoint", checkpoint, "--paths", "3", "--length", "40", "--out", In("paths.parquet"));
+        Assert.That(sample.Code, Is.Zero, sample.Error);
+        Assert.That(sample.Out, Does.Contain("from 1").And.Contain("columns 'AA', 'KO', 'MSFT'; na ffill; stride 2"));
+        var (metadata, _, _, _, prices) = ReadParquet(In("paths.parquet"));
+        foreach (var (key, value) in recorded) Assert.That(metadata["fingen.data." + key], Is.EqualTo(value), key);
+        Assert.That(metadata["fingen.start_price"], Is.EqualTo("1"));
+        Assert.That(prices, Has.Length.EqualTo(3 * 40));
+    }
+
+    [Test]
+    public void ParquetPathsAreTheDecodedReturnPaths()
+    {
+        Train("--out", In("run"));
+        string checkpoint = In("run/checkpoint.safetensors");
+        var r = Fingen("sample", "--checkpoint", checkpoint, "--paths", "4", "--length", "61", "--seed", "9", "--out", In("paths.parquet"));
+        Assert.That(r.Code, Is.Zero, r.Error);
+        Assert.That(Directory.GetFiles(_dir), Is.EqualTo(new[] { In("paths.parquet") }), "no temporary file is left");
+
+        using var sampler = Sampler.Load(checkpoint);
+        var expected = DataSets.ReturnPaths(sampler, DataSets.EncodingOf(sampler.DataMetadata)!, 4, 61, 9);
+        double start = double.Parse(sampler.DataMetadata["last_train_close"], CultureInfo.InvariantCulture);
+        var (metadata, path, day, logReturn, price) = ReadParquet(In("paths.parquet"));
+        Assert.That(path, Has.Length.EqualTo(4 * 61));
+        for (int p = 0; p < 4; p++)
+        {
+            var prices = MarketImages.Prices(start, expected[p]);
+            for (int d = 0; d < 61; d++)
+            {
+                int i = p * 61 + d;
+                Assert.That((path[i], day[i]), Is.EqualTo((p, d + 1)));
+                Assert.That(logReturn[i], Is.EqualTo(expected[p][d]), $"path {p} day {d + 1}");
+                Assert.That(price[i], Is.EqualTo(prices[d + 1]), $"path {p} day {d + 1}");
+            }
+        }
+        Assert.That(metadata["fingen.start_price"], Is.EqualTo(sampler.DataMetadata["last_train_close"]));
+        Assert.That(metadata["fingen.seed"], Is.EqualTo("9"));
+        Assert.That(r.Out, Does.Contain("the last training close"));
+
+        AssertOneLineError(Fingen("sample", "--checkpoint", checkpoint, "--out", In("paths.parquet")), "already exists");
+        // The writer itself never replaces a file either, and leaves nothing behind when it fails.
+        File.WriteAllText(In("mine.parquet"), "precious");
+        Assert.Throws<IOException>(() => ReturnPathsParquet.Write(In("mine.parquet"), expected, start, new Dictionary<string, string>()));
+        Assert.That(File.ReadAllText(In("mine.parquet")), Is.EqualTo("precious"));
+        Assert.That(Directory.GetFiles(_dir).Where(f => f.EndsWith(".tmp", StringComparison.Ordinal)), Is.Empty);
+    }
+
+    private static (Dictionary<string, string> Metadata, int[] Path, int[] Day, double[] LogReturn, double[] Price) ReadParquet(string file) =>
+        ReadParquetAsync(file).GetAwaiter().GetResult();
+
+    private static async Task<(Dictionary<string, string>, int[], int[], double[], double[])> ReadParquetAsync(string file)
+    {
+        await using var reader = await ParquetReader.CreateAsync(file);
+        Assert.That(reader.Schema.GetDataFields().Select(f => (f.Name, f.ClrType)),
+            Is.EqualTo(new[] { ("path", typeof(int)), ("day", typeof(int)), ("log_return", typeof(double)), ("price", typeof(double)) }));
+        Assert.That(reader.RowGroupCount, Is.EqualTo(1));
+        using var group = reader.OpenRowGroupReader(0);
+        int rows = checked((int)group.RowCount);
+        var path = new int[rows];
+        var day = new int[rows];
+        var logReturn = new double[rows];
+        var price = new double[rows];
+        await group.ReadAsync<int>(ReturnPathsParquet.PathField, path);
+        await group.ReadAsync<int>(ReturnPathsParquet.DayField, day);
+        await group.ReadAsync<double>(ReturnPathsParquet.LogReturnField, logReturn);
+        await group.ReadAsync<double>(ReturnPathsParquet.PriceField, price);
+        return (reader.CustomMetadata.ToDictionary(), path, day, logReturn, price);
+    }
+
+    [Test]
+    public void EveryMalformedDataOptionGetsOneLine()
+    {
+        string data = GappyPanel();
+        string Out() => In("out");
+        AssertOneLineError(Fingen("train", "--data", data, "--column", "XYZ", "--out", Out()), "header has no 'XYZ' column (names are case-insensitive); columns found: 'date', 'AA', 'KO', 'MSFT'");
+        AssertOneLineError(Fingen("train", "--data", data, "--columns", "AA,aa", "--out", Out()), "--columns: 'aa' is given twice");
+        AssertOneLineError(Fingen("train", "--data", data, "--columns", "AA,", "--out", Out()), "a column name is empty");
+        AssertOneLineError(Fingen("train", "--data", data, "--column", "AA", "--columns", "KO", "--out", Out()), "--column and --columns cannot be used together");
+        AssertOneLineError(Fingen("train", "--data", data, "--columns", "AA,KO", "--out", Out()), "1 row has a missing value");
+        AssertOneLineError(Fingen("train", "--data", data, "--stride", "0", "--out", Out()), "--stride must be at least 1, got 0");
+        AssertOneLineError(Fingen("train", "--data", "mnist", "--columns", "AA,KO", "--out", Out()), "mnist is images");
+        AssertOneLineError(Fingen("train", "--data", "mnist", "--stride", "2", "--out", Out()), "mnist is images");
+        var usage = Fingen("train", "--na", "fill", "--out", Out());
+        AssertOneLineError(usage, "fill");
+        Assert.That(usage.Code, Is.EqualTo(2));
+
+        File.WriteAllText(In("leading.csv"), "date,AA\n2000-01-03,NA\n2000-01-04,1\n");
+        AssertOneLineError(Fingen("train", "--data", In("leading.csv"), "--column", "AA", "--na", "ffill", "--out", Out()), "line 2, column 2: 'AA' is missing and there is no earlier price");
+        Assert.That(Directory.Exists(Out()), Is.False, "nothing is created for bad input");
+    }
+
+    [Test]
+    public void ParquetOutputNeedsAPriceModelAndItsOwnOptions()
+    {
+        Train("--data", "mnist", "--model", "vae", "--out", In("vae"));
+        string checkpoint = In("vae/checkpoint.safetensors");
+        AssertOneLineError(Fingen("sample", "--checkpoint", checkpoint, "--paths", "2", "--out", In("p.parquet")), "trained on images");
+        Assert.That(Directory.GetFiles(_dir), Is.Empty, "no file, not even a temporary one");
+        AssertOneLineError(Fingen("sample", "--checkpoint", checkpoint, "--count", "2", "--out", In("p.parquet")), "--count does not apply to .parquet");
+        AssertOneLineError(Fingen("sample", "--checkpoint", checkpoint, "--paths", "2", "--out", In("p.csv")), "--paths applies to --out FILE.parquet");
+        AssertOneLineError(Fingen("sample", "--checkpoint", checkpoint, "--length", "2"), "--length applies to --out FILE.parquet");
+        AssertOneLineError(Fingen("sample", "--checkpoint", checkpoint, "--paths", "0", "--out", In("p.parquet")), "--paths must be at least 1");
+        AssertOneLineError(Fingen("sample", "--checkpoint", checkpoint, "--out", In("p.txt")), ".csv or .png file name, or .parquet");
+    }
+}
