@@ -531,4 +531,13 @@ public sealed unsafe class CudaBackend : IBackend
                 $"rebuild the kernels for it (FINGEN_CUDA_ARCHITECTURES, scripts/build-kernels.sh)", e);
         }
     }
+
+    // ---- convolutions and batch normalization (TODO(conv): being written)
+    public void Conv2dForward(Tensor x, Tensor weight, Tensor bias, ConvGeometry g, Tensor y) => throw new NotImplementedException("TODO(conv): " + nameof(Conv2dForward));
+    public void Conv2dBackward(Tensor x, Tensor weight, Tensor dy, ConvGeometry g, Tensor dx, Tensor dWeight, Tensor dBias) => throw new NotImplementedException("TODO(conv): " + nameof(Conv2dBackward));
+    public void ConvTranspose2dForward(Tensor x, Tensor weight, Tensor bias, ConvGeometry g, Tensor y) => throw new NotImplementedException("TODO(conv): " + nameof(ConvTranspose2dForward));
+    public void ConvTranspose2dBackward(Tensor x, Tensor weight, Tensor dy, ConvGeometry g, Tensor dx, Tensor dWeight, Tensor dBias) => throw new NotImplementedException("TODO(conv): " + nameof(ConvTranspose2dBackward));
+    public void BatchNorm2dForwardTraining(Tensor x, Tensor gamma, Tensor beta, int channels, float momentum, float epsilon, Tensor runningMean, Tensor runningVar, Tensor y, Tensor saveMean, Tensor saveInvStd) => throw new NotImplementedException("TODO(conv): " + nameof(BatchNorm2dForwardTraining));
+    public void BatchNorm2dForwardInference(Tensor x, Tensor gamma, Tensor beta, int channels, float epsilon, Tensor runningMean, Tensor runningVar, Tensor y) => throw new NotImplementedException("TODO(conv): " + nameof(BatchNorm2dForwardInference));
+    public void BatchNorm2dBackward(Tensor x, Tensor gamma, Tensor dy, int channels, Tensor saveMean, Tensor saveInvStd, Tensor dx, Tensor dGamma, Tensor dBeta) => throw new NotImplementedException("TODO(conv): " + nameof(BatchNorm2dBackward));
 }

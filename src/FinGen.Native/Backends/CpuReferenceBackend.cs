@@ -239,4 +239,13 @@ public unsafe class CpuReferenceBackend : IBackend
     public virtual void Dispose() => GC.SuppressFinalize(this);
 
     protected static float Sigmoid(float x) => x >= 0 ? 1f / (1f + MathF.Exp(-x)) : MathF.Exp(x) / (1f + MathF.Exp(x));
+
+    // ---- convolutions and batch normalization (TODO(conv): being written)
+    public virtual void Conv2dForward(Tensor x, Tensor weight, Tensor bias, ConvGeometry g, Tensor y) => throw new NotImplementedException("TODO(conv): " + nameof(Conv2dForward));
+    public virtual void Conv2dBackward(Tensor x, Tensor weight, Tensor dy, ConvGeometry g, Tensor dx, Tensor dWeight, Tensor dBias) => throw new NotImplementedException("TODO(conv): " + nameof(Conv2dBackward));
+    public virtual void ConvTranspose2dForward(Tensor x, Tensor weight, Tensor bias, ConvGeometry g, Tensor y) => throw new NotImplementedException("TODO(conv): " + nameof(ConvTranspose2dForward));
+    public virtual void ConvTranspose2dBackward(Tensor x, Tensor weight, Tensor dy, ConvGeometry g, Tensor dx, Tensor dWeight, Tensor dBias) => throw new NotImplementedException("TODO(conv): " + nameof(ConvTranspose2dBackward));
+    public virtual void BatchNorm2dForwardTraining(Tensor x, Tensor gamma, Tensor beta, int channels, float momentum, float epsilon, Tensor runningMean, Tensor runningVar, Tensor y, Tensor saveMean, Tensor saveInvStd) => throw new NotImplementedException("TODO(conv): " + nameof(BatchNorm2dForwardTraining));
+    public virtual void BatchNorm2dForwardInference(Tensor x, Tensor gamma, Tensor beta, int channels, float epsilon, Tensor runningMean, Tensor runningVar, Tensor y) => throw new NotImplementedException("TODO(conv): " + nameof(BatchNorm2dForwardInference));
+    public virtual void BatchNorm2dBackward(Tensor x, Tensor gamma, Tensor dy, int channels, Tensor saveMean, Tensor saveInvStd, Tensor dx, Tensor dGamma, Tensor dBeta) => throw new NotImplementedException("TODO(conv): " + nameof(BatchNorm2dBackward));
 }

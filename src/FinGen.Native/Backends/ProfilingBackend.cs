@@ -93,4 +93,19 @@ public sealed class ProfilingBackend(IBackend inner) : IBackend
 
     public void AdamStep(Tensor parameters, Tensor gradients, Tensor m, Tensor v, float learningRate, float beta1, float beta2, float epsilon, int step) =>
         Time("adam_step", 0, () => inner.AdamStep(parameters, gradients, m, v, learningRate, beta1, beta2, epsilon, step));
+
+    public void Conv2dForward(Tensor x, Tensor weight, Tensor bias, ConvGeometry g, Tensor y) =>
+        Time("conv2dForward", 0, () => inner.Conv2dForward(x, weight, bias, g, y));
+    public void Conv2dBackward(Tensor x, Tensor weight, Tensor dy, ConvGeometry g, Tensor dx, Tensor dWeight, Tensor dBias) =>
+        Time("conv2dBackward", 0, () => inner.Conv2dBackward(x, weight, dy, g, dx, dWeight, dBias));
+    public void ConvTranspose2dForward(Tensor x, Tensor weight, Tensor bias, ConvGeometry g, Tensor y) =>
+        Time("convTranspose2dForward", 0, () => inner.ConvTranspose2dForward(x, weight, bias, g, y));
+    public void ConvTranspose2dBackward(Tensor x, Tensor weight, Tensor dy, ConvGeometry g, Tensor dx, Tensor dWeight, Tensor dBias) =>
+        Time("convTranspose2dBackward", 0, () => inner.ConvTranspose2dBackward(x, weight, dy, g, dx, dWeight, dBias));
+    public void BatchNorm2dForwardTraining(Tensor x, Tensor gamma, Tensor beta, int channels, float momentum, float epsilon, Tensor runningMean, Tensor runningVar, Tensor y, Tensor saveMean, Tensor saveInvStd) =>
+        Time("batchNorm2dForwardTraining", 0, () => inner.BatchNorm2dForwardTraining(x, gamma, beta, channels, momentum, epsilon, runningMean, runningVar, y, saveMean, saveInvStd));
+    public void BatchNorm2dForwardInference(Tensor x, Tensor gamma, Tensor beta, int channels, float epsilon, Tensor runningMean, Tensor runningVar, Tensor y) =>
+        Time("batchNorm2dForwardInference", 0, () => inner.BatchNorm2dForwardInference(x, gamma, beta, channels, epsilon, runningMean, runningVar, y));
+    public void BatchNorm2dBackward(Tensor x, Tensor gamma, Tensor dy, int channels, Tensor saveMean, Tensor saveInvStd, Tensor dx, Tensor dGamma, Tensor dBeta) =>
+        Time("batchNorm2dBackward", 0, () => inner.BatchNorm2dBackward(x, gamma, dy, channels, saveMean, saveInvStd, dx, dGamma, dBeta));
 }
