@@ -1,3 +1,4 @@
+using FinGen.Native.Models;
 using System.CommandLine;
 using System.Globalization;
 using System.Security.Cryptography;
@@ -42,7 +43,7 @@ internal static class EvalCommand
             var log = console.Out;
             log.WriteLine($"fingen eval: {checkpointPath} on {prices.Source}: {train.Length} training returns, {heldOut.Length} held out; {pathCount} paths per source, seed {seedValue}");
 
-            string modelName = $"FinGen {sampler.Config.Model.ToString().ToUpperInvariant()}";
+            string modelName = $"FinGen {ModelConfig.CliName(sampler.Config.Model).ToUpperInvariant()}";
             var modelPaths = DataSets.ReturnPaths(sampler, encoding, pathCount, heldOut.Length, seedValue);
             var report = ScenarioEvaluation.Run(train, heldOut, modelName, modelPaths,
                 new EvaluationSettings(Paths: pathCount, Seed: seedValue));

@@ -21,7 +21,7 @@ internal static class Pictures
         if (model.Config.ImageSide > 0)
         {
             string grid = Path.Combine(directory, "samples.png");
-            SaveGrid(grid, samples, GridSamples, model.Config.ImageSide, $"{GridSamples} generated samples ({model.Config.Model.ToString().ToUpperInvariant()}, step {model.State.Step})");
+            SaveGrid(grid, samples, GridSamples, model.Config.ImageSide, $"{GridSamples} generated samples ({ModelConfig.CliName(model.Config.Model).ToUpperInvariant()}, step {model.State.Step})");
             written.Add(grid);
         }
         var encoding = DataSets.EncodingOf(data.Metadata);
