@@ -27,9 +27,6 @@
 // nothing and is an ordinary grid-stride loop.
 #include "common.cuh"
 
-// Threads of every per-channel reduction block. Part of the numerics (see above). Must be a power of two.
-#define FG_CHANNEL_THREADS 256
-
 // ---- kernels
 
 // Address of element j < m = n·s of channel c.
