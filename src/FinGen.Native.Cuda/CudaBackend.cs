@@ -724,27 +724,40 @@ public sealed unsafe class CudaBackend : IBackend
         private int Choose(CudaBackend backend, ConvPass pass)
         {
             if (backend.Capturing) ThrowCapturing($"choosing the cuDNN {pass} algorithm of {_geometry}");
-            const int Requested = 16; // more than any cuDNN has algorithms for one pass (8 at most)
-            var results = stackalloc CudnnAlgorithmPerformance[Requested];
-            int returned = 0;
+            const int Capacity = 16; // cuDNN 8 and 9 have at most 8 algorithms a pass
+            var results = stackalloc CudnnAlgorithmPerformance[Capacity];
+            int returned = 0, available = 0;
             nint handle = backend._cudnn;
             string call;
             switch (pass)
             {
                 case ConvPass.Forward:
+                    Check.Dnn(Cudnn.cudnnGetConvolutionForwardAlgorithmMaxCount(handle, &available), nameof(Cudnn.cudnnGetConvolutionForwardAlgorithmMaxCount));
+                    break;
+                case ConvPass.BackwardData:
+                    Check.Dnn(Cudnn.cudnnGetConvolutionBackwardDataAlgorithmMaxCount(handle, &available), nameof(Cudnn.cudnnGetConvolutionBackwardDataAlgorithmMaxCount));
+                    break;
+                default:
+                    Check.Dnn(Cudnn.cudnnGetConvolutionBackwardFilterAlgorithmMaxCount(handle, &available), nameof(Cudnn.cudnnGetConvolutionBackwardFilterAlgorithmMaxCount));
+                    break;
+            }
+            int requested = System.Math.Clamp(available, 1, Capacity);
+            switch (pass)
+            {
+                case ConvPass.Forward:
                     call = nameof(Cudnn.cudnnGetConvolutionForwardAlgorithm_v7);
-                    Check.Dnn(Cudnn.cudnnGetConvolutionForwardAlgorithm_v7(handle, Input, Filter, Convolution, Output, Requested, &returned, results), call);
+                    Check.Dnn(Cudnn.cudnnGetConvolutionForwardAlgorithm_v7(handle, Input, Filter, Convolution, Output, requested, &returned, results), call);
                     break;
                 case ConvPass.BackwardData:
                     call = nameof(Cudnn.cudnnGetConvolutionBackwardDataAlgorithm_v7);
-                    Check.Dnn(Cudnn.cudnnGetConvolutionBackwardDataAlgorithm_v7(handle, Filter, Output, Convolution, Input, Requested, &returned, results), call);
+                    Check.Dnn(Cudnn.cudnnGetConvolutionBackwardDataAlgorithm_v7(handle, Filter, Output, Convolution, Input, requested, &returned, results), call);
                     break;
                 default:
                     call = nameof(Cudnn.cudnnGetConvolutionBackwardFilterAlgorithm_v7);
-                    Check.Dnn(Cudnn.cudnnGetConvolutionBackwardFilterAlgorithm_v7(handle, Input, Output, Convolution, Filter, Requested, &returned, results), call);
+                    Check.Dnn(Cudnn.cudnnGetConvolutionBackwardFilterAlgorithm_v7(handle, Input, Output, Convolution, Filter, requested, &returned, results), call);
                     break;
             }
-            int algorithm = Pick(new ReadOnlySpan<CudnnAlgorithmPerformance>(results, System.Math.Clamp(returned, 0, Requested)));
+            int algorithm = Pick(new ReadOnlySpan<CudnnAlgorithmPerformance>(results, System.Math.Clamp(returned, 0, requested)));
             if (algorithm < 0) throw new FinGenException($"{call}: cuDNN has no full-fp32 {pass} algorithm for {_geometry}");
 
             nuint bytes;

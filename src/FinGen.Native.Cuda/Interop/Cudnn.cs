@@ -43,6 +43,9 @@ internal static unsafe partial class Cudnn
     [LibraryImport(Library)] internal static partial CudnnStatus cudnnSetConvolutionMathType(nint descriptor, CudnnMathType mathType);
 
     // ---- algorithm choice (cudnn_cnn.h): heuristics ranked best first, each with its own status
+    [LibraryImport(Library)] internal static partial CudnnStatus cudnnGetConvolutionForwardAlgorithmMaxCount(nint handle, int* count);
+    [LibraryImport(Library)] internal static partial CudnnStatus cudnnGetConvolutionBackwardDataAlgorithmMaxCount(nint handle, int* count);
+    [LibraryImport(Library)] internal static partial CudnnStatus cudnnGetConvolutionBackwardFilterAlgorithmMaxCount(nint handle, int* count);
     [LibraryImport(Library)]
     internal static partial CudnnStatus cudnnGetConvolutionForwardAlgorithm_v7(nint handle, nint xDesc, nint wDesc, nint convDesc,
         nint yDesc, int requestedCount, int* returnedCount, CudnnAlgorithmPerformance* results);
