@@ -254,7 +254,7 @@ public sealed class ConvOpsTests
 
     // ---- BatchNorm2d
 
-    private static readonly (int Batch, int Channels, int Spatial)[] NormShapes = [(3, 2, 5), (1, 3, 4), (4, 1, 1), (2, 5, 7), (5, 4, 9)];
+    private static readonly (int Batch, int Channels, int Spatial)[] NormShapes = [(3, 2, 5), (1, 3, 4), (4, 1, 1), (2, 5, 7), (5, 4, 9), (2, 3, 37)]; // the last two reach the SIMD path
 
     private static IEnumerable<TestCaseData> NormCases() =>
         from b in TestBackends.Names
