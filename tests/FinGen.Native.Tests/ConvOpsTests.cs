@@ -531,6 +531,42 @@ public sealed class ConvOpsTests
         for (int i = 0; i < names.Length; i++) Assert.That(again[i], Is.EqualTo(actual[i]), $"{names[i]} on one thread vs all");
     }
 
+    /// <summary>The SIMD backend's workspace is grown on demand and then reused: a warm step allocates nothing managed.</summary>
+    [Test]
+    public void SimdConvAndBatchNormAllocateNothingOnceWarm()
+    {
+        var g = Geometries[1];
+        var rng = new System.Random(12);
+        using var backend = new CpuSimdBackend();
+        using var x = Buffer.Random(g.Batch, g.InSize, rng);
+        using var w = Buffer.Random(g.OutChannels, g.FilterSize, rng);
+        using var b = Buffer.Random(1, g.OutChannels, rng);
+        using var y = new Buffer(g.Batch, g.OutSize);
+        using var dx = new Buffer(g.Batch, g.InSize);
+        using var dW = new Buffer(g.OutChannels, g.FilterSize);
+        using var db = new Buffer(1, g.OutChannels);
+        using var bnBias = new Buffer(1, g.InChannels);
+        using var stats = Buffer.Filled(1, g.OutChannels, 1f);
+        using var runningMean = new Buffer(1, g.OutChannels);
+        using var runningVar = Buffer.Filled(1, g.OutChannels, 1f);
+        using var saveMean = new Buffer(1, g.OutChannels);
+        using var saveInvStd = new Buffer(1, g.OutChannels);
+        void Step()
+        {
+            backend.Conv2dForward(x.T, w.T, b.T, g, y.T);
+            backend.BatchNorm2dForwardTraining(y.T, stats.T, b.T, g.OutChannels, Momentum, Epsilon, runningMean.T, runningVar.T, y.T, saveMean.T, saveInvStd.T);
+            backend.BatchNorm2dBackward(y.T, stats.T, y.T, g.OutChannels, saveMean.T, saveInvStd.T, y.T, db.T, db.T);
+            backend.Conv2dBackward(x.T, w.T, y.T, g, dx.T, dW.T, db.T);
+            backend.ConvTranspose2dForward(y.T, w.T, bnBias.T, g, dx.T);
+            backend.ConvTranspose2dBackward(y.T, w.T, dx.T, g, y.T, dW.T, bnBias.T);
+        }
+        Step();
+        Step();
+        long before = GC.GetAllocatedBytesForCurrentThread();
+        Step();
+        Assert.That(GC.GetAllocatedBytesForCurrentThread() - before, Is.Zero);
+    }
+
     // ---- helpers
 
     private static double Dot(double[] a, double[] b)
