@@ -148,7 +148,9 @@ public sealed class ConvModelTests
     public void DcganDiscriminatorLearnsToTellRealFromFake()
     {
         using var backend = new CpuSimdBackend();
-        var losses = Train(backend, Config(ModelKind.Dcgan, batch: 32), 40);
+        var losses = Train(backend, Config(ModelKind.Dcgan, batch: 32) with { ConvChannels = [16, 32] }, 60);
+        TestContext.Out.WriteLine(string.Join(" ", losses.Select(l => $"{l[2]:F2}/{l[3]:F2}")));
+        Assert.That(losses[0][2] - losses[0][3], Is.LessThan(0.05), "D starts undecided");
         Assert.That(losses[^1][2] - losses[^1][3], Is.GreaterThan(0.1), $"d_real {losses[^1][2]}, d_fake {losses[^1][3]}");
     }
 
@@ -160,5 +162,32 @@ public sealed class ConvModelTests
         Assert.That(e!.Message, Does.Contain("multiple of 4"));
         Assert.That(e.Message, Does.Contain(ModelConfig.CliName(kind)));
         Assert.DoesNotThrow(() => (Config(kind) with { DataWidth = 32 * 32, ImageSide = 32 }).Validate());
+    }
+
+    [Test]
+    public void AOneRowWeightIsAMatrixAsInPyTorchAndOldVectorCheckpointsStillLoad()
+    {
+        using var backend = new CpuSimdBackend();
+        var config = ModelConfig.Default(ModelKind.Gan) with { BatchSize = 8 };
+        string path = Path.Combine(_dir, "gan.safetensors");
+        using (var model = GenerativeModel.Create(backend, config))
+        {
+            model.Initialize();
+            Checkpoint.Save(path, model, Mnist.Metadata);
+        }
+        var file = SafeTensors.Read(path);
+        // nn.Linear(128, 1).weight is [1, 128]; its bias is [1].
+        Assert.That(file.Get("discriminator.2.weight").Shape, Is.EqualTo(new[] { 1, 128 }));
+        Assert.That(file.Get("discriminator.2.bias").Shape, Is.EqualTo(new[] { 1 }));
+
+        // Earlier checkpoints wrote that weight as a vector [128]: they must still load, to the same values.
+        string legacy = Path.Combine(_dir, "legacy.safetensors");
+        var tensors = file.Names.Select(n => file.Get(n)).Select(t => t.Name == "discriminator.2.weight" || t.Name.StartsWith("discriminator.2.weight.", StringComparison.Ordinal)
+            ? new SafeTensorsTensor(t.Name, [128], t.Data) : t).ToList();
+        SafeTensors.Write(legacy, tensors, file.Metadata);
+        using var loaded = Checkpoint.LoadModel(backend, Checkpoint.Read(legacy));
+        var saved = Path.Combine(_dir, "resaved.safetensors");
+        Checkpoint.Save(saved, loaded, Mnist.Metadata);
+        Assert.That(SafeTensors.Read(saved).Get("discriminator.2.weight").Data, Is.EqualTo(file.Get("discriminator.2.weight").Data));
     }
 }

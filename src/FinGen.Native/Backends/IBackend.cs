@@ -79,10 +79,12 @@ public interface IBackend : IDisposable
     /// <param name="dx">[N, C·H·W] or empty</param><param name="dWeight">[K, C·R·S] or empty</param><param name="dBias">[1, K] or empty</param>
     void Conv2dBackward(Tensor x, Tensor weight, Tensor dy, ConvGeometry g, Tensor dx, Tensor dWeight, Tensor dBias);
     /// <summary>
-    /// Transposed convolution (PyTorch's ConvTranspose2d without output padding), defined as the data gradient of the
+    /// Transposed convolution (PyTorch's ConvTranspose2d), defined as the data gradient of the
     /// convolution <paramref name="g"/>: it maps [N, g.OutChannels·g.OutHeight·g.OutWidth] to [N, g.InChannels·g.InHeight·g.InWidth],
     /// y = conv_dataGrad(x, W) + b with weight [g.OutChannels, g.InChannels·R·S] (PyTorch's [in, out, kH, kW]) and bias [1, g.InChannels].
-    /// Example: 7×7 → 14×14 with kernel 4, stride 2, padding 1 is g = (N, Cout, 14, 14, Cin, 4, 4, 2, 1).
+    /// Example: 7×7 → 14×14 with kernel 4, stride 2, padding 1 is g = (N, Cout, 14, 14, Cin, 4, 4, 2, 1). The output is
+    /// g.InHeight × g.InWidth; where (H + 2·padding − R) is not a multiple of the stride, the last rows and columns get
+    /// only the bias (PyTorch's output_padding).
     /// </summary>
     void ConvTranspose2dForward(Tensor x, Tensor weight, Tensor bias, ConvGeometry g, Tensor y);
     /// <summary>dX = conv(dY, W) (overwrite; skipped when empty); dW += filter gradient; dB += Σ_{n,h,w} dY (each skipped when empty). Shapes as in <see cref="ConvTranspose2dForward"/>.</summary>

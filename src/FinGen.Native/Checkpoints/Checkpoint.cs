@@ -6,8 +6,8 @@ using FinGen.Native.Models;
 namespace FinGen.Native.Checkpoints;
 
 /// <summary>
-/// A model and its training state as one safetensors file: parameters under PyTorch's nn.Linear names and
-/// shapes (weights [out, in], biases [out]), optimizer state beside them ("….adam_m"), and in
+/// A model and its training state as one safetensors file: parameters under PyTorch's names and shapes
+/// (Linear weights [out, in], conv weights [K, C, R, S], biases [out], batch norm's running statistics), optimizer state beside them ("….adam_m"), and in
 /// <c>__metadata__</c> the config JSON, the step, the RNG positions, the optimizer step counts and whatever
 /// describes the data (e.g. the image encoding's bounds).
 /// </summary>
@@ -91,7 +91,9 @@ public static class Checkpoint
         public void CopyInto(IBackend backend, Tensor destination, int[] expected)
         {
             var source = File.Get(destination.Name);
-            if (!source.Shape.SequenceEqual(expected))
+            // Checkpoints before 2026-11-28 stored a one-row weight (the discriminator's last layer, [1, 128]) as a vector.
+            bool legacyVector = expected is [1, var cols] && source.Shape is [var length] && length == cols;
+            if (!source.Shape.SequenceEqual(expected) && !legacyVector)
                 Throw.User($"{Path}: tensor '{destination.Name}' has shape [{string.Join(",", source.Shape)}], the config needs [{string.Join(",", expected)}]");
             backend.Upload(source.Data, destination);
         }

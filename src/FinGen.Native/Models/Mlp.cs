@@ -29,7 +29,7 @@ public sealed class Mlp : Network
         for (int l = 0; l < layers; l++)
         {
             _weights[l] = layout.Add($"{prefix}.{l}.weight", widths[l + 1], widths[l], widths[l]);
-            _biases[l] = layout.Add($"{prefix}.{l}.bias", 1, widths[l + 1], widths[l]);
+            _biases[l] = layout.Add($"{prefix}.{l}.bias", 1, widths[l + 1], widths[l], shape: [widths[l + 1]]);
         }
     }
 

@@ -34,13 +34,13 @@ public sealed class ParameterLayout
         return _entries.Count - 1;
     }
 
-    /// <summary>A non-trainable tensor filled with <paramref name="initialValue"/>: no gradient, no optimizer state.</summary>
+    /// <summary>A non-trainable vector of <paramref name="length"/> filled with <paramref name="initialValue"/>: no gradient, no optimizer state.</summary>
     /// <returns>The index of the new buffer.</returns>
-    public int AddBuffer(string name, int rows, int cols, float initialValue)
+    public int AddBuffer(string name, int length, float initialValue)
     {
-        CheckNew(name, rows, cols, null);
-        _buffers.Add(new ParameterEntry(name, rows, cols, BufferCount, 0, ParameterInit.Constant, null, initialValue));
-        BufferCount += Aligned((long)rows * cols);
+        CheckNew(name, 1, length, null);
+        _buffers.Add(new ParameterEntry(name, 1, length, BufferCount, 0, ParameterInit.Constant, [length], initialValue));
+        BufferCount += Aligned(length);
         return _buffers.Count - 1;
     }
 
@@ -71,8 +71,8 @@ public sealed record ParameterEntry(string Name, int Rows, int Cols, long Offset
 {
     public int Length => Rows * Cols;
 
-    /// <summary>The tensor's shape in a checkpoint: PyTorch's (a one-row tensor is a vector, as nn.Linear's bias).</summary>
-    public int[] ExportShape => Shape ?? (Rows == 1 ? [Cols] : [Rows, Cols]);
+    /// <summary>The tensor's shape in a checkpoint: PyTorch's, as given when added, else [Rows, Cols].</summary>
+    public int[] ExportShape => Shape ?? [Rows, Cols];
 }
 
 /// <summary>

@@ -61,7 +61,7 @@ public sealed class Sequential : Network
                 case LinearSpec s:
                     Expect(l, width, s.In);
                     _weight[l] = layout.Add($"{name}.weight", s.Out, s.In, s.In);
-                    _bias[l] = layout.Add($"{name}.bias", 1, s.Out, s.In);
+                    _bias[l] = layout.Add($"{name}.bias", 1, s.Out, s.In, shape: [s.Out]);
                     width = s.Out;
                     break;
                 case Conv2dSpec { Geometry: var g }:
@@ -69,7 +69,7 @@ public sealed class Sequential : Network
                     Expect(l, width, g.InSize);
                     _weight[l] = layout.Add($"{name}.weight", g.OutChannels, g.FilterSize, g.FilterSize,
                         shape: [g.OutChannels, g.InChannels, g.KernelHeight, g.KernelWidth]);
-                    _bias[l] = layout.Add($"{name}.bias", 1, g.OutChannels, g.FilterSize);
+                    _bias[l] = layout.Add($"{name}.bias", 1, g.OutChannels, g.FilterSize, shape: [g.OutChannels]);
                     width = g.OutSize;
                     break;
                 case ConvTranspose2dSpec { Geometry: var g }:
@@ -78,16 +78,16 @@ public sealed class Sequential : Network
                     // PyTorch's fan-in for ConvTranspose2d is weight.size(1)·kH·kW = the transposed layer's output channels·R·S.
                     _weight[l] = layout.Add($"{name}.weight", g.OutChannels, g.FilterSize, g.FilterSize,
                         shape: [g.OutChannels, g.InChannels, g.KernelHeight, g.KernelWidth]);
-                    _bias[l] = layout.Add($"{name}.bias", 1, g.InChannels, g.FilterSize);
+                    _bias[l] = layout.Add($"{name}.bias", 1, g.InChannels, g.FilterSize, shape: [g.InChannels]);
                     width = g.InSize;
                     break;
                 case BatchNorm2dSpec s:
                     if (s.Channels < 1 || s.Spatial < 1) Throw.Argument($"layer {l}: invalid {s}");
                     Expect(l, width, s.Channels * s.Spatial);
-                    _weight[l] = layout.Add($"{name}.weight", 1, s.Channels, 1, ParameterInit.Constant, value: 1f);
-                    _bias[l] = layout.Add($"{name}.bias", 1, s.Channels, 1, ParameterInit.Constant, value: 0f);
-                    _runningMean[l] = layout.AddBuffer($"{name}.running_mean", 1, s.Channels, 0f);
-                    _runningVar[l] = layout.AddBuffer($"{name}.running_var", 1, s.Channels, 1f);
+                    _weight[l] = layout.Add($"{name}.weight", 1, s.Channels, 1, ParameterInit.Constant, [s.Channels], value: 1f);
+                    _bias[l] = layout.Add($"{name}.bias", 1, s.Channels, 1, ParameterInit.Constant, [s.Channels], value: 0f);
+                    _runningMean[l] = layout.AddBuffer($"{name}.running_mean", s.Channels, 0f);
+                    _runningVar[l] = layout.AddBuffer($"{name}.running_var", s.Channels, 1f);
                     break;
                 case ActivationSpec s:
                     if (s.Activation == Activation.Identity) Throw.Argument($"layer {l}: leave identity activations out");
