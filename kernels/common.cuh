@@ -1,5 +1,5 @@
 // common.cuh — helpers shared by every kernel file of the CUDA backend.
-// defines: FG_BLOCK_SIZE, FG_MAX_GRID_SIZE, FG_REDUCE_THREADS, fg_grid_size, fg_global_index,
+// defines: FG_BLOCK_SIZE, FG_MAX_GRID_SIZE, FG_REDUCE_THREADS, FG_CHANNEL_THREADS, fg_grid_size, fg_global_index,
 //          fg_global_stride, fg_sigmoid, fg_philox4x32_10, fg_philox_block, fg_open_unit, fg_box_muller
 //
 // The Philox block function, the open-unit map, Box–Muller and the sigmoid are __host__ __device__ so that
@@ -26,6 +26,9 @@
 // elements i ≡ threadIdx.x (mod FG_REDUCE_THREADS), so changing it changes the last bits of a loss.
 // Must be a power of two.
 #define FG_REDUCE_THREADS 512
+// Threads of every per-channel reduction block (batchnorm.cu): thread j sums the channel's elements j, j + 256, ...
+// so, like FG_REDUCE_THREADS, it is part of the numerics. Must be a power of two.
+#define FG_CHANNEL_THREADS 256
 
 // Grid size for `items` work items: ceil(items / block), at least 1, at most max_grid.
 static inline __host__ __device__ int fg_grid_size(long long items, int block, int max_grid)

@@ -39,7 +39,7 @@ public class SamplingBenchmarks
         string path = Path.Combine(_directory, Checkpoint.FileName);
         Checkpoint.Save(path, model, new Dictionary<string, string>());
         _sampler = Sampler.Load(path);
-        _generator = new TorchMlp("generator", config.BuildGenerator(new ParameterLayout(), out bool sigmoidAfter));
+        _generator = new TorchMlp("generator", (Mlp)config.BuildGenerator(new ParameterLayout(), out bool sigmoidAfter));
         if (sigmoidAfter) throw new InvalidOperationException("the seed GAN's generator ends in its own sigmoid");
         _generator.CopyFrom(model);
         _generator.eval();

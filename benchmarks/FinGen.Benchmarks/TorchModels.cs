@@ -138,7 +138,7 @@ internal sealed class TorchGan : ITorchModel
     {
         int b = _batch = config.BatchSize;
         _noise = noise;
-        _g = new TorchMlp("generator", config.BuildGenerator(new ParameterLayout(), out _));
+        _g = new TorchMlp("generator", (Mlp)config.BuildGenerator(new ParameterLayout(), out _));
         _d = new TorchMlp("discriminator", [config.DataWidth, .. config.DiscriminatorHidden, 1], Activation.LeakyRelu, Activation.Identity, config.LeakySlope);
         var o = config.Optimizer;
         _gOpt = optim.Adam(_g.parameters(), o.LearningRate, o.Beta1, o.Beta2, o.Epsilon);
@@ -237,7 +237,7 @@ internal sealed class TorchVae : ITorchModel
         int hidden = config.EncoderHidden[^1];
         _mu = new TorchMlp("encoder.mu", [hidden, config.LatentSize], Activation.Identity, Activation.Identity, 0);
         _logVar = new TorchMlp("encoder.logvar", [hidden, config.LatentSize], Activation.Identity, Activation.Identity, 0);
-        _decoder = new TorchMlp("decoder", config.BuildGenerator(new ParameterLayout(), out _));
+        _decoder = new TorchMlp("decoder", (Mlp)config.BuildGenerator(new ParameterLayout(), out _));
         var o = config.Optimizer;
         _opt = optim.Adam([.. _trunk.parameters(), .. _mu.parameters(), .. _logVar.parameters(), .. _decoder.parameters()],
             o.LearningRate, o.Beta1, o.Beta2, o.Epsilon);

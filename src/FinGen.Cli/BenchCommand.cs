@@ -17,17 +17,17 @@ internal static class BenchCommand
 {
     public static Command Create(CliConsole console)
     {
-        var model = new Option<string>("--model") { Description = "gan or vae", DefaultValueFactory = _ => "gan" }.AcceptOnlyFromAmong("gan", "vae");
+        var model = new Option<string>("--model") { Description = "gan, vae, dcgan or conv-vae", DefaultValueFactory = _ => "gan" }.AcceptOnlyFromAmong("gan", "vae", "dcgan", "conv-vae");
         var batches = new Option<string>("--batch") { Description = "batch sizes, comma-separated", DefaultValueFactory = _ => "64,256" };
         var steps = new Option<int>("--steps") { Description = "timed steps per batch size", DefaultValueFactory = _ => 200 };
         var warmup = new Option<int>("--warmup") { Description = "untimed steps first (enough for the JIT to promote the hot code, which .NET delays by 100 ms after start-up activity)", DefaultValueFactory = _ => 300 };
         var device = Options.Device();
         var csv = new Option<bool>("--csv") { Description = "print CSV rows instead of a table (for scripts)" };
         var profile = new Option<bool>("--profile") { Description = "also print a per-op table (each op synchronized and timed, so steps run slower)" };
-        var command = new Command("bench", "Time training steps of the seed models on a device") { model, batches, steps, warmup, device, csv, profile };
+        var command = new Command("bench", "Time training steps of a model on a device") { model, batches, steps, warmup, device, csv, profile };
         command.SetAction(parse =>
         {
-            var kind = parse.GetValue(model) == "vae" ? ModelKind.Vae : ModelKind.Gan;
+            var kind = ModelConfig.ParseCliName(parse.GetValue(model)!);
             var sizes = ParseBatches(parse.GetValue(batches)!);
             int timed = Options.AtLeast(parse.GetValue(steps), 5, "--steps");
             int untimed = Options.AtLeast(parse.GetValue(warmup), 0, "--warmup");
@@ -57,7 +57,7 @@ internal static class BenchCommand
                 }
                 Array.Sort(times);
                 double median = times[timed / 2], p10 = times[timed / 10], p90 = times[timed * 9 / 10];
-                string name = kind.ToString().ToLowerInvariant();
+                string name = ModelConfig.CliName(kind);
                 if (asCsv)
                     o.WriteLine(string.Create(CultureInfo.InvariantCulture, $"fingen,{name},{batch},{backend.Name},{median:F4},{p10:F4},{p90:F4},{1000 / median:F1},{batch * 1000 / median:F0}"));
                 else

@@ -1,3 +1,4 @@
+using FinGen.Native.Models;
 using System.CommandLine;
 using System.Globalization;
 using System.Security.Cryptography;
@@ -56,7 +57,7 @@ internal static class EvalCommand
             log.WriteLine($"fingen eval: {checkpointPath} on {panel.Source}{which}: {train.Length} training returns, {heldOut.Length} held out; {pathCount} paths per source, seed {seedValue}");
             if (panel.Missing.ToString() is { Length: > 0 } missing) log.WriteLine($"  data: {missing}");
 
-            string modelName = $"FinGen {sampler.Config.Model.ToString().ToUpperInvariant()}";
+            string modelName = $"FinGen {ModelConfig.CliName(sampler.Config.Model).ToUpperInvariant()}";
             var modelPaths = DataSets.ReturnPaths(sampler, encoding, pathCount, heldOut.Length, seedValue);
             var report = ScenarioEvaluation.Run(train, heldOut, modelName, modelPaths,
                 new EvaluationSettings(Paths: pathCount, Seed: seedValue));

@@ -23,7 +23,7 @@ internal static class Pictures
         if (height > 0)
         {
             string grid = Path.Combine(directory, "samples.png");
-            SaveGrid(grid, samples, GridSamples, height, width, $"{GridSamples} generated samples ({model.Config.Model.ToString().ToUpperInvariant()}, step {model.State.Step})");
+            SaveGrid(grid, samples, GridSamples, height, width, $"{GridSamples} generated samples ({ModelConfig.CliName(model.Config.Model).ToUpperInvariant()}, step {model.State.Step})");
             written.Add(grid);
         }
         if (encoding is { CanDecode: true })

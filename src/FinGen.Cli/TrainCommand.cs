@@ -18,7 +18,7 @@ internal static class TrainCommand
 
     public static Command Create(CliConsole console)
     {
-        var model = new Option<string>("--model") { Description = "gan or vae", DefaultValueFactory = _ => "gan" }.AcceptOnlyFromAmong("gan", "vae");
+        var model = new Option<string>("--model") { Description = "gan, vae, dcgan or conv-vae", DefaultValueFactory = _ => "gan" }.AcceptOnlyFromAmong("gan", "vae", "dcgan", "conv-vae");
         var data = new Option<string>("--data") { Description = "mnist, sp500 (embedded S&P 500 daily, the default) or a CSV with a date column and price columns (see --column, --columns)", DefaultValueFactory = _ => DataSets.Sp500 };
         var dataOptions = new DataOptionFlags();
         var steps = new Option<int>("--steps") { Description = "training steps to run", DefaultValueFactory = _ => DefaultSteps };
@@ -52,7 +52,7 @@ internal static class TrainCommand
             ModelConfig? fresh = null;
             if (resumePath is null)
             {
-                var kind = parse.GetValue(model) == "vae" ? ModelKind.Vae : ModelKind.Gan;
+                var kind = ModelConfig.ParseCliName(parse.GetValue(model)!);
                 var defaults = ModelConfig.Default(kind);
                 fresh = defaults with
                 {
@@ -96,7 +96,7 @@ internal static class TrainCommand
         var config = checkpoint?.Config ?? freshConfig!;
         string dataSpec = !request.DataGiven && checkpoint is not null && checkpoint.Data.TryGetValue(DataSets.SpecKey, out var source)
             ? source : request.Data;
-        string outDir = request.Out ?? Path.Combine("runs", $"{config.Model.ToString().ToLowerInvariant()}-{DateTime.Now:yyyyMMdd-HHmmss}");
+        string outDir = request.Out ?? Path.Combine("runs", $"{ModelConfig.CliName(config.Model)}-{DateTime.Now:yyyyMMdd-HHmmss}");
         if (Directory.Exists(outDir) && Directory.EnumerateFileSystemEntries(outDir).Any())
             Options.Throw($"--out {outDir} is not empty; choose a new directory (nothing was overwritten)");
         if (File.Exists(outDir)) Options.Throw($"--out {outDir} is a file; choose a directory");
@@ -113,7 +113,7 @@ internal static class TrainCommand
 
         Directory.CreateDirectory(outDir);
         var log = console.Out;
-        log.WriteLine($"fingen train: {config.Model.ToString().ToLowerInvariant()} on {data.Name} ({data.Count} samples of {data.Width}), backend {backend.Name}, batch {config.BatchSize}, {config.Optimizer.Kind.ToString().ToLowerInvariant()} lr {config.Optimizer.LearningRate.ToString(CultureInfo.InvariantCulture)}, seed {config.Seed}");
+        log.WriteLine($"fingen train: {ModelConfig.CliName(config.Model)} on {data.Name} ({data.Count} samples of {data.Width}), backend {backend.Name}, batch {config.BatchSize}, {config.Optimizer.Kind.ToString().ToLowerInvariant()} lr {config.Optimizer.LearningRate.ToString(CultureInfo.InvariantCulture)}, seed {config.Seed}");
         if (data.Metadata.TryGetValue("held_out_returns", out var heldOut))
         {
             log.WriteLine($"  data: training returns {data.Metadata["train_first_date"]} .. {data.Metadata["train_last_date"]} ({data.Metadata["train_returns"]}); last {heldOut} returns held out for evaluation; GASF bounds [{data.Metadata["lower"]}, {data.Metadata["upper"]}]");

@@ -76,7 +76,8 @@ internal sealed class KernelImage
 /// <summary>
 /// How kernels are launched: kernels/ABI.md's "Launch configuration" (constants of kernels/common.cuh), kept in
 /// one place so both sides change together. All launches are 1-D with no dynamic shared memory. Every kernel but
-/// the three loss forwards is a grid-stride loop, so any grid ≥ 1 is correct and these sizes are the recommended ones.
+/// the three loss forwards is a grid-stride loop (over elements, or over channels for the per-channel reductions), so
+/// any grid ≥ 1 is correct and these sizes are the recommended ones; the reductions' block sizes are fixed.
 /// </summary>
 internal static class LaunchConfiguration
 {
@@ -89,6 +90,13 @@ internal static class LaunchConfiguration
     /// <summary>FG_REDUCE_THREADS: the loss forwards run as exactly one block of exactly this many threads; the count is
     /// part of their numerics (a fixed-order reduction in double), and any other launch writes NaN.</summary>
     public const uint ReductionBlock = 512;
+
+    /// <summary>FG_CHANNEL_THREADS: the per-channel reductions of kernels/batchnorm.cu run exactly this many threads a
+    /// block (part of their numerics; any other block shape writes NaN).</summary>
+    public const uint ChannelBlock = 256;
+
+    /// <summary>One block a channel, clamp(channels, 1, 4096); beyond the cap each block loops over channels.</summary>
+    public static uint ChannelGrid(int channels) => (uint)Math.Clamp(channels, 1, (int)MaxGrid);
 
     /// <summary>The ABI's grid(items) = clamp(⌈items / 256⌉, 1, 4096): never 0, which cuLaunchKernel rejects.</summary>
     public static uint Grid(long items) => (uint)Math.Clamp((items + Block - 1) / Block, 1, MaxGrid);
@@ -125,6 +133,10 @@ internal sealed class KernelTable
         SgdStep = Get("fg_sgd_step");
         AdamStep = Get("fg_adam_step");
         Increment = Get("fg_increment");
+        BatchNormForwardTraining = Get("fg_batchnorm_forward_training");
+        BatchNormForwardInference = Get("fg_batchnorm_forward_inference");
+        BatchNormBackward = Get("fg_batchnorm_backward");
+        ChannelSumAccumulate = Get("fg_channel_sum_accumulate");
     }
 
     public nint Fill { get; }
@@ -150,6 +162,11 @@ internal sealed class KernelTable
     public nint AdamStep { get; }
     /// <summary>Advances Adam's device-side step counter; for a captured step (see <see cref="CudaGraph"/>).</summary>
     public nint Increment { get; }
+    public nint BatchNormForwardTraining { get; }
+    public nint BatchNormForwardInference { get; }
+    public nint BatchNormBackward { get; }
+    /// <summary>A convolution's bias gradient: dbias[c] += Σ dy over (N, H, W).</summary>
+    public nint ChannelSumAccumulate { get; }
 
     private static unsafe nint Function(nint module, string name, string source)
     {

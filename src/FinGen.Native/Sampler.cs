@@ -21,7 +21,7 @@ public sealed class Sampler : IDisposable
     private const int Chunk = 64;
     private readonly CpuSimdBackend _backend = new(threads: 1);
     private readonly ParameterSet _parameters;
-    private readonly Mlp _generator;
+    private readonly Network _generator;
     private readonly bool _sigmoidAfter;
     private readonly ThreadLocal<Workspace> _workspaces;
 
@@ -32,7 +32,7 @@ public sealed class Sampler : IDisposable
         var layout = new ParameterLayout();
         _generator = Config.BuildGenerator(layout, out _sigmoidAfter);
         _parameters = new ParameterSet(_backend, layout);
-        foreach (var e in layout.Entries) checkpoint.CopyInto(_backend, ParameterSet.Slice(_parameters.Values, e));
+        foreach (var (t, shape) in _parameters.SavedTensors()) checkpoint.CopyInto(_backend, t, shape);
         _workspaces = new ThreadLocal<Workspace>(() => new Workspace(_backend, _generator), trackAllValues: true);
     }
 
@@ -71,9 +71,9 @@ public sealed class Sampler : IDisposable
         _backend.Dispose();
     }
 
-    private sealed class Workspace(CpuSimdBackend backend, Mlp generator) : IDisposable
+    private sealed class Workspace(CpuSimdBackend backend, Network generator) : IDisposable
     {
-        public MlpWorkspace Activations { get; } = new(backend, generator, Chunk);
+        public NetworkWorkspace Activations { get; } = generator.CreateWorkspace(backend, Chunk);
         public DeviceMemory Latent { get; } = backend.Allocate((long)Chunk * generator.InputWidth);
 
         public void Dispose()

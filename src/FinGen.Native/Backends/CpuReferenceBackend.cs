@@ -239,4 +239,221 @@ public unsafe class CpuReferenceBackend : IBackend
     public virtual void Dispose() => GC.SuppressFinalize(this);
 
     protected static float Sigmoid(float x) => x >= 0 ? 1f / (1f + MathF.Exp(-x)) : MathF.Exp(x) / (1f + MathF.Exp(x));
+
+    // ---- convolutions. Three loops define everything (see ConvGeometry for the layout):
+    //   forward      y[n,k,p,q]  = Σ_{c,r,s} W[k,c,r,s]·x[n,c,h,w]            with h = p·stride − pad + r, w = q·stride − pad + s
+    //   data grad    dx[n,c,h,w] = Σ_{k,r,s} W[k,c,r,s]·dy[n,k,p,q]           over the (p, q) that reach (h, w)
+    //   filter grad  dW[k,c,r,s] = Σ_{n,p,q} dy[n,k,p,q]·x[n,c,h,w]
+    // ConvTranspose2d is the data gradient of g, so its forward is the data-gradient loop, its dX the forward loop, and
+    // its dW the filter-gradient loop with its own dY (shaped like g's input) in x's place and its own x in dy's place.
+
+    public virtual void Conv2dForward(Tensor x, Tensor weight, Tensor bias, ConvGeometry g, Tensor y)
+    {
+        Shapes.Conv(x, weight, bias, g, y);
+        ConvolveReference(x.Data, weight.Data, bias.Data, g, y.Data);
+    }
+
+    public virtual void Conv2dBackward(Tensor x, Tensor weight, Tensor dy, ConvGeometry g, Tensor dx, Tensor dWeight, Tensor dBias)
+    {
+        Shapes.ConvBackward(x, weight, dy, g, dx, dWeight, dBias);
+        if (!dx.IsEmpty) ConvDataGradientReference(dy.Data, weight.Data, null, g, dx.Data);
+        if (!dWeight.IsEmpty) ConvFilterGradientReference(x.Data, dy.Data, g, dWeight.Data);
+        if (!dBias.IsEmpty) ChannelSumsReference(dy.Data, g.Batch, g.OutChannels, g.OutHeight * g.OutWidth, dBias.Data);
+    }
+
+    public virtual void ConvTranspose2dForward(Tensor x, Tensor weight, Tensor bias, ConvGeometry g, Tensor y)
+    {
+        Shapes.ConvTranspose(x, weight, bias, g, y);
+        ConvDataGradientReference(x.Data, weight.Data, bias.Data, g, y.Data);
+    }
+
+    public virtual void ConvTranspose2dBackward(Tensor x, Tensor weight, Tensor dy, ConvGeometry g, Tensor dx, Tensor dWeight, Tensor dBias)
+    {
+        Shapes.ConvTransposeBackward(x, weight, dy, g, dx, dWeight, dBias);
+        if (!dx.IsEmpty) ConvolveReference(dy.Data, weight.Data, null, g, dx.Data);
+        if (!dWeight.IsEmpty) ConvFilterGradientReference(dy.Data, x.Data, g, dWeight.Data);
+        if (!dBias.IsEmpty) ChannelSumsReference(dy.Data, g.Batch, g.InChannels, g.InHeight * g.InWidth, dBias.Data);
+    }
+
+    /// <summary>y = conv(x, W) + bias (bias [K] or null). x [N, C·H·W], weight [K, C·R·S], y [N, K·P·Q].</summary>
+    private static void ConvolveReference(float* x, float* weight, float* bias, ConvGeometry g, float* y)
+    {
+        int C = g.InChannels, H = g.InHeight, W = g.InWidth, K = g.OutChannels, R = g.KernelHeight, S = g.KernelWidth;
+        int P = g.OutHeight, Q = g.OutWidth;
+        for (int n = 0; n < g.Batch; n++)
+            for (int k = 0; k < K; k++)
+                for (int p = 0; p < P; p++)
+                    for (int q = 0; q < Q; q++)
+                    {
+                        double sum = bias == null ? 0 : bias[k];
+                        for (int c = 0; c < C; c++)
+                            for (int r = 0; r < R; r++)
+                            {
+                                int h = p * g.Stride - g.Padding + r;
+                                if (h < 0 || h >= H) continue;
+                                for (int s = 0; s < S; s++)
+                                {
+                                    int w = q * g.Stride - g.Padding + s;
+                                    if (w < 0 || w >= W) continue;
+                                    sum += (double)weight[((k * C + c) * R + r) * S + s] * x[((n * C + c) * H + h) * W + w];
+                                }
+                            }
+                        y[((n * K + k) * P + p) * Q + q] = (float)sum;
+                    }
+    }
+
+    /// <summary>
+    /// dx = conv's data gradient of dy, plus bias (bias [C] or null), written as a gather so each output is one sum:
+    /// (h, w) is reached by (p, r) with p·stride = h + pad − r, and likewise for (q, s). dy [N, K·P·Q], dx [N, C·H·W].
+    /// </summary>
+    private static void ConvDataGradientReference(float* dy, float* weight, float* bias, ConvGeometry g, float* dx)
+    {
+        int C = g.InChannels, H = g.InHeight, W = g.InWidth, K = g.OutChannels, R = g.KernelHeight, S = g.KernelWidth;
+        int P = g.OutHeight, Q = g.OutWidth;
+        for (int n = 0; n < g.Batch; n++)
+            for (int c = 0; c < C; c++)
+                for (int h = 0; h < H; h++)
+                    for (int w = 0; w < W; w++)
+                    {
+                        double sum = bias == null ? 0 : bias[c];
+                        for (int k = 0; k < K; k++)
+                            for (int r = 0; r < R; r++)
+                            {
+                                int ph = h + g.Padding - r;
+                                if (ph < 0 || ph % g.Stride != 0 || ph / g.Stride >= P) continue;
+                                int p = ph / g.Stride;
+                                for (int s = 0; s < S; s++)
+                                {
+                                    int qw = w + g.Padding - s;
+                                    if (qw < 0 || qw % g.Stride != 0 || qw / g.Stride >= Q) continue;
+                                    int q = qw / g.Stride;
+                                    sum += (double)weight[((k * C + c) * R + r) * S + s] * dy[((n * K + k) * P + p) * Q + q];
+                                }
+                            }
+                        dx[((n * C + c) * H + h) * W + w] = (float)sum;
+                    }
+    }
+
+    /// <summary>dW += conv's filter gradient: Σ_{n,p,q} dy[n,k,p,q]·x[n,c,h,w]. x [N, C·H·W], dy [N, K·P·Q], dW [K, C·R·S].</summary>
+    private static void ConvFilterGradientReference(float* x, float* dy, ConvGeometry g, float* dWeight)
+    {
+        int C = g.InChannels, H = g.InHeight, W = g.InWidth, K = g.OutChannels, R = g.KernelHeight, S = g.KernelWidth;
+        int P = g.OutHeight, Q = g.OutWidth;
+        for (int k = 0; k < K; k++)
+            for (int c = 0; c < C; c++)
+                for (int r = 0; r < R; r++)
+                    for (int s = 0; s < S; s++)
+                    {
+                        double sum = 0;
+                        for (int n = 0; n < g.Batch; n++)
+                            for (int p = 0; p < P; p++)
+                            {
+                                int h = p * g.Stride - g.Padding + r;
+                                if (h < 0 || h >= H) continue;
+                                for (int q = 0; q < Q; q++)
+                                {
+                                    int w = q * g.Stride - g.Padding + s;
+                                    if (w < 0 || w >= W) continue;
+                                    sum += (double)dy[((n * K + k) * P + p) * Q + q] * x[((n * C + c) * H + h) * W + w];
+                                }
+                            }
+                        dWeight[((k * C + c) * R + r) * S + s] += (float)sum;
+                    }
+    }
+
+    /// <summary>sums[c] += Σ_{n,i} t[n, c·spatial + i].</summary>
+    private static void ChannelSumsReference(float* t, int batch, int channels, int spatial, float* sums)
+    {
+        for (int c = 0; c < channels; c++)
+        {
+            double sum = 0;
+            for (int n = 0; n < batch; n++)
+                for (int i = 0; i < spatial; i++) sum += t[((long)n * channels + c) * spatial + i];
+            sums[c] += (float)sum;
+        }
+    }
+
+    // ---- batch normalization: channel c of image n is the row slice x[n, c·spatial .. (c + 1)·spatial)
+
+    public virtual void BatchNorm2dForwardTraining(Tensor x, Tensor gamma, Tensor beta, int channels, float momentum, float epsilon,
+        Tensor runningMean, Tensor runningVar, Tensor y, Tensor saveMean, Tensor saveInvStd)
+    {
+        int spatial = Shapes.BatchNormTraining(x, gamma, beta, channels, runningMean, runningVar, y, saveMean, saveInvStd);
+        int batch = x.Rows;
+        long m = (long)batch * spatial;
+        for (int c = 0; c < channels; c++)
+        {
+            double sum = 0;
+            for (int n = 0; n < batch; n++)
+                for (int i = 0; i < spatial; i++) sum += x.Data[((long)n * channels + c) * spatial + i];
+            double mean = sum / m;
+            double squares = 0;
+            for (int n = 0; n < batch; n++)
+                for (int i = 0; i < spatial; i++)
+                {
+                    double d = x.Data[((long)n * channels + c) * spatial + i] - mean;
+                    squares += d * d;
+                }
+            double variance = squares / m; // biased: the one that normalizes
+            double invStd = 1 / Math.Sqrt(variance + epsilon);
+            for (int n = 0; n < batch; n++)
+                for (int i = 0; i < spatial; i++)
+                {
+                    long at = ((long)n * channels + c) * spatial + i;
+                    y.Data[at] = (float)(gamma.Data[c] * (x.Data[at] - mean) * invStd + beta.Data[c]);
+                }
+            saveMean.Data[c] = (float)mean;
+            saveInvStd.Data[c] = (float)invStd;
+            runningMean.Data[c] = (float)((1 - momentum) * runningMean.Data[c] + momentum * mean);
+            runningVar.Data[c] = (float)((1 - momentum) * runningVar.Data[c] + momentum * variance * m / (m - 1));
+        }
+    }
+
+    public virtual void BatchNorm2dForwardInference(Tensor x, Tensor gamma, Tensor beta, int channels, float epsilon,
+        Tensor runningMean, Tensor runningVar, Tensor y)
+    {
+        int spatial = Shapes.BatchNormInference(x, gamma, beta, channels, runningMean, runningVar, y);
+        for (int c = 0; c < channels; c++)
+        {
+            double invStd = 1 / Math.Sqrt((double)runningVar.Data[c] + epsilon);
+            for (int n = 0; n < x.Rows; n++)
+                for (int i = 0; i < spatial; i++)
+                {
+                    long at = ((long)n * channels + c) * spatial + i;
+                    y.Data[at] = (float)(gamma.Data[c] * (x.Data[at] - (double)runningMean.Data[c]) * invStd + beta.Data[c]);
+                }
+        }
+    }
+
+    /// <summary>dx = γ·invstd/m · (m·dy − Σdy − x̂·Σ(dy·x̂)) with x̂ = (x − μ)·invstd, from the saved μ and invstd.</summary>
+    public virtual void BatchNorm2dBackward(Tensor x, Tensor gamma, Tensor dy, int channels, Tensor saveMean, Tensor saveInvStd,
+        Tensor dx, Tensor dGamma, Tensor dBeta)
+    {
+        int spatial = Shapes.BatchNormBackward(x, gamma, dy, channels, saveMean, saveInvStd, dx, dGamma, dBeta);
+        int batch = x.Rows;
+        long m = (long)batch * spatial;
+        for (int c = 0; c < channels; c++)
+        {
+            double mean = saveMean.Data[c], invStd = saveInvStd.Data[c];
+            double sumDy = 0, sumDyXHat = 0;
+            for (int n = 0; n < batch; n++)
+                for (int i = 0; i < spatial; i++)
+                {
+                    long at = ((long)n * channels + c) * spatial + i;
+                    sumDy += dy.Data[at];
+                    sumDyXHat += dy.Data[at] * (x.Data[at] - mean) * invStd;
+                }
+            if (!dGamma.IsEmpty) dGamma.Data[c] += (float)sumDyXHat;
+            if (!dBeta.IsEmpty) dBeta.Data[c] += (float)sumDy;
+            if (dx.IsEmpty) continue;
+            double scale = gamma.Data[c] * invStd / m;
+            for (int n = 0; n < batch; n++)
+                for (int i = 0; i < spatial; i++)
+                {
+                    long at = ((long)n * channels + c) * spatial + i;
+                    double xHat = (x.Data[at] - mean) * invStd;
+                    dx.Data[at] = (float)(scale * (m * (double)dy.Data[at] - sumDy - xHat * sumDyXHat));
+                }
+        }
+    }
 }

@@ -70,6 +70,43 @@ public interface IBackend : IDisposable
     /// <summary>dMu = dZ; dLogVar = dZ · ½ σ ε (overwrite).</summary>
     void ReparameterizeBackward(Tensor logVar, Tensor epsilon, Tensor dz, Tensor dMu, Tensor dLogVar);
 
+    // ---- convolutions over NCHW images, one image per row (see ConvGeometry)
+    /// <summary>y = conv(x, W) + b: y[n,k,p,q] = b[k] + Σ_{c,r,s} W[k,c,r,s] · x[n, c, p·stride − pad + r, q·stride − pad + s] (zero outside).</summary>
+    /// <param name="x">[N, C·H·W]</param><param name="weight">[K, C·R·S]</param><param name="bias">[1, K] or empty for none</param><param name="y">[N, K·P·Q]</param>
+    void Conv2dForward(Tensor x, Tensor weight, Tensor bias, ConvGeometry g, Tensor y);
+    /// <summary>dX = conv's data gradient of dY (overwrite; skipped when dX is empty); dW += conv's filter gradient and dB += Σ_{n,p,q} dY (each skipped when empty).</summary>
+    /// <param name="x">[N, C·H·W]</param><param name="weight">[K, C·R·S]</param><param name="dy">[N, K·P·Q]</param>
+    /// <param name="dx">[N, C·H·W] or empty</param><param name="dWeight">[K, C·R·S] or empty</param><param name="dBias">[1, K] or empty</param>
+    void Conv2dBackward(Tensor x, Tensor weight, Tensor dy, ConvGeometry g, Tensor dx, Tensor dWeight, Tensor dBias);
+    /// <summary>
+    /// Transposed convolution (PyTorch's ConvTranspose2d), defined as the data gradient of the
+    /// convolution <paramref name="g"/>: it maps [N, g.OutChannels·g.OutHeight·g.OutWidth] to [N, g.InChannels·g.InHeight·g.InWidth],
+    /// y = conv_dataGrad(x, W) + b with weight [g.OutChannels, g.InChannels·R·S] (PyTorch's [in, out, kH, kW]) and bias [1, g.InChannels].
+    /// Example: 7×7 → 14×14 with kernel 4, stride 2, padding 1 is g = (N, Cout, 14, 14, Cin, 4, 4, 2, 1). The output is
+    /// g.InHeight × g.InWidth; where (H + 2·padding − R) is not a multiple of the stride, the last rows and columns get
+    /// only the bias (PyTorch's output_padding).
+    /// </summary>
+    void ConvTranspose2dForward(Tensor x, Tensor weight, Tensor bias, ConvGeometry g, Tensor y);
+    /// <summary>dX = conv(dY, W) (overwrite; skipped when empty); dW += filter gradient; dB += Σ_{n,h,w} dY (each skipped when empty). Shapes as in <see cref="ConvTranspose2dForward"/>.</summary>
+    void ConvTranspose2dBackward(Tensor x, Tensor weight, Tensor dy, ConvGeometry g, Tensor dx, Tensor dWeight, Tensor dBias);
+
+    // ---- batch normalization over (N, H, W) per channel; x is [N, C·H·W] with spatial = H·W
+    /// <summary>
+    /// Training: μ_c and biased σ²_c over the batch; y = γ_c (x − μ_c)/√(σ²_c + ε) + β_c. Saves μ_c and 1/√(σ²_c + ε) for
+    /// the backward pass, and updates the running statistics as PyTorch and cuDNN do:
+    /// running = (1 − momentum)·running + momentum·batch, with the unbiased variance (· m/(m − 1), m = N·H·W) for runningVar.
+    /// </summary>
+    /// <param name="gamma">[1, C]</param><param name="beta">[1, C]</param><param name="runningMean">[1, C]</param><param name="runningVar">[1, C]</param>
+    /// <param name="saveMean">[1, C]</param><param name="saveInvStd">[1, C]</param>
+    void BatchNorm2dForwardTraining(Tensor x, Tensor gamma, Tensor beta, int channels, float momentum, float epsilon,
+        Tensor runningMean, Tensor runningVar, Tensor y, Tensor saveMean, Tensor saveInvStd);
+    /// <summary>Inference: y = γ_c (x − runningMean_c)/√(runningVar_c + ε) + β_c.</summary>
+    void BatchNorm2dForwardInference(Tensor x, Tensor gamma, Tensor beta, int channels, float epsilon,
+        Tensor runningMean, Tensor runningVar, Tensor y);
+    /// <summary>dX (overwrite) from the saved batch statistics; dGamma += Σ dY·x̂, dBeta += Σ dY (accumulate).</summary>
+    void BatchNorm2dBackward(Tensor x, Tensor gamma, Tensor dy, int channels, Tensor saveMean, Tensor saveInvStd,
+        Tensor dx, Tensor dGamma, Tensor dBeta);
+
     // ---- random numbers (Philox4x32-10, see <see cref="Random.Philox"/>)
     void FillNormal(Tensor destination, ulong seed, ulong stream, ulong offset);
 

@@ -7,7 +7,7 @@ namespace FinGen.Native.Backends;
 /// A timing decorator for <c>fingen bench --profile</c>: forwards every op to the backend it wraps and adds the
 /// op's wall time, synchronized before and after so queued GPU work is charged to the op that queued it, to a
 /// per-op tally. The synchronization changes what is measured on a GPU (no overlap between ops), so profiles
-/// explain where time goes; plain steps/s come from an unwrapped backend. Linear ops also count their FLOPs.
+/// explain where time goes; plain steps/s come from an unwrapped backend. Linear and convolution ops also count their FLOPs.
 /// </summary>
 public sealed class ProfilingBackend(IBackend inner) : IBackend
 {
@@ -93,4 +93,24 @@ public sealed class ProfilingBackend(IBackend inner) : IBackend
 
     public void AdamStep(Tensor parameters, Tensor gradients, Tensor m, Tensor v, float learningRate, float beta1, float beta2, float epsilon, int step) =>
         Time("adam_step", 0, () => inner.AdamStep(parameters, gradients, m, v, learningRate, beta1, beta2, epsilon, step));
+
+    /// <summary>Multiply-adds ×2 of one convolution of g, the same for its data gradient and its filter gradient.</summary>
+    private static double ConvFlops(ConvGeometry g) => 2.0 * g.Batch * g.OutChannels * g.OutHeight * g.OutWidth * g.FilterSize;
+
+    private static int Present(Tensor a, Tensor b) => (a.IsEmpty ? 0 : 1) + (b.IsEmpty ? 0 : 1);
+
+    public void Conv2dForward(Tensor x, Tensor weight, Tensor bias, ConvGeometry g, Tensor y) =>
+        Time("conv2d_forward", ConvFlops(g), () => inner.Conv2dForward(x, weight, bias, g, y));
+    public void Conv2dBackward(Tensor x, Tensor weight, Tensor dy, ConvGeometry g, Tensor dx, Tensor dWeight, Tensor dBias) =>
+        Time("conv2d_backward", ConvFlops(g) * Present(dx, dWeight), () => inner.Conv2dBackward(x, weight, dy, g, dx, dWeight, dBias));
+    public void ConvTranspose2dForward(Tensor x, Tensor weight, Tensor bias, ConvGeometry g, Tensor y) =>
+        Time("conv_transpose2d_forward", ConvFlops(g), () => inner.ConvTranspose2dForward(x, weight, bias, g, y));
+    public void ConvTranspose2dBackward(Tensor x, Tensor weight, Tensor dy, ConvGeometry g, Tensor dx, Tensor dWeight, Tensor dBias) =>
+        Time("conv_transpose2d_backward", ConvFlops(g) * Present(dx, dWeight), () => inner.ConvTranspose2dBackward(x, weight, dy, g, dx, dWeight, dBias));
+    public void BatchNorm2dForwardTraining(Tensor x, Tensor gamma, Tensor beta, int channels, float momentum, float epsilon, Tensor runningMean, Tensor runningVar, Tensor y, Tensor saveMean, Tensor saveInvStd) =>
+        Time("batch_norm2d_forward_training", 0, () => inner.BatchNorm2dForwardTraining(x, gamma, beta, channels, momentum, epsilon, runningMean, runningVar, y, saveMean, saveInvStd));
+    public void BatchNorm2dForwardInference(Tensor x, Tensor gamma, Tensor beta, int channels, float epsilon, Tensor runningMean, Tensor runningVar, Tensor y) =>
+        Time("batch_norm2d_forward_inference", 0, () => inner.BatchNorm2dForwardInference(x, gamma, beta, channels, epsilon, runningMean, runningVar, y));
+    public void BatchNorm2dBackward(Tensor x, Tensor gamma, Tensor dy, int channels, Tensor saveMean, Tensor saveInvStd, Tensor dx, Tensor dGamma, Tensor dBeta) =>
+        Time("batch_norm2d_backward", 0, () => inner.BatchNorm2dBackward(x, gamma, dy, channels, saveMean, saveInvStd, dx, dGamma, dBeta));
 }

@@ -6,8 +6,8 @@ using FinGen.Native.Models;
 namespace FinGen.Native.Checkpoints;
 
 /// <summary>
-/// A model and its training state as one safetensors file: parameters under PyTorch's nn.Linear names and
-/// shapes (weights [out, in], biases [out]), optimizer state beside them ("….adam_m"), and in
+/// A model and its training state as one safetensors file: parameters under PyTorch's names and shapes
+/// (Linear weights [out, in], conv weights [K, C, R, S], biases [out], batch norm's running statistics), optimizer state beside them ("….adam_m"), and in
 /// <c>__metadata__</c> the config JSON, the step, the RNG positions, the optimizer step counts and whatever
 /// describes the data (e.g. the image encoding's bounds).
 /// </summary>
@@ -30,7 +30,7 @@ public static class Checkpoint
         foreach (var (network, optimizer) in model.Optimizers()) metadata[$"{Prefix}optimizer.{network}.steps"] = Invariant(optimizer.Steps);
         foreach (var (key, value) in dataMetadata) metadata[Prefix + "data." + key] = value;
 
-        var tensors = model.CheckpointTensors().Select(t => ToSafeTensor(model.Backend, t)).ToList();
+        var tensors = model.CheckpointTensors().Select(t => ToSafeTensor(model.Backend, t, model.CheckpointShape(t))).ToList();
         SafeTensors.Write(path, tensors, metadata);
     }
 
@@ -52,7 +52,7 @@ public static class Checkpoint
         var model = GenerativeModel.Create(backend, checkpoint.Config);
         try
         {
-            foreach (var t in model.CheckpointTensors()) checkpoint.CopyInto(backend, t);
+            foreach (var t in model.CheckpointTensors()) checkpoint.CopyInto(backend, t, model.CheckpointShape(t));
             model.State.Step = checkpoint.Long("step");
             model.State.NoiseOffset = (ulong)checkpoint.Long("rng.noise_offset");
             model.State.BatchOffset = (ulong)checkpoint.Long("rng.batch_offset");
@@ -66,15 +66,12 @@ public static class Checkpoint
         }
     }
 
-    internal static SafeTensorsTensor ToSafeTensor(IBackend backend, Tensor t)
+    internal static SafeTensorsTensor ToSafeTensor(IBackend backend, Tensor t, int[] shape)
     {
         var data = new float[t.Length];
         backend.Download(t, data);
-        return new SafeTensorsTensor(t.Name, ShapeOf(t), data);
+        return new SafeTensorsTensor(t.Name, shape, data);
     }
-
-    /// <summary>A one-row tensor is a vector in PyTorch's eyes (nn.Linear's bias is [out]).</summary>
-    internal static int[] ShapeOf(Tensor t) => t.Rows == 1 ? [t.Cols] : [t.Rows, t.Cols];
 
     private static string Invariant(long value) => value.ToString(CultureInfo.InvariantCulture);
     private static string Invariant(ulong value) => value.ToString(CultureInfo.InvariantCulture);
@@ -90,12 +87,13 @@ public static class Checkpoint
             return value;
         }
 
-        /// <summary>Copies the tensor of the same name into <paramref name="destination"/>, checking its shape.</summary>
-        public void CopyInto(IBackend backend, Tensor destination)
+        /// <summary>Copies the tensor of the same name into <paramref name="destination"/>, checking it has <paramref name="expected"/> shape.</summary>
+        public void CopyInto(IBackend backend, Tensor destination, int[] expected)
         {
             var source = File.Get(destination.Name);
-            int[] expected = ShapeOf(destination);
-            if (!source.Shape.SequenceEqual(expected))
+            // Checkpoints before 2026-11-28 stored a one-row weight (the discriminator's last layer, [1, 128]) as a vector.
+            bool legacyVector = expected is [1, var cols] && source.Shape is [var length] && length == cols;
+            if (!source.Shape.SequenceEqual(expected) && !legacyVector)
                 Throw.User($"{Path}: tensor '{destination.Name}' has shape [{string.Join(",", source.Shape)}], the config needs [{string.Join(",", expected)}]");
             backend.Upload(source.Data, destination);
         }

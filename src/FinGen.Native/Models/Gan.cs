@@ -5,33 +5,35 @@ using FinGen.Native.Randomness;
 namespace FinGen.Native.Models;
 
 /// <summary>
-/// The seed GAN: G z→128→128→784 (LeakyReLU, sigmoid out), D 784→128→128→1 (LeakyReLU, logit out).
+/// The seed GAN: G z→128→128→784 (LeakyReLU, sigmoid out), D 784→128→128→1 (LeakyReLU, logit out), and the
+/// DCGAN with the same training loop (networks from <see cref="ModelConfig.BuildGenerator"/> and
+/// <see cref="ModelConfig.BuildDiscriminator"/>).
 /// One D step then one G step per iteration; D sees real and fake rows as one batch of 2B (one GEMM per
 /// layer instead of two); the generator loss is the non-saturating −log D(G(z)).
 /// </summary>
 public sealed class Gan : GenerativeModel
 {
-    private readonly Mlp _discriminator;
+    private readonly Network _discriminator;
     private readonly ParameterSet _gParams, _dParams;
-    private readonly MlpWorkspace _gWork, _dWork;
+    private readonly NetworkWorkspace _gWork, _dWork;
     private readonly Tensor _z, _dInput, _targets, _ones, _lastLogits;
     private readonly float[] _logitsHost;
 
     public Gan(IBackend backend, ModelConfig config) : base(backend, config)
     {
-        if (config.Model != ModelKind.Gan) Throw.Argument("not a GAN config");
+        if (!config.IsGan) Throw.Argument("not a GAN config");
         int b = config.BatchSize, width = config.DataWidth;
 
         var gLayout = new ParameterLayout();
         Generator = config.BuildGenerator(gLayout, out bool sigmoidAfter);
         SigmoidAfterGenerator = sigmoidAfter;
         var dLayout = new ParameterLayout();
-        _discriminator = new Mlp(dLayout, "discriminator", [width, .. config.DiscriminatorHidden, 1], Activation.LeakyRelu, Activation.Identity, config.LeakySlope);
+        _discriminator = config.BuildDiscriminator(dLayout);
         _gParams = GeneratorParameters = AddNetwork("generator", gLayout);
         _dParams = AddNetwork("discriminator", dLayout);
 
-        _gWork = Own(new MlpWorkspace(backend, Generator, b));
-        _dWork = Own(new MlpWorkspace(backend, _discriminator, 2 * b));
+        _gWork = Own(Generator.CreateWorkspace(backend, b));
+        _dWork = Own(_discriminator.CreateWorkspace(backend, 2 * b));
         var buffers = Own(backend.Allocate((long)b * config.LatentSize + 2L * b * width + 2L * b + b + 2L * b));
         long offset = 0;
         _z = buffers.Slice(offset, b, config.LatentSize, "z"); offset += _z.Length;

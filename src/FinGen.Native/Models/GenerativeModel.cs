@@ -13,6 +13,7 @@ public abstract class GenerativeModel : IDisposable
 {
     private readonly List<(string Name, ParameterSet Parameters, Optimizer Optimizer)> _networks = [];
     private readonly List<IDisposable> _owned = [];
+    private readonly Dictionary<string, int[]> _shapes = [];
     private readonly float[] _lossHost = new float[4];
 
     protected GenerativeModel(IBackend backend, ModelConfig config)
@@ -39,13 +40,13 @@ public abstract class GenerativeModel : IDisposable
 
     protected Tensor LossSlot(int index) => Losses.Slice(index, 1, 1);
 
-    protected Mlp Generator { get; set; } = null!;
+    protected Network Generator { get; set; } = null!;
     protected ParameterSet GeneratorParameters { get; set; } = null!;
     protected bool SigmoidAfterGenerator { get; set; }
 
     public static GenerativeModel Create(IBackend backend, ModelConfig config) => config.Model switch
     {
-        ModelKind.Vae => new Vae(backend, config),
+        ModelKind.Vae or ModelKind.ConvVae => new Vae(backend, config),
         _ => new Gan(backend, config),
     };
 
@@ -60,6 +61,8 @@ public abstract class GenerativeModel : IDisposable
         var parameters = Own(new ParameterSet(Backend, layout));
         var optimizer = Own(new Optimizer(Backend, parameters, Config.Optimizer));
         _networks.Add((name, parameters, optimizer));
+        foreach (var e in layout.Entries.Concat(layout.Buffers)) _shapes[e.Name] = e.ExportShape;
+        foreach (var t in optimizer.StateTensors()) _shapes[t.Name] = _shapes[t.Name[..t.Name.LastIndexOf('.')]];
         return parameters;
     }
 
@@ -112,19 +115,22 @@ public abstract class GenerativeModel : IDisposable
     /// </summary>
     public void Generate(Span<float> destination, int count, ulong seed)
     {
-        using var workspace = new MlpWorkspace(Backend, Generator, Math.Min(Math.Max(count, 1), 256));
+        using var workspace = Generator.CreateWorkspace(Backend, Math.Min(Math.Max(count, 1), 256));
         using var latent = Backend.Allocate((long)workspace.MaxBatch * Generator.InputWidth);
         Sampling.Generate(Backend, Generator, GeneratorParameters, SigmoidAfterGenerator, workspace, latent, destination, count, seed);
     }
 
-    /// <summary>Every tensor a checkpoint holds: parameters, then optimizer state, with their names.</summary>
+    /// <summary>Every tensor a checkpoint holds: parameters and buffers, then optimizer state, with their names.</summary>
     public IEnumerable<Tensor> CheckpointTensors()
     {
         foreach (var (_, parameters, _) in _networks)
-            foreach (var e in parameters.Entries) yield return ParameterSet.Slice(parameters.Values, e);
+            foreach (var (t, _) in parameters.SavedTensors()) yield return t;
         foreach (var (_, _, optimizer) in _networks)
             foreach (var t in optimizer.StateTensors()) yield return t;
     }
+
+    /// <summary>The shape a checkpoint gives one of <see cref="CheckpointTensors"/> (PyTorch's: a conv weight is [K, C, R, S]).</summary>
+    public int[] CheckpointShape(Tensor t) => _shapes[t.Name];
 
     /// <summary>Optimizer step counters by network name, for checkpoints.</summary>
     public IEnumerable<(string Network, Optimizer Optimizer)> Optimizers() => _networks.Select(n => (n.Name, n.Optimizer));
@@ -139,8 +145,8 @@ public abstract class GenerativeModel : IDisposable
 /// <summary>The sampling loop shared by training-time previews and the embedding API.</summary>
 internal static class Sampling
 {
-    public static void Generate(IBackend backend, Mlp generator, ParameterSet parameters, bool sigmoidAfter,
-        MlpWorkspace workspace, DeviceMemory latentMemory, Span<float> destination, int count, ulong seed)
+    public static void Generate(IBackend backend, Network generator, ParameterSet parameters, bool sigmoidAfter,
+        NetworkWorkspace workspace, DeviceMemory latentMemory, Span<float> destination, int count, ulong seed)
     {
         ArgumentOutOfRangeException.ThrowIfNegative(count);
         int latent = generator.InputWidth, width = generator.OutputWidth;
@@ -151,7 +157,7 @@ internal static class Sampling
             int n = Math.Min(workspace.MaxBatch, count - start);
             var z = latentMemory.Slice(0, n, latent);
             backend.FillNormal(z, seed, (ulong)Philox.Stream.Sample, (ulong)start * (ulong)latent);
-            var y = generator.Forward(backend, parameters, z, workspace);
+            var y = generator.Forward(backend, parameters, z, workspace, training: false);
             if (sigmoidAfter) backend.SigmoidForward(y, y);
             backend.Download(y, destination.Slice(start * width, n * width));
         }

@@ -10,7 +10,7 @@ public enum Activation { Identity, Relu, LeakyRelu, Sigmoid, Tanh }
 /// <see cref="ParameterSet"/>, activations in an <see cref="MlpWorkspace"/>. Backward is written by hand,
 /// layer by layer in reverse order.
 /// </summary>
-public sealed class Mlp
+public sealed class Mlp : Network
 {
     private readonly int[] _weights, _biases;
 
@@ -29,7 +29,7 @@ public sealed class Mlp
         for (int l = 0; l < layers; l++)
         {
             _weights[l] = layout.Add($"{prefix}.{l}.weight", widths[l + 1], widths[l], widths[l]);
-            _biases[l] = layout.Add($"{prefix}.{l}.bias", 1, widths[l + 1], widths[l]);
+            _biases[l] = layout.Add($"{prefix}.{l}.bias", 1, widths[l + 1], widths[l], shape: [widths[l + 1]]);
         }
     }
 
@@ -38,77 +38,55 @@ public sealed class Mlp
     public Activation Output { get; }
     public float Slope { get; }
     public int Layers => Widths.Length - 1;
-    public int InputWidth => Widths[0];
-    public int OutputWidth => Widths[^1];
+    public override int InputWidth => Widths[0];
+    public override int OutputWidth => Widths[^1];
+
+    public override NetworkWorkspace CreateWorkspace(IBackend backend, int maxBatch) => new MlpWorkspace(backend, this, maxBatch);
 
     public Activation ActivationOf(int layer) => layer == Layers - 1 ? Output : Hidden;
 
-    /// <summary>Runs the network on <paramref name="input"/> [B, In]; returns the output [B, Out] inside the workspace.</summary>
-    public Tensor Forward(IBackend backend, ParameterSet parameters, Tensor input, MlpWorkspace workspace)
+    /// <inheritdoc/>
+    public override Tensor Forward(IBackend backend, ParameterSet parameters, Tensor input, NetworkWorkspace workspace, bool training = true)
     {
+        var work = Own(workspace);
         if (input.Cols != InputWidth) Throw.Argument($"input {input} does not match the network's width {InputWidth}");
         int batch = input.Rows;
         var x = input;
         for (int l = 0; l < Layers; l++)
         {
-            var pre = workspace.PreActivation(l, batch);
-            var post = workspace.Activated(l, batch);
+            var pre = work.PreActivation(l, batch);
+            var post = work.Activated(l, batch);
             backend.LinearForward(x, parameters.Value(_weights[l]), parameters.Value(_biases[l]), pre);
-            ActivationForward(backend, ActivationOf(l), pre, post);
+            ActivationOps.Forward(backend, ActivationOf(l), Slope, pre, post);
             x = post;
         }
         return x;
     }
 
-    /// <summary>
-    /// Backward from the gradient the caller wrote into <see cref="MlpWorkspace.OutputGradient"/> (with respect to
-    /// the output after its activation). Accumulates parameter gradients when <paramref name="parameterGradients"/>;
-    /// overwrites <paramref name="inputGradient"/> [B, In] unless it is empty.
-    /// </summary>
-    public void Backward(IBackend backend, ParameterSet parameters, Tensor input, MlpWorkspace workspace,
+    /// <inheritdoc/>
+    public override void Backward(IBackend backend, ParameterSet parameters, Tensor input, NetworkWorkspace workspace,
         Tensor inputGradient, bool parameterGradients)
     {
+        var work = Own(workspace);
         int batch = input.Rows;
         for (int l = Layers - 1; l >= 0; l--)
         {
-            var grad = workspace.Gradient(l, batch);
-            ActivationBackward(backend, ActivationOf(l), workspace.PreActivation(l, batch), workspace.Activated(l, batch), grad);
-            var x = l == 0 ? input : workspace.Activated(l - 1, batch);
-            var dx = l == 0 ? inputGradient : workspace.Gradient(l - 1, batch);
+            var grad = work.Gradient(l, batch);
+            ActivationOps.Backward(backend, ActivationOf(l), Slope, work.PreActivation(l, batch), work.Activated(l, batch), grad);
+            var x = l == 0 ? input : work.Activated(l - 1, batch);
+            var dx = l == 0 ? inputGradient : work.Gradient(l - 1, batch);
             backend.LinearBackward(x, parameters.Value(_weights[l]), grad, dx,
                 parameterGradients ? parameters.Gradient(_weights[l]) : default,
                 parameterGradients ? parameters.Gradient(_biases[l]) : default);
         }
     }
 
-    private void ActivationForward(IBackend backend, Activation activation, Tensor pre, Tensor post)
-    {
-        switch (activation)
-        {
-            case Activation.Identity: break; // the workspace aliases post to pre
-            case Activation.Relu: backend.ReluForward(pre, post); break;
-            case Activation.LeakyRelu: backend.LeakyReluForward(pre, Slope, post); break;
-            case Activation.Sigmoid: backend.SigmoidForward(pre, post); break;
-            case Activation.Tanh: backend.TanhForward(pre, post); break;
-        }
-    }
-
-    // In place: the gradient with respect to the activated output becomes the one with respect to pre.
-    private void ActivationBackward(IBackend backend, Activation activation, Tensor pre, Tensor post, Tensor grad)
-    {
-        switch (activation)
-        {
-            case Activation.Identity: break;
-            case Activation.Relu: backend.ReluBackward(pre, grad, grad); break;
-            case Activation.LeakyRelu: backend.LeakyReluBackward(pre, grad, Slope, grad); break;
-            case Activation.Sigmoid: backend.SigmoidBackward(post, grad, grad); break;
-            case Activation.Tanh: backend.TanhBackward(post, grad, grad); break;
-        }
-    }
+    private MlpWorkspace Own(NetworkWorkspace workspace) =>
+        workspace is MlpWorkspace w && w.Owner == this ? w : throw new ArgumentException("not a workspace of this network", nameof(workspace));
 }
 
 /// <summary>An MLP's activations and activation gradients for up to <see cref="MaxBatch"/> rows: one allocation.</summary>
-public sealed class MlpWorkspace : IDisposable
+public sealed class MlpWorkspace : NetworkWorkspace
 {
     private readonly Mlp _mlp;
     private readonly DeviceMemory _memory;
@@ -132,14 +110,16 @@ public sealed class MlpWorkspace : IDisposable
         _memory = backend.Allocate(offset);
     }
 
-    public int MaxBatch { get; }
+    public override int MaxBatch { get; }
+
+    internal Mlp Owner => _mlp;
 
     public Tensor PreActivation(int layer, int batch) => View(_pre[layer], layer, batch);
     public Tensor Activated(int layer, int batch) => View(_post[layer], layer, batch);
     public Tensor Gradient(int layer, int batch) => View(_grad[layer], layer, batch);
 
     /// <summary>Where the caller writes dLoss/dOutput before <see cref="Mlp.Backward"/>.</summary>
-    public Tensor OutputGradient(int batch) => Gradient(_mlp.Layers - 1, batch);
+    public override Tensor OutputGradient(int batch) => Gradient(_mlp.Layers - 1, batch);
 
     private Tensor View(long offset, int layer, int batch)
     {
@@ -147,5 +127,5 @@ public sealed class MlpWorkspace : IDisposable
         return _memory.Slice(offset, batch, _mlp.Widths[layer + 1]);
     }
 
-    public void Dispose() => _memory.Dispose();
+    public override void Dispose() => _memory.Dispose();
 }

@@ -7,21 +7,23 @@ namespace FinGen.Native.Models;
 /// <summary>
 /// The seed VAE: encoder 784→128 (ReLU) → μ, log σ² (z_dim each); z = μ + σ·ε; decoder z→128 (ReLU)→784.
 /// Loss per batch = reconstruction (BCE on the decoder's logits, or MSE of its sigmoid; summed over pixels,
-/// mean over the batch) + KL(N(μ, σ²) ‖ N(0, 1)) (summed over z, mean over the batch).
+/// mean over the batch) + KL(N(μ, σ²) ‖ N(0, 1)) (summed over z, mean over the batch). The conv VAE swaps the
+/// encoder trunk and the decoder for conv networks (see <see cref="ModelConfig.BuildEncoder"/>).
 /// </summary>
 public sealed class Vae : GenerativeModel
 {
-    private readonly Mlp _trunk, _muHead, _logVarHead;
+    private readonly Network _trunk;
+    private readonly Mlp _muHead, _logVarHead;
     private readonly ParameterSet _params;
-    private readonly MlpWorkspace _trunkWork, _muWork, _logVarWork, _decoderWork;
+    private readonly NetworkWorkspace _trunkWork, _muWork, _logVarWork, _decoderWork;
     private readonly Tensor _epsilon, _z, _dz, _dHidden;
 
     public Vae(IBackend backend, ModelConfig config) : base(backend, config)
     {
-        if (config.Model != ModelKind.Vae) Throw.Argument("not a VAE config");
+        if (config.Model is not (ModelKind.Vae or ModelKind.ConvVae)) Throw.Argument("not a VAE config");
         int b = config.BatchSize, latent = config.LatentSize;
         var layout = new ParameterLayout();
-        _trunk = new Mlp(layout, "encoder", [config.DataWidth, .. config.EncoderHidden], Activation.Relu, Activation.Relu, config.LeakySlope);
+        _trunk = config.BuildEncoder(layout);
         int hidden = _trunk.OutputWidth;
         _muHead = new Mlp(layout, "encoder.mu", [hidden, latent], Activation.Identity, Activation.Identity, 0);
         _logVarHead = new Mlp(layout, "encoder.logvar", [hidden, latent], Activation.Identity, Activation.Identity, 0);
@@ -29,10 +31,10 @@ public sealed class Vae : GenerativeModel
         SigmoidAfterGenerator = sigmoidAfter;
         _params = GeneratorParameters = AddNetwork("vae", layout);
 
-        _trunkWork = Own(new MlpWorkspace(backend, _trunk, b));
-        _muWork = Own(new MlpWorkspace(backend, _muHead, b));
-        _logVarWork = Own(new MlpWorkspace(backend, _logVarHead, b));
-        _decoderWork = Own(new MlpWorkspace(backend, Generator, b));
+        _trunkWork = Own(_trunk.CreateWorkspace(backend, b));
+        _muWork = Own(_muHead.CreateWorkspace(backend, b));
+        _logVarWork = Own(_logVarHead.CreateWorkspace(backend, b));
+        _decoderWork = Own(Generator.CreateWorkspace(backend, b));
         var buffers = Own(backend.Allocate(3L * b * latent + (long)b * hidden));
         _epsilon = buffers.Slice(0, b, latent, "epsilon");
         _z = buffers.Slice((long)b * latent, b, latent, "z");

@@ -44,6 +44,55 @@ public sealed unsafe class CpuSimdBackend : CpuReferenceBackend
             TensorPrimitives.Add(dBiasRow, new ReadOnlySpan<float>(dy.Data + (long)b * outputs, outputs), dBiasRow);
     }
 
+    // ---- convolutions as im2col + SGEMM (CpuConvolution); an empty tensor's Data is null, which the kernels read as "skip"
+    public override void Conv2dForward(Tensor x, Tensor weight, Tensor bias, ConvGeometry g, Tensor y)
+    {
+        Shapes.Conv(x, weight, bias, g, y);
+        CpuConvolution.Conv2dForward(x.Data, weight.Data, bias.Data, g, y.Data, _threads);
+    }
+
+    public override void Conv2dBackward(Tensor x, Tensor weight, Tensor dy, ConvGeometry g, Tensor dx, Tensor dWeight, Tensor dBias)
+    {
+        Shapes.ConvBackward(x, weight, dy, g, dx, dWeight, dBias);
+        CpuConvolution.Conv2dBackward(x.Data, weight.Data, dy.Data, g, dx.Data, dWeight.Data, dBias.Data, _threads);
+    }
+
+    public override void ConvTranspose2dForward(Tensor x, Tensor weight, Tensor bias, ConvGeometry g, Tensor y)
+    {
+        Shapes.ConvTranspose(x, weight, bias, g, y);
+        CpuConvolution.ConvTranspose2dForward(x.Data, weight.Data, bias.Data, g, y.Data, _threads);
+    }
+
+    public override void ConvTranspose2dBackward(Tensor x, Tensor weight, Tensor dy, ConvGeometry g, Tensor dx, Tensor dWeight, Tensor dBias)
+    {
+        Shapes.ConvTransposeBackward(x, weight, dy, g, dx, dWeight, dBias);
+        CpuConvolution.ConvTranspose2dBackward(x.Data, weight.Data, dy.Data, g, dx.Data, dWeight.Data, dBias.Data, _threads);
+    }
+
+    // ---- batch normalization, parallel over channels (CpuBatchNorm)
+    public override void BatchNorm2dForwardTraining(Tensor x, Tensor gamma, Tensor beta, int channels, float momentum, float epsilon,
+        Tensor runningMean, Tensor runningVar, Tensor y, Tensor saveMean, Tensor saveInvStd)
+    {
+        int spatial = Shapes.BatchNormTraining(x, gamma, beta, channels, runningMean, runningVar, y, saveMean, saveInvStd);
+        CpuBatchNorm.ForwardTraining(x.Data, gamma.Data, beta.Data, x.Rows, channels, spatial, momentum, epsilon,
+            runningMean.Data, runningVar.Data, y.Data, saveMean.Data, saveInvStd.Data, _threads);
+    }
+
+    public override void BatchNorm2dForwardInference(Tensor x, Tensor gamma, Tensor beta, int channels, float epsilon,
+        Tensor runningMean, Tensor runningVar, Tensor y)
+    {
+        int spatial = Shapes.BatchNormInference(x, gamma, beta, channels, runningMean, runningVar, y);
+        CpuBatchNorm.ForwardInference(x.Data, gamma.Data, beta.Data, x.Rows, channels, spatial, epsilon, runningMean.Data, runningVar.Data, y.Data, _threads);
+    }
+
+    public override void BatchNorm2dBackward(Tensor x, Tensor gamma, Tensor dy, int channels, Tensor saveMean, Tensor saveInvStd,
+        Tensor dx, Tensor dGamma, Tensor dBeta)
+    {
+        int spatial = Shapes.BatchNormBackward(x, gamma, dy, channels, saveMean, saveInvStd, dx, dGamma, dBeta);
+        CpuBatchNorm.Backward(x.Data, gamma.Data, dy.Data, x.Rows, channels, spatial, saveMean.Data, saveInvStd.Data,
+            dx.Data, dGamma.Data, dBeta.Data, _threads);
+    }
+
     // TensorPrimitives has no LeakyReLU, so this one is a plain Vector<float> select.
     public override void LeakyReluForward(Tensor x, float slope, Tensor y)
     {
