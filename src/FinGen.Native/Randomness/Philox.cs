@@ -1,4 +1,5 @@
 using System.Runtime.CompilerServices;
+using System.Runtime.Intrinsics;
 
 namespace FinGen.Native.Randomness;
 
@@ -70,6 +71,53 @@ public static class Philox
                 destination[i] = lane switch { 0 => a0, 1 => a1, 2 => a2, _ => a3 };
             }
         }
+    }
+
+    /// <summary>
+    /// The numbers of <see cref="FillNormal"/>, with Box–Muller done eight pairs at a time in Vector512&lt;double&gt;
+    /// (log, sqrt and sin/cos were ~¾ of the scalar cost). .NET's vector log and sin/cos are within an ulp of the
+    /// scalar ones in double, and the result is rounded to float once, so the floats match the scalar path except
+    /// where a double lands within an ulp of a float rounding boundary (tests check the two agree to 1 float ulp).
+    /// Falls back to <see cref="FillNormal"/> where 512-bit vectors are not accelerated.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public static void FillNormalVectorized(Span<float> destination, ulong seed, ulong stream, ulong offset)
+    {
+        if (!Vector512.IsHardwareAccelerated)
+        {
+            FillNormal(destination, seed, stream, offset);
+            return;
+        }
+        // Head: up to the next block boundary; tail: what is left after whole groups of four blocks.
+        int head = (int)Math.Min((ulong)destination.Length, (4 - (offset & 3)) & 3);
+        FillNormal(destination[..head], seed, stream, offset);
+        int i = head;
+        ulong block = (offset + (ulong)head) >> 2;
+        Span<uint> words = stackalloc uint[16];
+        for (; i + 16 <= destination.Length; i += 16, block += 4)
+        {
+            for (int b = 0; b < 4; b++)
+            {
+                var (x0, x1, x2, x3) = Block(seed, stream, block + (ulong)b);
+                // pair p = 2b takes lanes (0, 1), pair 2b + 1 lanes (2, 3): radius words first, angle words after
+                words[2 * b] = x0; words[2 * b + 1] = x2;
+                words[8 + 2 * b] = x1; words[8 + 2 * b + 1] = x3;
+            }
+            var scale = Vector512.Create(1.0 / 4294967296.0);
+            var half = Vector512.Create(0.5);
+            var u1 = (Vector512.ConvertToDouble(Vector512.WidenLower(Vector256.Create<uint>(words[..8]).ToVector512()).AsUInt64()) + half) * scale;
+            var u2 = (Vector512.ConvertToDouble(Vector512.WidenLower(Vector256.Create<uint>(words[8..]).ToVector512()).AsUInt64()) + half) * scale;
+            var radius = Vector512.Sqrt(Vector512.Create(-2.0) * Vector512.Log(u1));
+            var (sin, cos) = Vector512.SinCos(Vector512.Create(2.0 * Math.PI) * u2);
+            var a = radius * cos; // lanes 0 and 2 of each block
+            var c = radius * sin; // lanes 1 and 3
+            for (int p = 0; p < 8; p++)
+            {
+                destination[i + 2 * p] = (float)a.GetElement(p);
+                destination[i + 2 * p + 1] = (float)c.GetElement(p);
+            }
+        }
+        FillNormal(destination[i..], seed, stream, offset + (ulong)i);
     }
 
     /// <summary>Uniform floats in (0, 1), value n = offset + i of the stream.</summary>

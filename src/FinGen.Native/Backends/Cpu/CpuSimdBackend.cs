@@ -177,7 +177,7 @@ public sealed unsafe class CpuSimdBackend : CpuReferenceBackend
     {
         ref NormalJob job = ref *(NormalJob*)state;
         int start = chunk * NormalChunk, count = Math.Min(NormalChunk, job.Length - start);
-        Philox.FillNormal(new Span<float>(job.Data + start, count), job.Seed, job.Stream, job.Offset + (ulong)start);
+        Philox.FillNormalVectorized(new Span<float>(job.Data + start, count), job.Seed, job.Stream, job.Offset + (ulong)start);
     }
 
     public override void AdamStep(Tensor parameters, Tensor gradients, Tensor m, Tensor v, float learningRate, float beta1, float beta2, float epsilon, int step)
