@@ -69,7 +69,23 @@ internal sealed class DataOptionFlags
         HelpName = "N",
     };
 
-    public IEnumerable<Option> All => [Column, Columns, Missing, Stride];
+    public Option<int?> Window { get; } = new("--window")
+    {
+        Description = "returns per training window (default 28: 28×28 images; --encoding raw with 784 also gives 28×28)",
+        HelpName = "L",
+    };
+
+    public Option<string?> Encoding { get; } = new Option<string?>("--encoding")
+    {
+        Description = "how a window becomes an image: gasf (the default; decodes back to returns), raw (decodes), gadf, mtf, recurrence (these three do not decode, so no paths can be drawn from them)",
+    }.AcceptOnlyFromAmong([.. ImageEncodings.Names]);
+
+    public Option<string?> Transform { get; } = new Option<string?>("--transform")
+    {
+        Description = "returns before encoding: none (the default), robust (median and MAD standardization) or lambert-w (robust, then inverse Lambert W Gaussianization fitted by maximum likelihood, as QuantGAN); inverted exactly when decoding",
+    }.AcceptOnlyFromAmong("none", "robust", "lambert-w");
+
+    public IEnumerable<Option> All => [Column, Columns, Missing, Stride, Window, Encoding, Transform];
 
     /// <summary>True when the user typed any of the options.</summary>
     public bool AnyGiven(ParseResult parse) => All.Any(o => parse.GetResult(o) is { Implicit: false });
@@ -88,6 +104,9 @@ internal sealed class DataOptionFlags
         if (columns is not null) options = options with { Columns = DataOptions.ParseColumns(columns) };
         if (parse.GetValue(Missing) is { } na) options = options with { Missing = DataOptions.ParseMissing(na) };
         if (parse.GetValue(Stride) is { } stride) options = options with { Stride = stride };
+        if (parse.GetValue(Window) is { } window) options = options with { Window = window };
+        if (parse.GetValue(Encoding) is { } encoding) options = options with { Encoding = encoding };
+        if (parse.GetValue(Transform) is { } transform) options = options with { Transform = DataOptions.ParseTransform(transform) };
         return options.Validate();
     }
 }

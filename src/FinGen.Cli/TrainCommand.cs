@@ -36,7 +36,7 @@ internal static class TrainCommand
 
         var command = new Command("train", "Train a GAN or VAE and write checkpoint.safetensors, metrics.csv, samples.png and config.json")
         {
-            model, data, dataOptions.Column, dataOptions.Columns, dataOptions.Missing, dataOptions.Stride, steps, batch, lr, optimizer, beta1, beta2, realLabel, recon, seed, device, output, resume,
+            model, data, dataOptions.Column, dataOptions.Columns, dataOptions.Missing, dataOptions.Stride, dataOptions.Window, dataOptions.Encoding, dataOptions.Transform, steps, batch, lr, optimizer, beta1, beta2, realLabel, recon, seed, device, output, resume,
         };
         command.SetAction(parse =>
         {
@@ -116,8 +116,8 @@ internal static class TrainCommand
         log.WriteLine($"fingen train: {ModelConfig.CliName(config.Model)} on {data.Name} ({data.Count} samples of {data.Width}), backend {backend.Name}, batch {config.BatchSize}, {config.Optimizer.Kind.ToString().ToLowerInvariant()} lr {config.Optimizer.LearningRate.ToString(CultureInfo.InvariantCulture)}, seed {config.Seed}");
         if (data.Metadata.TryGetValue("held_out_returns", out var heldOut))
         {
-            log.WriteLine($"  data: training returns {data.Metadata["train_first_date"]} .. {data.Metadata["train_last_date"]} ({data.Metadata["train_returns"]}); last {heldOut} returns held out for evaluation; GASF bounds [{data.Metadata["lower"]}, {data.Metadata["upper"]}]");
-            log.WriteLine($"  data: {DataOptions.FromMetadata(data.Metadata)}: {data.Count} windows of {DataSets.WindowLength} returns");
+            log.WriteLine($"  data: training returns {data.Metadata["train_first_date"]} .. {data.Metadata["train_last_date"]} ({data.Metadata["train_returns"]}); last {heldOut} returns held out for evaluation; {DataSets.EncodingOf(data.Metadata)}");
+            log.WriteLine($"  data: {DataOptions.FromMetadata(data.Metadata)}: {data.Count} windows of {DataOptions.FromMetadata(data.Metadata).Window} returns");
             if (data.Metadata.TryGetValue(DataSets.MissingKey, out var missing)) log.WriteLine($"  data: {missing}");
         }
         if (checkpoint is not null) log.WriteLine($"  resuming {request.Resume} at step {model.State.Step}");
@@ -185,9 +185,12 @@ internal static class TrainCommand
         return Cli.Ok;
     }
 
+    /// <summary>The model learned images of one encoding, with its fitted bounds and transform: resuming needs exactly those.</summary>
     private static void CheckSameEncoding(Checkpoint.CheckpointFile checkpoint, TrainingData data)
     {
-        foreach (var key in new[] { "kind", "lower", "upper", "window_length" })
+        var encodingKeys = DataSets.EncodingOf(checkpoint.Data)?.ToMetadata().Keys ?? [];
+        var newKeys = DataSets.EncodingOf(data.Metadata)?.ToMetadata().Keys ?? [];
+        foreach (var key in encodingKeys.Union(newKeys).Prepend("kind"))
         {
             checkpoint.Data.TryGetValue(key, out var was);
             data.Metadata.TryGetValue(key, out var now);

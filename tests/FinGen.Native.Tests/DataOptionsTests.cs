@@ -269,7 +269,7 @@ public sealed class DataOptionsTests
         var metadata = options.ToMetadata(options.Columns);
         Assert.That(DataOptions.FromMetadata(metadata), Is.EqualTo(options));
         Assert.That(DataOptions.FromMetadata(new Dictionary<string, string>()), Is.EqualTo(DataOptions.Default), "a checkpoint from before the options");
-        Assert.That(options.ToString(), Is.EqualTo("columns 'AA', 'Zürich \"close\", adj'; na drop; stride 7"));
+        Assert.That(options.ToString(), Is.EqualTo("columns 'AA', 'Zürich \"close\", adj'; na drop; stride 7; window 28; transform none; encoding gasf"));
     }
 
     [TestCase("columns", "AA,KO", "not a JSON array")]

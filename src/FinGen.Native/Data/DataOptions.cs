@@ -14,9 +14,21 @@ public enum MissingValues
     ForwardFill,
 }
 
+/// <summary>How returns are transformed before they are encoded (see <see cref="Data.Preprocessing"/>).</summary>
+public enum ReturnTransform
+{
+    /// <summary>Returns as they are (the default).</summary>
+    None,
+    /// <summary>(r − median) / (1.4826·MAD), fitted on the training returns.</summary>
+    Robust,
+    /// <summary>Robust standardization, then inverse Lambert W Gaussianization with δ fitted by maximum likelihood (as QuantGAN).</summary>
+    LambertW,
+}
+
 /// <summary>
 /// How a price file becomes training windows: which <see cref="Columns"/> (empty: the <c>close</c> column),
-/// what to do with <see cref="Missing"/> prices, and the <see cref="Stride"/> between window starts.
+/// what to do with <see cref="Missing"/> prices, the <see cref="Stride"/> between window starts, the
+/// <see cref="Window"/> length, the <see cref="Transform"/> of the returns and the image <see cref="Encoding"/>.
 /// Stored in a checkpoint's data metadata (<see cref="ToMetadata"/>) so that resume, eval and sample
 /// rebuild the same series from the same file.
 /// </summary>
@@ -30,6 +42,14 @@ public sealed record DataOptions
     public const string StrideKey = "stride";
     /// <summary>The price column used when none is chosen.</summary>
     public const string DefaultColumn = "close";
+    /// <summary>Metadata key of the return transform: <c>none</c>, <c>robust</c> or <c>lambert-w</c>.</summary>
+    public const string TransformKey = "transform";
+    /// <summary>Metadata keys the encodings write themselves (see <see cref="IImageEncoding.ToMetadata"/>).</summary>
+    public const string EncodingKey = "encoding", WindowKey = "window_length";
+    /// <summary>Returns per window when none is chosen: a 28×28 image.</summary>
+    public const int DefaultWindow = 28;
+    /// <summary>The encoding when none is chosen.</summary>
+    public const string DefaultEncoding = GasfEncoding.EncodingName;
 
     /// <summary>Today's behaviour: the <c>close</c> column, missing values are an error, every window.</summary>
     public static DataOptions Default { get; } = new();
@@ -39,14 +59,22 @@ public sealed record DataOptions
     public MissingValues Missing { get; init; } = MissingValues.Error;
     /// <summary>Returns between the starts of consecutive windows; 1 takes every window.</summary>
     public int Stride { get; init; } = 1;
+    /// <summary>Returns per window (28 gives 28×28 GASF images; the raw encoding of 784 gives 28×28 too).</summary>
+    public int Window { get; init; } = DefaultWindow;
+    /// <summary>One of <see cref="ImageEncodings.Names"/>.</summary>
+    public string Encoding { get; init; } = DefaultEncoding;
+    public ReturnTransform Transform { get; init; } = ReturnTransform.None;
 
     /// <summary>True when nothing differs from <see cref="Default"/>.</summary>
-    public bool IsDefault => Columns.Count == 0 && Missing == MissingValues.Error && Stride == 1;
+    public bool IsDefault => Columns.Count == 0 && Missing == MissingValues.Error && Stride == 1
+        && Window == DefaultWindow && Encoding == DefaultEncoding && Transform == ReturnTransform.None;
 
     /// <summary>Throws a one-line <see cref="FinGenException"/> unless the options can be used.</summary>
     public DataOptions Validate()
     {
         if (Stride < 1) Throw.User($"--stride must be at least 1, got {Stride}");
+        if (Window < 2 || Window > GasfEncoding.MaxWindowLength) Throw.User($"--window must be between 2 and {GasfEncoding.MaxWindowLength}, got {Window}");
+        if (!ImageEncodings.Names.Contains(Encoding)) Throw.User($"--encoding '{DataFiles.Show(Encoding)}' is not one of {string.Join(", ", ImageEncodings.Names)}");
         var seen = new HashSet<string>(StringComparer.OrdinalIgnoreCase);
         foreach (var column in Columns)
         {
@@ -76,6 +104,23 @@ public sealed record DataOptions
         _ => "error",
     };
 
+    /// <summary>The <c>--transform</c> word of a return transform.</summary>
+    public static string Name(ReturnTransform transform) => transform switch
+    {
+        ReturnTransform.Robust => "robust",
+        ReturnTransform.LambertW => "lambert-w",
+        _ => "none",
+    };
+
+    /// <summary>Reads a <c>--transform</c> word: <c>none</c>, <c>robust</c> or <c>lambert-w</c>.</summary>
+    public static ReturnTransform ParseTransform(string value) => value switch
+    {
+        "none" => ReturnTransform.None,
+        "robust" => ReturnTransform.Robust,
+        "lambert-w" => ReturnTransform.LambertW,
+        _ => Throw.User<ReturnTransform>($"--transform '{DataFiles.Show(value)}' is not one of none, robust, lambert-w"),
+    };
+
     /// <summary>Reads an <c>--na</c> word: <c>error</c>, <c>drop</c> or <c>ffill</c>.</summary>
     public static MissingValues ParseMissing(string value) => value switch
     {
@@ -94,6 +139,8 @@ public sealed record DataOptions
         [ColumnsKey] = JsonSerializer.Serialize(resolvedColumns.ToArray(), DataOptionsJson.Default.StringArray),
         [MissingKey] = Name(Missing),
         [StrideKey] = Stride.ToString(CultureInfo.InvariantCulture),
+        [TransformKey] = Name(Transform),
+        // the encoding's name and window are written by the encoding itself, under EncodingKey and WindowKey
     };
 
     /// <summary>
@@ -121,23 +168,34 @@ public sealed record DataOptions
                 Throw.User($"data metadata: {StrideKey} '{DataFiles.Show(stride)}' is not an integer of at least 1");
             options = options with { Stride = s };
         }
+        if (metadata.TryGetValue(TransformKey, out var transform))
+            options = options with { Transform = ParseTransform(transform) };
+        if (metadata.TryGetValue(EncodingKey, out var encoding))
+            options = options with { Encoding = encoding };
+        if (metadata.TryGetValue(WindowKey, out var window))
+        {
+            if (!int.TryParse(window, NumberStyles.None, CultureInfo.InvariantCulture, out int w))
+                Throw.User($"data metadata: {WindowKey} '{DataFiles.Show(window)}' is not an integer");
+            options = options with { Window = w };
+        }
         return options.Validate();
     }
 
     /// <summary>Columns compared case-insensitively, in order.</summary>
     public bool Equals(DataOptions? other) =>
-        other is not null && Missing == other.Missing && Stride == other.Stride
+        other is not null && Missing == other.Missing && Stride == other.Stride && Window == other.Window
+        && Encoding == other.Encoding && Transform == other.Transform
         && Columns.SequenceEqual(other.Columns, StringComparer.OrdinalIgnoreCase);
 
-    public override int GetHashCode() => HashCode.Combine(Missing, Stride, Columns.Count);
+    public override int GetHashCode() => HashCode.Combine(Missing, Stride, Window, Encoding, Transform, Columns.Count);
 
-    /// <summary>e.g. <c>columns 'AA', 'T'; na ffill; stride 5</c>.</summary>
+    /// <summary>e.g. <c>columns 'AA', 'T'; na ffill; stride 5; window 28; transform none; encoding gasf</c>.</summary>
     public override string ToString()
     {
         var columns = Columns.Count == 0 ? $"column '{DefaultColumn}'"
             : Columns.Count == 1 ? $"column '{Columns[0]}'"
             : $"columns {string.Join(", ", Columns.Select(c => $"'{c}'"))}";
-        return string.Create(CultureInfo.InvariantCulture, $"{columns}; na {Name(Missing)}; stride {Stride}");
+        return string.Create(CultureInfo.InvariantCulture, $"{columns}; na {Name(Missing)}; stride {Stride}; window {Window}; transform {Name(Transform)}; encoding {Encoding}");
     }
 }
 

@@ -40,7 +40,7 @@ public static class DataSets
         }
         else
         {
-            data = FromPanel(LoadPanel(spec, options), options.Stride);
+            data = FromPanel(LoadPanel(spec, options), options);
         }
         // The --data value itself, so that resume and eval find the same data again.
         var metadata = new Dictionary<string, string>(data.Metadata) { [SpecKey] = spec };
@@ -72,18 +72,22 @@ public static class DataSets
     public static TrainingData FromPrices(PriceSeries prices)
     {
         ArgumentNullException.ThrowIfNull(prices);
-        return FromPanel(new PricePanel(prices.Source, prices.Dates, [DataOptions.DefaultColumn], [prices.Closes], MissingReport.None(MissingValues.Error)), stride: 1);
+        return FromPanel(new PricePanel(prices.Source, prices.Dates, [DataOptions.DefaultColumn], [prices.Closes], MissingReport.None(MissingValues.Error)), DataOptions.Default);
     }
 
     /// <summary>
     /// Windows of every column of <paramref name="panel"/>, pooled: column 0's windows first, then column 1's, ...
-    /// Every column is split after the same date; the GASF bounds are fitted on all training returns together.
+    /// Every column is split after the same date; the return transform and the encoding's bounds are fitted on
+    /// all training returns together. <paramref name="options"/> gives the stride, window, transform and encoding
+    /// (its columns and missing-value policy were applied when the panel was loaded).
     /// </summary>
-    public static TrainingData FromPanel(PricePanel panel, int stride)
+    public static TrainingData FromPanel(PricePanel panel, DataOptions options)
     {
         ArgumentNullException.ThrowIfNull(panel);
-        ArgumentOutOfRangeException.ThrowIfLessThan(stride, 1);
-        PriceCsv.RequireAtLeast(new PriceSeries(panel.Source, panel.Dates, panel.Prices[0]), WindowLength + 1, $"one window of {WindowLength} log returns");
+        ArgumentNullException.ThrowIfNull(options);
+        options.Validate();
+        int stride = options.Stride, window = options.Window;
+        PriceCsv.RequireAtLeast(new PriceSeries(panel.Source, panel.Dates, panel.Prices[0]), window + 1, $"one window of {window} log returns");
         int columns = panel.Columns.Length;
         var train = new float[columns][];
         int heldOut = 0;
@@ -93,13 +97,13 @@ public static class DataSets
             heldOut = held.Length;
         }
         int trainReturns = train[0].Length;
-        if (trainReturns < WindowLength)
-            Throw.User($"{panel.Source}: {panel.Count} prices leave {trainReturns} training returns after holding out the last {HeldOutFraction:P0}; one window needs {WindowLength}");
+        if (trainReturns < window)
+            Throw.User($"{panel.Source}: {panel.Count} prices leave {trainReturns} training returns after holding out the last {HeldOutFraction:P0}; one window needs {window}");
         var pooled = columns == 1 ? train[0] : train.SelectMany(t => t).ToArray();
-        var encoding = GasfEncoding.Fit(pooled, WindowLength);
+        var encoding = FitEncoding(pooled, options);
 
         int size = encoding.Height * encoding.Width;
-        long perColumn = (trainReturns - WindowLength) / stride + 1;
+        long perColumn = (trainReturns - window) / stride + 1;
         if (perColumn * columns * size > Array.MaxLength)
             Throw.User($"{panel.Source}: {perColumn * columns} windows of {size} pixels do not fit in one array; use a larger --stride or fewer --columns");
         float[] images;
@@ -134,9 +138,21 @@ public static class DataSets
         if (columns == 1) metadata["last_train_close"] = panel.Prices[0][trainPrices - 1].ToString("R", CultureInfo.InvariantCulture);
         var report = panel.Missing.ToString();
         if (report.Length > 0) metadata[MissingKey] = report;
-        foreach (var (key, value) in new DataOptions { Missing = panel.Missing.Policy, Stride = stride }.ToMetadata(panel.Columns)) metadata[key] = value;
+        foreach (var (key, value) in (options with { Missing = panel.Missing.Policy }).ToMetadata(panel.Columns)) metadata[key] = value;
         foreach (var (key, value) in encoding.ToMetadata()) metadata[key] = value;
         return new TrainingData(panel.Source, images, count, size, metadata);
+    }
+
+    /// <summary>
+    /// The encoding <paramref name="options"/> asks for, fitted on the training returns: the transform first
+    /// (on the raw returns), then the encoding's bounds on the transformed returns.
+    /// </summary>
+    public static IImageEncoding FitEncoding(ReadOnlySpan<float> trainingReturns, DataOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        if (options.Transform == ReturnTransform.None) return ImageEncodings.Fit(options.Encoding, trainingReturns, options.Window);
+        var transform = options.Transform == ReturnTransform.LambertW ? Preprocessing.Fit(trainingReturns) : Preprocessing.FitRobust(trainingReturns);
+        return new PreprocessedEncoding(transform, ImageEncodings.Fit(options.Encoding, transform.Apply(trainingReturns), options.Window));
     }
 
     /// <summary>
@@ -181,7 +197,11 @@ public static class DataSets
 
     /// <summary>The image encoding a checkpoint's data metadata describes, or null for plain images.</summary>
     public static IImageEncoding? EncodingOf(IReadOnlyDictionary<string, string> dataMetadata) =>
-        dataMetadata.TryGetValue("kind", out var kind) && kind == "prices" ? ImageEncodings.FromMetadata(dataMetadata) : null;
+        !(dataMetadata.TryGetValue("kind", out var kind) && kind == "prices") ? null
+        : dataMetadata.ContainsKey(PreprocessingKey) ? new PreprocessedEncoding(Preprocessing.FromMetadata(dataMetadata), ImageEncodings.FromMetadata(dataMetadata))
+        : ImageEncodings.FromMetadata(dataMetadata);
+
+    private const string PreprocessingKey = "preprocessing";
 
     private static string Invariant(int value) => value.ToString(CultureInfo.InvariantCulture);
 }
