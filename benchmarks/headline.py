@@ -10,6 +10,8 @@ import sys
 CLASSES = [
     ("GanStepBenchmarks", "GAN training step"),
     ("VaeStepBenchmarks", "VAE training step"),
+    ("DcganStepBenchmarks", "DCGAN training step"),
+    ("ConvVaeStepBenchmarks", "Conv VAE training step"),
     ("SamplingBenchmarks", "Sampling"),
     ("SgemmBenchmarks", "SGEMM"),
 ]

@@ -18,7 +18,11 @@ internal static class Program
             Console.Error.WriteLine("The engines disagree (see the table above): nothing is timed.");
             return 1;
         }
-        Type[] suite = [typeof(GanStepBenchmarks), typeof(VaeStepBenchmarks), typeof(SamplingBenchmarks), typeof(SgemmBenchmarks)];
+        Type[] suite =
+        [
+            typeof(GanStepBenchmarks), typeof(VaeStepBenchmarks), typeof(DcganStepBenchmarks), typeof(ConvVaeStepBenchmarks),
+            typeof(SamplingBenchmarks), typeof(SgemmBenchmarks),
+        ];
         var summaries = BenchmarkSwitcher.FromTypes(suite).Run(args, Suite.Config());
         return summaries.Any(s => s.HasCriticalValidationErrors || s.Reports.Any(r => !r.Success)) ? 1 : 0;
     }

@@ -4,25 +4,57 @@ using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
 using Activation = FinGen.Native.Models.Activation;
+using Sequential = FinGen.Native.Models.Sequential;
 using FgTensor = FinGen.Native.Memory.Tensor;
 
 namespace FinGen.Benchmarks;
 
 /// <summary>
-/// The TorchSharp twins of our models, written the way a PyTorch user writes them: nn.Linear layers, functional
-/// activations, autograd, torch.optim.Adam. They start from our weights (copied tensor by tensor) so both
-/// engines compute the same numbers, which <see cref="Parity"/> checks before anything is timed.
+/// A TorchSharp twin of one of our networks, holding our parameter names' prefix ("generator"): layer l's weight is
+/// "{prefix}.{l}.weight". It starts from our weights (copied tensor by tensor) so both engines compute the same
+/// numbers, which <see cref="Parity"/> checks before anything is timed. Rows in, rows out: [B, In] → [B, Out].
 /// </summary>
-internal sealed class TorchMlp : nn.Module<Tensor, Tensor>
+internal abstract class TorchNetwork(string prefix) : nn.Module<Tensor, Tensor>(prefix)
+{
+    public string Prefix { get; } = prefix;
+
+    /// <summary>Copies our parameters and buffers (by name) into the torch modules, and checks them read back bit for bit.</summary>
+    public abstract void CopyFrom(GenerativeModel model);
+
+    /// <summary>The twin of <paramref name="network"/>: a <see cref="TorchMlp"/> for an <see cref="Mlp"/>, a
+    /// <see cref="TorchSequential"/> for a <see cref="Sequential"/>.</summary>
+    public static TorchNetwork Of(string prefix, Network network) => network switch
+    {
+        Mlp mlp => new TorchMlp(prefix, mlp),
+        Sequential sequential => new TorchSequential(prefix, sequential),
+        _ => throw new NotSupportedException($"no TorchSharp twin for {network.GetType().Name}"),
+    };
+
+    protected static void Copy(Dictionary<string, FgTensor> ours, string name, Tensor destination)
+    {
+        if (!ours.TryGetValue(name, out var source))
+            throw new InvalidOperationException($"our model has no parameter '{name}'");
+        if (source.Length != destination.numel())
+            throw new InvalidOperationException($"'{name}' has {source.Length} values, the torch parameter {destination.numel()}");
+        destination.data<float>().CopyFrom(source.Span, 0, 0);
+        float[] back = destination.data<float>().ToArray();
+        if (!back.AsSpan().SequenceEqual(source.Span))
+            throw new InvalidOperationException($"'{name}' did not read back bit for bit from the torch parameter");
+    }
+}
+
+/// <summary>
+/// The TorchSharp twin of an <see cref="Mlp"/>, written the way a PyTorch user writes it: nn.Linear layers,
+/// functional activations, autograd.
+/// </summary>
+internal sealed class TorchMlp : TorchNetwork
 {
     private readonly ModuleList<Linear> layers;
     private readonly Activation _hidden, _output;
     private readonly double _slope;
 
-    /// <param name="prefix">Our parameter names' prefix ("generator"): layer l's weight is "{prefix}.{l}.weight".</param>
     public TorchMlp(string prefix, IReadOnlyList<int> widths, Activation hidden, Activation output, float slope) : base(prefix)
     {
-        Prefix = prefix;
         _hidden = hidden;
         _output = output;
         _slope = slope;
@@ -32,8 +64,6 @@ internal sealed class TorchMlp : nn.Module<Tensor, Tensor>
 
     /// <summary>The same network as one of ours (its widths, activations and names).</summary>
     public TorchMlp(string prefix, Mlp mlp) : this(prefix, mlp.Widths, mlp.Hidden, mlp.Output, mlp.Slope) { }
-
-    public string Prefix { get; }
 
     public override Tensor forward(Tensor x)
     {
@@ -53,8 +83,7 @@ internal sealed class TorchMlp : nn.Module<Tensor, Tensor>
         return x;
     }
 
-    /// <summary>Copies our parameters (by name) into the nn.Linear weights and biases, and checks them read back bit for bit.</summary>
-    public void CopyFrom(GenerativeModel model)
+    public override void CopyFrom(GenerativeModel model)
     {
         var ours = model.CheckpointTensors().ToDictionary(t => t.Name);
         using var _ = no_grad();
@@ -64,22 +93,9 @@ internal sealed class TorchMlp : nn.Module<Tensor, Tensor>
             Copy(ours, $"{Prefix}.{l}.bias", layers[l].bias!);
         }
     }
-
-    private static void Copy(Dictionary<string, FgTensor> ours, string name, Tensor destination)
-    {
-        if (!ours.TryGetValue(name, out var source))
-            throw new InvalidOperationException($"our model has no parameter '{name}'");
-        if (source.Length != destination.numel())
-            throw new InvalidOperationException($"'{name}' has {source.Length} values, the torch parameter {destination.numel()}");
-        destination.data<float>().CopyFrom(source.Span, 0, 0);
-        float[] back = destination.data<float>().ToArray();
-        if (!back.AsSpan().SequenceEqual(source.Span))
-            throw new InvalidOperationException($"'{name}' did not read back bit for bit from the torch parameter");
-    }
 }
 
-/// <summary>Where a torch model's noise comes from: torch's own generator when timing, our Philox stream for parity.</summary>
-/// <summary>A seed model in TorchSharp that trains step for step like ours.</summary>
+/// <summary>One of our models in TorchSharp that trains step for step like ours.</summary>
 internal interface ITorchModel : IDisposable
 {
     void CopyWeightsFrom(GenerativeModel model);
@@ -89,6 +105,7 @@ internal interface ITorchModel : IDisposable
     void Step(ReadOnlySpan<float> batch, Span<float> metrics);
 }
 
+/// <summary>Where a torch model's noise comes from: torch's own generator when timing, our Philox stream for parity.</summary>
 internal abstract class NoiseSource
 {
     public abstract void Fill(Tensor destination);
@@ -119,14 +136,15 @@ internal sealed class PhiloxNoise(ulong seed) : NoiseSource
 }
 
 /// <summary>
-/// The seed GAN in TorchSharp, stepping exactly as <see cref="Gan"/> does: one D step on real and fake rows as one
-/// batch of 2B (fake made under no_grad), loss = BCE-with-logits summed over the 2B rows / B; then one G step with
-/// the non-saturating loss, D's parameters frozen (requires_grad off) so that, as in ours, no D weight gradients
-/// are computed for it. Adam on each network; the same four metrics are produced on the host.
+/// The seed GAN or the DCGAN in TorchSharp, stepping exactly as <see cref="Gan"/> does: one D step on real and fake
+/// rows as one batch of 2B (fake made under no_grad, so G's batch norm still updates its running statistics, as
+/// ours does), loss = BCE-with-logits summed over the 2B rows / B; then one G step with the non-saturating loss, D's
+/// parameters frozen (requires_grad off) so that, as in ours, no D weight gradients are computed for it. Adam on
+/// each network; the same four metrics are produced on the host.
 /// </summary>
 internal sealed class TorchGan : ITorchModel
 {
-    private readonly TorchMlp _g, _d;
+    private readonly TorchNetwork _g, _d;
     private readonly optim.Optimizer _gOpt, _dOpt;
     private readonly Parameter[] _dParams;
     private readonly Tensor _z, _dInput, _dReal, _dFake, _targets, _ones;
@@ -138,8 +156,9 @@ internal sealed class TorchGan : ITorchModel
     {
         int b = _batch = config.BatchSize;
         _noise = noise;
-        _g = new TorchMlp("generator", (Mlp)config.BuildGenerator(new ParameterLayout(), out _));
-        _d = new TorchMlp("discriminator", [config.DataWidth, .. config.DiscriminatorHidden, 1], Activation.LeakyRelu, Activation.Identity, config.LeakySlope);
+        if (!config.IsGan) throw new ArgumentException($"{config.Model} is not a GAN", nameof(config));
+        _g = TorchNetwork.Of("generator", config.BuildGenerator(new ParameterLayout(), out _));
+        _d = TorchNetwork.Of("discriminator", config.BuildDiscriminator(new ParameterLayout()));
         var o = config.Optimizer;
         _gOpt = optim.Adam(_g.parameters(), o.LearningRate, o.Beta1, o.Beta2, o.Epsilon);
         _dOpt = optim.Adam(_d.parameters(), o.LearningRate, o.Beta1, o.Beta2, o.Epsilon);
@@ -154,9 +173,6 @@ internal sealed class TorchGan : ITorchModel
         _ones = ones(b, 1);
         _logitsHost = new float[2 * b];
     }
-
-    public TorchMlp Generator => _g;
-    public TorchMlp Discriminator => _d;
 
     public void CopyWeightsFrom(GenerativeModel model)
     {
@@ -217,12 +233,12 @@ internal sealed class TorchGan : ITorchModel
 }
 
 /// <summary>
-/// The seed VAE in TorchSharp, as <see cref="Vae"/>: encoder trunk (ReLU) → μ and log σ² heads; z = μ + e^{½ log σ²}·ε;
-/// decoder → logits; loss = BCE-with-logits summed over pixels / B + KL summed over z / B; one Adam over everything.
+/// The seed VAE or the conv VAE in TorchSharp, as <see cref="Vae"/>: encoder trunk (ReLU) → μ and log σ² heads;
+/// z = μ + e^{½ log σ²}·ε; decoder → logits; loss = BCE-with-logits summed over pixels / B + KL summed over z / B; one Adam over everything.
 /// </summary>
 internal sealed class TorchVae : ITorchModel
 {
-    private readonly TorchMlp _trunk, _mu, _logVar, _decoder;
+    private readonly TorchNetwork _trunk, _mu, _logVar, _decoder;
     private readonly optim.Optimizer _opt;
     private readonly Tensor _x, _epsilon;
     private readonly NoiseSource _noise;
@@ -233,11 +249,12 @@ internal sealed class TorchVae : ITorchModel
         if (config.Reconstruction != ReconstructionLoss.Bce) throw new NotSupportedException("the benchmark VAE uses the BCE reconstruction loss");
         int b = _batch = config.BatchSize;
         _noise = noise;
-        _trunk = new TorchMlp("encoder", [config.DataWidth, .. config.EncoderHidden], Activation.Relu, Activation.Relu, config.LeakySlope);
-        int hidden = config.EncoderHidden[^1];
+        var encoder = config.BuildEncoder(new ParameterLayout());
+        _trunk = TorchNetwork.Of("encoder", encoder);
+        int hidden = encoder.OutputWidth;
         _mu = new TorchMlp("encoder.mu", [hidden, config.LatentSize], Activation.Identity, Activation.Identity, 0);
         _logVar = new TorchMlp("encoder.logvar", [hidden, config.LatentSize], Activation.Identity, Activation.Identity, 0);
-        _decoder = new TorchMlp("decoder", (Mlp)config.BuildGenerator(new ParameterLayout(), out _));
+        _decoder = TorchNetwork.Of("decoder", config.BuildGenerator(new ParameterLayout(), out _));
         var o = config.Optimizer;
         _opt = optim.Adam([.. _trunk.parameters(), .. _mu.parameters(), .. _logVar.parameters(), .. _decoder.parameters()],
             o.LearningRate, o.Beta1, o.Beta2, o.Epsilon);

@@ -74,3 +74,25 @@ public class VaeStepBenchmarks : TrainingStepBenchmarks
 
     private protected override ITorchModel CreateTorch(ModelConfig config) => new TorchVae(config, NoiseSource.Torch);
 }
+
+/// <summary>The DCGAN: the GAN step with a transposed-conv generator (batch norm) and a conv discriminator.</summary>
+public class DcganStepBenchmarks : TrainingStepBenchmarks
+{
+    [Params(64)]
+    public override int Batch { get; set; }
+
+    private protected override ModelKind Kind => ModelKind.Dcgan;
+
+    private protected override ITorchModel CreateTorch(ModelConfig config) => new TorchGan(config, NoiseSource.Torch);
+}
+
+/// <summary>The conv VAE: the VAE step with a conv encoder trunk and a transposed-conv decoder.</summary>
+public class ConvVaeStepBenchmarks : TrainingStepBenchmarks
+{
+    [Params(64)]
+    public override int Batch { get; set; }
+
+    private protected override ModelKind Kind => ModelKind.ConvVae;
+
+    private protected override ITorchModel CreateTorch(ModelConfig config) => new TorchVae(config, NoiseSource.Torch);
+}
