@@ -628,7 +628,7 @@ internal static unsafe class Sgemm
         }
     }
 
-    /// <summary>Σ_p x[r·ld + p]·v[p] for rows r = 0..7: 16-wide FMAs, then one transpose-and-add reduction, then a scalar tail.</summary>
+    /// <summary>Σ_p x[r·ld + p]·v[p] for rows r = 0..7: 16-wide FMAs, 4-wide ones for the remainder, one transpose-and-add reduction, then a scalar tail of at most 3.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static Vector256<float> Dot8(float* x, nint ld, float* v, int n)
     {
@@ -647,23 +647,39 @@ internal static unsafe class Sgemm
             a6 = Vector512.FusedMultiplyAdd(Vector512.Load(p + 6 * ld), vv, a6);
             a7 = Vector512.FusedMultiplyAdd(Vector512.Load(p + 7 * ld), vv, a7);
         }
-        // 512 → 256 bits per row, then rows r and r + 4 share a register (one per 128-bit lane), then three
-        // horizontal adds leave row r's sum in element r.
+        // Four-wide steps of the remainder (K = 100 leaves 4), kept per row in 128 bits.
+        Vector128<float> t0 = default, t1 = default, t2 = default, t3 = default, t4 = default, t5 = default, t6 = default, t7 = default;
+        int n4 = n & ~3;
+        for (int i = n16; i < n4; i += 4)
+        {
+            var vv = Vector128.Load(v + i);
+            float* p = x + i;
+            t0 = Vector128.FusedMultiplyAdd(Vector128.Load(p), vv, t0);
+            t1 = Vector128.FusedMultiplyAdd(Vector128.Load(p + ld), vv, t1);
+            t2 = Vector128.FusedMultiplyAdd(Vector128.Load(p + 2 * ld), vv, t2);
+            t3 = Vector128.FusedMultiplyAdd(Vector128.Load(p + 3 * ld), vv, t3);
+            t4 = Vector128.FusedMultiplyAdd(Vector128.Load(p + 4 * ld), vv, t4);
+            t5 = Vector128.FusedMultiplyAdd(Vector128.Load(p + 5 * ld), vv, t5);
+            t6 = Vector128.FusedMultiplyAdd(Vector128.Load(p + 6 * ld), vv, t6);
+            t7 = Vector128.FusedMultiplyAdd(Vector128.Load(p + 7 * ld), vv, t7);
+        }
+        // 512 → 256 bits per row, then rows r and r + 4 share a register (one per 128-bit lane, where the
+        // four-wide remainder joins them), then three horizontal adds leave row r's sum in element r.
         var b0 = a0.GetLower() + a0.GetUpper(); var b1 = a1.GetLower() + a1.GetUpper();
         var b2 = a2.GetLower() + a2.GetUpper(); var b3 = a3.GetLower() + a3.GetUpper();
         var b4 = a4.GetLower() + a4.GetUpper(); var b5 = a5.GetLower() + a5.GetUpper();
         var b6 = a6.GetLower() + a6.GetUpper(); var b7 = a7.GetLower() + a7.GetUpper();
-        var c0 = Vector256.Create(b0.GetLower(), b4.GetLower()) + Vector256.Create(b0.GetUpper(), b4.GetUpper());
-        var c1 = Vector256.Create(b1.GetLower(), b5.GetLower()) + Vector256.Create(b1.GetUpper(), b5.GetUpper());
-        var c2 = Vector256.Create(b2.GetLower(), b6.GetLower()) + Vector256.Create(b2.GetUpper(), b6.GetUpper());
-        var c3 = Vector256.Create(b3.GetLower(), b7.GetLower()) + Vector256.Create(b3.GetUpper(), b7.GetUpper());
+        var c0 = Vector256.Create(b0.GetLower(), b4.GetLower()) + Vector256.Create(b0.GetUpper(), b4.GetUpper()) + Vector256.Create(t0, t4);
+        var c1 = Vector256.Create(b1.GetLower(), b5.GetLower()) + Vector256.Create(b1.GetUpper(), b5.GetUpper()) + Vector256.Create(t1, t5);
+        var c2 = Vector256.Create(b2.GetLower(), b6.GetLower()) + Vector256.Create(b2.GetUpper(), b6.GetUpper()) + Vector256.Create(t2, t6);
+        var c3 = Vector256.Create(b3.GetLower(), b7.GetLower()) + Vector256.Create(b3.GetUpper(), b7.GetUpper()) + Vector256.Create(t3, t7);
         var sums = Avx.HorizontalAdd(Avx.HorizontalAdd(c0, c1), Avx.HorizontalAdd(c2, c3));
-        if (n16 == n) return sums;
+        if (n4 == n) return sums;
         for (int r = 0; r < 8; r++)
         {
             float acc = sums.GetElement(r);
             float* row = x + r * ld;
-            for (int i = n16; i < n; i++) acc = MathF.FusedMultiplyAdd(row[i], v[i], acc);
+            for (int i = n4; i < n; i++) acc = MathF.FusedMultiplyAdd(row[i], v[i], acc);
             sums = sums.WithElement(r, acc);
         }
         return sums;
