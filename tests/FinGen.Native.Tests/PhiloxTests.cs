@@ -61,6 +61,7 @@ public sealed class PhiloxTests
     [TestCase(3UL, 17)]
     [TestCase(6UL, 1000)]
     [TestCase(12345UL, 4099)]
+    [TestCase((1UL << 34) - 41, 200)] // the block number crosses 2³², carrying into the counter's second word
     public void VectorizedNormalsAreTheScalarOnesToAFloatUlp(ulong offset, int count)
     {
         var scalar = new float[count];
