@@ -8,6 +8,7 @@
 #   scripts/gpu-check.sh run       on the GPU machine, from the repository root (carry artifacts/gpu-check.tar.gz):
 #                                  rebuilds the kernel fatbin with the local nvcc for the local GPU, runs every
 #                                  CUDA parity test, `fingen bench` and the PyTorch baseline on the same card,
+#                                  checks fingen's losses against its PyTorch twins (benchmarks/pytorch/parity.py),
 #                                  and prints a short table last. Results go to $OUT (the device tool's folder)
 #                                  or benchmarks/results/, named after the card.
 #
@@ -74,7 +75,7 @@ run() {
   # 3. Timings on the same card: FinGen (synchronized steps) and PyTorch (eager and CUDA graph).
   local csv="$out/gpu-bench-$slug.csv"
   echo "engine,model,batch,backend,median_ms,p10_ms,p90_ms,steps_per_s,samples_per_s" > "$csv"
-  for spec in "gan 64,256,1024" "vae 64,256"; do
+  for spec in "gan 64,256,1024" "vae 64,256" "dcgan 64,256" "conv-vae 64,256"; do
     set -- $spec
     "$bin/fingen" bench --device cuda --model "$1" --batch "$2" --steps 200 --csv 2>>"$out/gpu-check-bench.log" | tail -n +2 >> "$csv" \
       || status+=("fingen bench $1: FAILED (see gpu-check-bench.log)")
@@ -82,7 +83,18 @@ run() {
       || status+=("pytorch bench $1: FAILED (see gpu-check-bench.log)")
   done
 
-  # 4. The short table, last.
+  # 4. The same losses as PyTorch: fingen's step after a checkpoint against the twin's from that checkpoint,
+  #    with the same batch and noise (Philox in Python, self-tested first against the C# values).
+  local torch_parity=1 verdict
+  if python3 benchmarks/pytorch/test_philox.py > "$out/gpu-check-torch-parity.log" 2>&1; then
+    python3 benchmarks/pytorch/parity.py --fingen "$bin/fingen" --work "$work/parity" >> "$out/gpu-check-torch-parity.log" 2>&1
+    torch_parity=$?
+  fi
+  verdict="$(grep -E '^(parity|test_philox):' "$out/gpu-check-torch-parity.log" | tail -n 1)"
+  status+=("pytorch parity: exit $torch_parity (${verdict:-no verdict; see gpu-check-torch-parity.log})")
+  tail -n 30 "$out/gpu-check-torch-parity.log"
+
+  # 5. The short table, last.
   local report="$out/gpu-$slug.md"
   {
     echo "# GPU check: ${card:-unknown GPU}"
@@ -98,9 +110,15 @@ run() {
     awk -F, 'NR > 1 { key = $2 "," $3; ms[$1 "," key] = $5; keys[key] = 1 }
       END { for (k in keys) { split(k, p, ","); f = ms["fingen," k]; e = ms["pytorch-eager," k]; g = ms["pytorch-graph," k];
         printf "| %s | %s | %s | %s | %s | %s | %s |\n", p[1], p[2], f, e, (f && e ? sprintf("%.2f", e / f) : "-"), g, (f && g ? sprintf("%.2f", g / f) : "-") } }' "$csv" | sort -t'|' -k2,2 -k3,3n
+    echo
+    echo "Step-2 metrics, fingen (cuda) against PyTorch (fp32, TF32 off) from the same checkpoint, batch and noise:"
+    echo
+    echo '```'
+    grep -E '^(model|gan|vae|dcgan|conv-vae|parity:) ' "$out/gpu-check-torch-parity.log"
+    echo '```'
   } > "$report"
   cat "$report"
-  [ "$parity" -eq 0 ]
+  [ "$parity" -eq 0 ] && [ "$torch_parity" -eq 0 ]
 }
 
 case "${1:-}" in
