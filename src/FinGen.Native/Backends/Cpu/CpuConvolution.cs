@@ -23,15 +23,14 @@ namespace FinGen.Native.Backends.Cpu;
 /// Determinism: SGEMM results do not depend on the thread count, im2col and the transposes only move values, and
 /// col2im runs one task per (image, channel), each adding into its own plane in a fixed order.
 /// The forward product and the data gradient never build the whole column matrix: tasks build and consume L2-sized
-/// chunks of it (<see cref="ConvolvePixels"/>, <see cref="DeconvolvePixels"/>); only the filter gradient, whose GEMM
-/// sums over every pixel, materializes it.
+/// chunks of it (<see cref="ConvolvePixels"/>, <see cref="DeconvolvePixels"/>, <see cref="FilterGradient"/>).
 /// Workspace: per-thread buffers, grown on demand and then reused, so a warm call allocates nothing.
 /// </remarks>
 internal static unsafe class CpuConvolution
 {
-    [ThreadStatic] private static float[]? t_columns;
     [ThreadStatic] private static float[]? t_pixels;
-    [ThreadStatic] private static float[]? t_chunk; // a worker's chunk of the column matrix (ConvolvePixels)
+    [ThreadStatic] private static float[]? t_chunk;    // a worker's chunk of the column matrix
+    [ThreadStatic] private static float[]? t_partials; // the filter gradient's per-chunk products
 
     /// <summary>y = conv(x, W) + bias. x [N, C·H·W], weight [K, C·R·S], bias [K] or null, y [N, K·P·Q].</summary>
     public static void Conv2dForward(float* x, float* weight, float* bias, ConvGeometry g, float* y, int threads)
@@ -51,12 +50,7 @@ internal static unsafe class CpuConvolution
         {
             float* pixels = Workspace(ref t_pixels, (long)pixelCount * channels);
             ToPixelMajor(dy, g.Batch, channels, area, pixels, threads);
-            if (dWeight != null)
-            {
-                float* columns = Workspace(ref t_columns, (long)pixelCount * filter);
-                Im2Col(x, g, columns, threads);
-                Sgemm.Multiply(true, false, channels, filter, pixelCount, 1f, pixels, channels, columns, filter, 1f, dWeight, filter, threads);
-            }
+            if (dWeight != null) FilterGradient(x, pixels, g, dWeight, threads);
             if (dx != null) DeconvolvePixels(pixels, weight, null, g, dx, threads);
         }
         if (dBias != null) AddChannelSums(dy, g.Batch, channels, area, dBias);
@@ -84,10 +78,8 @@ internal static unsafe class CpuConvolution
             float* pixels = Workspace(ref t_pixels, (long)pixelCount * channels);
             if (dWeight != null)
             {
-                float* columns = Workspace(ref t_columns, (long)pixelCount * filter);
-                Im2Col(dy, g, columns, threads);
                 ToPixelMajor(x, g.Batch, channels, area, pixels, threads);
-                Sgemm.Multiply(true, false, channels, filter, pixelCount, 1f, pixels, channels, columns, filter, 1f, dWeight, filter, threads);
+                FilterGradient(dy, pixels, g, dWeight, threads);
             }
             if (dx != null)
             {
@@ -128,6 +120,37 @@ internal static unsafe class CpuConvolution
             job.Destination + (long)first * channels, channels, maxDegree: 1);
     }
 
+    /// <summary>
+    /// dW [K, C·R·S] += pixelsᵀ · im2col(<paramref name="image"/>), a sum over every pixel row, in fixed chunks of rows: each
+    /// task builds its chunk of columns and multiplies it into its own partial product, then the partials are added to dW
+    /// in chunk order. Fixed chunks and a fixed order keep the bits independent of the thread count; building the whole
+    /// column matrix instead made this GEMM memory-bound, and one GEMM with a K of N·P·Q had too few output tiles to share.
+    /// </summary>
+    private static void FilterGradient(float* image, float* pixels, ConvGeometry g, float* dWeight, int threads)
+    {
+        var (pixelCount, filter, channels) = Sizes(g);
+        int rows = Math.Max(6, 4 * ChunkFloats / filter / 6 * 6);
+        int chunks = (pixelCount + rows - 1) / rows;
+        long size = (long)channels * filter;
+        float* partials = Workspace(ref t_partials, chunks * size);
+        var job = new Job { Source = image, Destination = partials, Weight = pixels, G = g, Channels = rows };
+        CpuWorkers.For(chunks, &FilterGradientChunkTask, &job, threads);
+        var sum = new Span<float>(dWeight, (int)size);
+        for (int c = 0; c < chunks; c++) TensorPrimitives.Add(sum, new ReadOnlySpan<float>(partials + c * size, (int)size), sum);
+    }
+
+    private static void FilterGradientChunkTask(int chunk, void* state)
+    {
+        ref Job job = ref *(Job*)state;
+        var g = job.G;
+        int filter = g.FilterSize, channels = g.OutChannels, pixelCount = g.Batch * g.OutHeight * g.OutWidth;
+        int first = chunk * job.Channels, rows = Math.Min(job.Channels, pixelCount - first);
+        float* columns = Workspace(ref t_chunk, (long)job.Channels * filter);
+        for (int r = 0; r < rows; r++) Im2ColPixel(job.Source, g, first + r, columns + (long)r * filter);
+        Sgemm.Multiply(true, false, channels, filter, rows, 1f, job.Weight + (long)first * channels, channels, columns, filter, 0f,
+            job.Destination + (long)chunk * channels * filter, filter, maxDegree: 1);
+    }
+
     /// <summary>(N·P·Q, C·R·S, K): the GEMM dimensions.</summary>
     private static (int Pixels, int Filter, int Channels) Sizes(ConvGeometry g)
     {
@@ -157,24 +180,10 @@ internal static unsafe class CpuConvolution
         public int Channels, Area; // for the transposes: blocks of [Channels, Area]
     }
 
-    /// <summary>columns[(n·P + p)·Q + q, (c·R + r)·S + s] = x[n, c, p·stride − pad + r, q·stride − pad + s], 0 outside.</summary>
-    private static void Im2Col(float* x, ConvGeometry g, float* columns, int threads)
-    {
-        var job = new Job { Source = x, Destination = columns, G = g };
-        CpuWorkers.For(g.Batch * g.OutHeight, &Im2ColTask, &job, threads);
-    }
-
-    /// <summary>One row of output pixels (n, p): Q rows of the column matrix.</summary>
-    private static void Im2ColTask(int index, void* state)
-    {
-        ref Job job = ref *(Job*)state;
-        var g = job.G;
-        int pixel = index * g.OutWidth;
-        float* row = job.Destination + (long)pixel * g.FilterSize;
-        for (int q = 0; q < g.OutWidth; q++, row += g.FilterSize) Im2ColPixel(job.Source, g, pixel + q, row);
-    }
-
-    /// <summary>Row <paramref name="pixel"/> = (n·P + p)·Q + q of the column matrix: the C·R·S inputs under that pixel's window.</summary>
+    /// <summary>
+    /// Row <paramref name="pixel"/> = (n·P + p)·Q + q of the column matrix, columns[pixel, (c·R + r)·S + s] =
+    /// x[n, c, p·stride − pad + r, q·stride − pad + s] (0 outside): the C·R·S inputs under that pixel's window.
+    /// </summary>
     private static void Im2ColPixel(float* x, ConvGeometry g, int pixel, float* row)
     {
         int area = g.OutHeight * g.OutWidth;
