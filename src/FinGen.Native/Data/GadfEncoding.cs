@@ -63,20 +63,12 @@ public sealed class GadfEncoding : IImageEncoding
     /// <summary>Rebuilds the encoding from <see cref="ToMetadata"/>; bad metadata throws <see cref="FinGenException"/>.</summary>
     public static GadfEncoding FromMetadata(IReadOnlyDictionary<string, string> metadata)
     {
-        EncodingMetadata.RequireName(metadata, EncodingName);
-        int window = EncodingMetadata.GetWindowLength(metadata, MaxWindowLength);
-        var (lower, upper) = EncodingMetadata.GetBounds(metadata);
+        var (window, lower, upper) = EncodingMetadata.ReadBounded(metadata, EncodingName, MaxWindowLength);
         return new GadfEncoding(window, lower, upper);
     }
 
     /// <inheritdoc/>
-    public IReadOnlyDictionary<string, string> ToMetadata() => new Dictionary<string, string>
-    {
-        [EncodingMetadata.KeyEncoding] = EncodingName,
-        [EncodingMetadata.KeyWindow] = WindowLength.ToString(CultureInfo.InvariantCulture),
-        [EncodingMetadata.KeyLower] = EncodingMetadata.R(Lower),
-        [EncodingMetadata.KeyUpper] = EncodingMetadata.R(Upper),
-    };
+    public IReadOnlyDictionary<string, string> ToMetadata() => EncodingMetadata.Bounded(EncodingName, WindowLength, Lower, Upper);
 
     /// <inheritdoc/>
     public void Encode(ReadOnlySpan<float> window, Span<float> image)

@@ -92,20 +92,12 @@ public sealed class GasfEncoding : IImageEncoding
     /// <summary>Rebuilds the encoding from <see cref="ToMetadata"/>; bad metadata throws <see cref="FinGenException"/>.</summary>
     public static GasfEncoding FromMetadata(IReadOnlyDictionary<string, string> metadata)
     {
-        EncodingMetadata.RequireName(metadata, EncodingName);
-        int window = EncodingMetadata.GetWindowLength(metadata, MaxWindowLength);
-        var (lower, upper) = EncodingMetadata.GetBounds(metadata);
+        var (window, lower, upper) = EncodingMetadata.ReadBounded(metadata, EncodingName, MaxWindowLength);
         return new GasfEncoding(window, lower, upper);
     }
 
     /// <inheritdoc/>
-    public IReadOnlyDictionary<string, string> ToMetadata() => new Dictionary<string, string>
-    {
-        [EncodingMetadata.KeyEncoding] = EncodingName,
-        [EncodingMetadata.KeyWindow] = WindowLength.ToString(CultureInfo.InvariantCulture),
-        [EncodingMetadata.KeyLower] = Lower.ToString("R", CultureInfo.InvariantCulture),
-        [EncodingMetadata.KeyUpper] = Upper.ToString("R", CultureInfo.InvariantCulture),
-    };
+    public IReadOnlyDictionary<string, string> ToMetadata() => EncodingMetadata.Bounded(EncodingName, WindowLength, Lower, Upper);
 
     /// <inheritdoc/>
     public void Encode(ReadOnlySpan<float> window, Span<float> image)

@@ -84,6 +84,24 @@ internal static class EncodingMetadata
             Throw.User($"image encoding metadata: encoding is '{name}', expected '{expected}'");
     }
 
+    /// <summary>The metadata of an encoding with global bounds (GASF, GADF, raw): its name, window length and bounds.</summary>
+    public static IReadOnlyDictionary<string, string> Bounded(string name, int windowLength, double lower, double upper) => new Dictionary<string, string>
+    {
+        [KeyEncoding] = name,
+        [KeyWindow] = windowLength.ToString(CultureInfo.InvariantCulture),
+        [KeyLower] = R(lower),
+        [KeyUpper] = R(upper),
+    };
+
+    /// <summary>Reads what <see cref="Bounded"/> wrote, checking the name; bad metadata throws <see cref="FinGenException"/>.</summary>
+    public static (int WindowLength, double Lower, double Upper) ReadBounded(IReadOnlyDictionary<string, string> m, string name, int maxWindowLength)
+    {
+        RequireName(m, name);
+        int window = GetWindowLength(m, maxWindowLength);
+        var (lower, upper) = GetBounds(m);
+        return (window, lower, upper);
+    }
+
     public static (double Lower, double Upper) GetBounds(IReadOnlyDictionary<string, string> m)
     {
         double lower = GetDouble(m, KeyLower), upper = GetDouble(m, KeyUpper);
