@@ -38,31 +38,8 @@ public sealed class MlpTests
         parameters.ZeroGradients();
         mlp.Backward(backend, parameters, input.T, workspace, dInput.T, parameterGradients: true);
 
-        var values = parameters.Values.All().Span;
         var gradients = parameters.Gradients.All().Span.ToArray();
-        const float h = 1e-3f; // float forward: big enough that rounding noise stays small, small enough to stay off ReLU kinks
-        foreach (var e in parameters.Entries)
-        {
-            for (int i = 0; i < e.Length; i++)
-            {
-                int k = (int)e.Offset + i;
-                float saved = values[k];
-                values[k] = saved + h; double plus = Loss();
-                values[k] = saved - h; double minus = Loss();
-                values[k] = saved;
-                double expected = (plus - minus) / (2 * h);
-                Assert.That(gradients[k], Is.EqualTo(expected).Within(2e-3 + 2e-2 * Math.Abs(expected)), $"{e.Name}[{i}]");
-            }
-        }
-        var x = input.Span;
-        for (int i = 0; i < x.Length; i++)
-        {
-            float saved = x[i];
-            x[i] = saved + h; double plus = Loss();
-            x[i] = saved - h; double minus = Loss();
-            x[i] = saved;
-            double expected = (plus - minus) / (2 * h);
-            Assert.That(dInput.Span[i], Is.EqualTo(expected).Within(2e-3 + 2e-2 * Math.Abs(expected)), $"input[{i}]");
-        }
+        FiniteDifferences.Check(Loss, parameters.Values.All().Span, gradients, 2e-3, 2e-2, k => FiniteDifferences.ParameterAt(layout, k));
+        FiniteDifferences.Check(Loss, input.Span, dInput.Span.ToArray(), 2e-3, 2e-2, k => $"input[{k}]");
     }
 }

@@ -71,31 +71,10 @@ public sealed class SequentialTests
         parameters.ZeroGradients();
         net.Backward(backend, parameters, input.T, workspace, dInput.T, parameterGradients: true);
 
-        var values = parameters.Values.All().Span;
         var gradients = parameters.Gradients.All().Span.ToArray();
         var inputGradient = dInput.Span.ToArray();
-        const float h = 1e-3f;
-        foreach (var e in parameters.Entries)
-            for (int i = 0; i < e.Length; i++)
-            {
-                int k = (int)e.Offset + i;
-                float saved = values[k];
-                values[k] = saved + h; double plus = Loss();
-                values[k] = saved - h; double minus = Loss();
-                values[k] = saved;
-                double expected = (plus - minus) / (2 * h);
-                Assert.That(gradients[k], Is.EqualTo(expected).Within(3e-3 + 3e-2 * Math.Abs(expected)), $"{e.Name}[{i}]");
-            }
-        var x = input.Span;
-        for (int i = 0; i < x.Length; i++)
-        {
-            float saved = x[i];
-            x[i] = saved + h; double plus = Loss();
-            x[i] = saved - h; double minus = Loss();
-            x[i] = saved;
-            double expected = (plus - minus) / (2 * h);
-            Assert.That(inputGradient[i], Is.EqualTo(expected).Within(3e-3 + 3e-2 * Math.Abs(expected)), $"input[{i}]");
-        }
+        FiniteDifferences.Check(Loss, parameters.Values.All().Span, gradients, 3e-3, 3e-2, k => FiniteDifferences.ParameterAt(layout, k));
+        FiniteDifferences.Check(Loss, input.Span, inputGradient, 3e-3, 3e-2, k => $"input[{k}]");
     }
 
     [Test]

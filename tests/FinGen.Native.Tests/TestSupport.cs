@@ -78,3 +78,34 @@ internal static class Compare
     public static void Close(ReadOnlySpan<float> actual, ReadOnlySpan<float> expected, double atol, double rtol, string what) =>
         Close(actual, Array.ConvertAll(expected.ToArray(), v => (double)v), atol, rtol, what);
 }
+
+internal static class FiniteDifferences
+{
+    /// <summary>
+    /// Checks <paramref name="analytic"/>[k] against the central difference (loss(v + h) − loss(v − h)) / 2h of each
+    /// <paramref name="values"/>[k], restoring every value afterwards; <paramref name="name"/> labels a failing element.
+    /// The forward runs in float, so h is large enough that rounding stays small and small enough to stay off ReLU kinks.
+    /// </summary>
+    public static void Check(Func<double> loss, Span<float> values, ReadOnlySpan<float> analytic, double atol, double rtol,
+        Func<int, string> name, float h = 1e-3f)
+    {
+        Assert.That(analytic.Length, Is.EqualTo(values.Length), "one gradient per value");
+        for (int k = 0; k < values.Length; k++)
+        {
+            float saved = values[k];
+            values[k] = saved + h; double plus = loss();
+            values[k] = saved - h; double minus = loss();
+            values[k] = saved;
+            double expected = (plus - minus) / (2 * h);
+            Assert.That(analytic[k], Is.EqualTo(expected).Within(atol + rtol * Math.Abs(expected)), name(k));
+        }
+    }
+
+    /// <summary>The name of the parameter at <paramref name="offset"/> of a layout's block, e.g. "net.2.weight[5]" (or a gap).</summary>
+    public static string ParameterAt(FinGen.Native.Models.ParameterLayout layout, int offset)
+    {
+        foreach (var e in layout.Entries)
+            if (offset >= e.Offset && offset < e.Offset + e.Length) return $"{e.Name}[{offset - e.Offset}]";
+        return $"alignment gap at {offset}";
+    }
+}
