@@ -69,6 +69,12 @@ internal sealed class DataOptionFlags
         HelpName = "N",
     };
 
+    public Option<string?> DateColumn { get; } = new("--date-column")
+    {
+        Description = "the date column (case-insensitive; default date, e.g. --date-column approx_date)",
+        HelpName = "NAME",
+    };
+
     public Option<int?> Window { get; } = new("--window")
     {
         Description = "returns per training window (default 28: 28×28 images; --encoding raw with 784 also gives 28×28)",
@@ -85,7 +91,7 @@ internal sealed class DataOptionFlags
         Description = "returns before encoding: none (the default), robust (median and MAD standardization) or lambert-w (robust, then inverse Lambert W Gaussianization fitted by maximum likelihood, as QuantGAN); inverted exactly when decoding",
     }.AcceptOnlyFromAmong("none", "robust", "lambert-w");
 
-    public IEnumerable<Option> All => [Column, Columns, Missing, Stride, Window, Encoding, Transform];
+    public IEnumerable<Option> All => [Column, Columns, DateColumn, Missing, Stride, Window, Encoding, Transform];
 
     /// <summary>True when the user typed any of the options.</summary>
     public bool AnyGiven(ParseResult parse) => All.Any(o => parse.GetResult(o) is { Implicit: false });
@@ -104,6 +110,7 @@ internal sealed class DataOptionFlags
         if (columns is not null) options = options with { Columns = DataOptions.ParseColumns(columns) };
         if (parse.GetValue(Missing) is { } na) options = options with { Missing = DataOptions.ParseMissing(na) };
         if (parse.GetValue(Stride) is { } stride) options = options with { Stride = stride };
+        if (parse.GetValue(DateColumn) is { } dateColumn) options = options with { DateColumn = dateColumn.Trim() };
         if (parse.GetValue(Window) is { } window) options = options with { Window = window };
         if (parse.GetValue(Encoding) is { } encoding) options = options with { Encoding = encoding };
         if (parse.GetValue(Transform) is { } transform) options = options with { Transform = DataOptions.ParseTransform(transform) };

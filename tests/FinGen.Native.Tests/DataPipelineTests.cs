@@ -103,3 +103,65 @@ public sealed class DataPipelineTests
         Assert.That(other.Error, Does.Contain("the checkpoint was trained with"));
     }
 }
+
+/// <summary><c>--date-column</c>: a price file whose date column has another name (R's EuStockMarkets export).</summary>
+[TestFixture]
+public sealed class DateColumnTests
+{
+    private string _dir = "";
+
+    [SetUp]
+    public void SetUp() => _dir = Directory.CreateTempSubdirectory("fingen-datecol-").FullName;
+
+    [TearDown]
+    public void TearDown() => Directory.Delete(_dir, recursive: true);
+
+    private string EuStocks(int rows)
+    {
+        // The header of /work/shared/data/eu_stock_markets_daily_1991_1998.csv, with made-up prices.
+        var lines = new List<string> { "obs,ts_time,approx_date,DAX,SMI,CAC,FTSE" };
+        var rng = new System.Random(3);
+        double dax = 1600;
+        var day = new DateOnly(1991, 7, 1);
+        for (int i = 1; i <= rows; i++, day = day.AddDays(1))
+        {
+            dax *= Math.Exp(0.01 * (rng.NextDouble() - 0.5));
+            lines.Add(FormattableString.Invariant($"{i},{1991.5 + i / 260.0},{day:yyyy-MM-dd},{dax:F2},1700,1800,2400"));
+        }
+        string path = Path.Combine(_dir, "eu.csv");
+        File.WriteAllLines(path, lines);
+        return path;
+    }
+
+    [Test]
+    public void AFileWithoutADateColumnNamesTheOptionInItsError()
+    {
+        var e = Assert.Throws<FinGenException>(() => DataSets.Load(EuStocks(200), new DataOptions { Columns = ["DAX"] }));
+        Assert.That(e!.Message, Does.Contain("header has no 'date' column").And.Contain("--date-column"));
+    }
+
+    [Test]
+    public void TheDateColumnIsUsedAndRecorded()
+    {
+        var options = new DataOptions { Columns = ["dax"], DateColumn = "APPROX_DATE" };
+        var data = DataSets.Load(EuStocks(200), options);
+        Assert.That(data.Metadata["train_first_date"], Is.EqualTo("1991-07-01"));
+        var rebuilt = DataOptions.FromMetadata(data.Metadata);
+        Assert.That(rebuilt.DateColumn, Is.EqualTo("APPROX_DATE"));
+        Assert.That(rebuilt, Is.EqualTo(options with { Columns = ["DAX"] }), "the date column's name is compared case-insensitively");
+        Assert.That(rebuilt.ToString(), Does.Contain("date column 'APPROX_DATE'"));
+        var e = Assert.Throws<FinGenException>(() => new DataOptions { Columns = ["approx_date"], DateColumn = "approx_date" }.Validate());
+        Assert.That(e!.Message, Does.Contain("is the date column"));
+    }
+
+    [Test]
+    public void TrainTakesTheOption()
+    {
+        var output = new StringWriter();
+        var error = new StringWriter();
+        int code = FinGen.Cli.Cli.Run(["train", "--steps", "2", "--batch", "8", "--data", EuStocks(200), "--column", "DAX",
+            "--date-column", "approx_date", "--out", Path.Combine(_dir, "run")], output, error);
+        Assert.That(code, Is.Zero, error.ToString());
+        Assert.That(output.ToString(), Does.Contain("column 'DAX'; date column 'approx_date'"));
+    }
+}

@@ -40,6 +40,10 @@ public sealed record DataOptions
     public const string MissingKey = "na";
     /// <summary>Metadata key of the window stride.</summary>
     public const string StrideKey = "stride";
+    /// <summary>Metadata key of the date column's name.</summary>
+    public const string DateColumnKey = "date_column";
+    /// <summary>The date column used when none is named.</summary>
+    public const string DefaultDateColumn = "date";
     /// <summary>The price column used when none is chosen.</summary>
     public const string DefaultColumn = "close";
     /// <summary>Metadata key of the return transform: <c>none</c>, <c>robust</c> or <c>lambert-w</c>.</summary>
@@ -57,6 +61,8 @@ public sealed record DataOptions
     /// <summary>The price columns, case-insensitive; empty means <see cref="DefaultColumn"/>.</summary>
     public IReadOnlyList<string> Columns { get; init; } = [];
     public MissingValues Missing { get; init; } = MissingValues.Error;
+    /// <summary>The date column's name, case-insensitive (e.g. <c>approx_date</c>).</summary>
+    public string DateColumn { get; init; } = DefaultDateColumn;
     /// <summary>Returns between the starts of consecutive windows; 1 takes every window.</summary>
     public int Stride { get; init; } = 1;
     /// <summary>Returns per window (28 gives 28×28 GASF images; the raw encoding of 784 gives 28×28 too).</summary>
@@ -67,20 +73,22 @@ public sealed record DataOptions
 
     /// <summary>True when nothing differs from <see cref="Default"/>.</summary>
     public bool IsDefault => Columns.Count == 0 && Missing == MissingValues.Error && Stride == 1
+        && DateColumn.Equals(DefaultDateColumn, StringComparison.OrdinalIgnoreCase)
         && Window == DefaultWindow && Encoding == DefaultEncoding && Transform == ReturnTransform.None;
 
     /// <summary>Throws a one-line <see cref="FinGenException"/> unless the options can be used.</summary>
     public DataOptions Validate()
     {
         if (Stride < 1) Throw.User($"--stride must be at least 1, got {Stride}");
+        if (string.IsNullOrWhiteSpace(DateColumn)) Throw.User("--date-column: the column name is empty");
         if (Window < 2 || Window > GasfEncoding.MaxWindowLength) Throw.User($"--window must be between 2 and {GasfEncoding.MaxWindowLength}, got {Window}");
         if (!ImageEncodings.Names.Contains(Encoding)) Throw.User($"--encoding '{DataFiles.Show(Encoding)}' is not one of {string.Join(", ", ImageEncodings.Names)}");
         var seen = new HashSet<string>(StringComparer.OrdinalIgnoreCase);
         foreach (var column in Columns)
         {
             if (string.IsNullOrWhiteSpace(column)) Throw.User("--columns: a column name is empty");
-            if (column.Trim().Equals("date", StringComparison.OrdinalIgnoreCase))
-                Throw.User("--columns: 'date' is the date column, not a price column");
+            if (column.Trim().Equals(DateColumn.Trim(), StringComparison.OrdinalIgnoreCase))
+                Throw.User($"--columns: '{DataFiles.Show(DateColumn)}' is the date column, not a price column");
             if (!seen.Add(column.Trim())) Throw.User($"--columns: '{DataFiles.Show(column)}' is given twice");
         }
         return this;
@@ -139,6 +147,7 @@ public sealed record DataOptions
         [ColumnsKey] = JsonSerializer.Serialize(resolvedColumns.ToArray(), DataOptionsJson.Default.StringArray),
         [MissingKey] = Name(Missing),
         [StrideKey] = Stride.ToString(CultureInfo.InvariantCulture),
+        [DateColumnKey] = DateColumn,
         [TransformKey] = Name(Transform),
         // the encoding's name and window are written by the encoding itself, under EncodingKey and WindowKey
     };
@@ -168,6 +177,8 @@ public sealed record DataOptions
                 Throw.User($"data metadata: {StrideKey} '{DataFiles.Show(stride)}' is not an integer of at least 1");
             options = options with { Stride = s };
         }
+        if (metadata.TryGetValue(DateColumnKey, out var dateColumn))
+            options = options with { DateColumn = dateColumn };
         if (metadata.TryGetValue(TransformKey, out var transform))
             options = options with { Transform = ParseTransform(transform) };
         if (metadata.TryGetValue(EncodingKey, out var encoding))
@@ -184,6 +195,7 @@ public sealed record DataOptions
     /// <summary>Columns compared case-insensitively, in order.</summary>
     public bool Equals(DataOptions? other) =>
         other is not null && Missing == other.Missing && Stride == other.Stride && Window == other.Window
+        && DateColumn.Equals(other.DateColumn, StringComparison.OrdinalIgnoreCase)
         && Encoding == other.Encoding && Transform == other.Transform
         && Columns.SequenceEqual(other.Columns, StringComparer.OrdinalIgnoreCase);
 
@@ -195,6 +207,7 @@ public sealed record DataOptions
         var columns = Columns.Count == 0 ? $"column '{DefaultColumn}'"
             : Columns.Count == 1 ? $"column '{Columns[0]}'"
             : $"columns {string.Join(", ", Columns.Select(c => $"'{c}'"))}";
+        if (!DateColumn.Equals(DefaultDateColumn, StringComparison.OrdinalIgnoreCase)) columns += $"; date column '{DateColumn}'";
         return string.Create(CultureInfo.InvariantCulture, $"{columns}; na {Name(Missing)}; stride {Stride}; window {Window}; transform {Name(Transform)}; encoding {Encoding}");
     }
 }

@@ -163,7 +163,7 @@ public static class PriceCsv
                 header = new string[r.ColCount];
                 for (int c = 0; c < header.Length; c++) header[c] = r[c].ToString().Trim().TrimStart('\uFEFF').Trim();
                 headerLine = line;
-                (dateCol, columns) = FindColumns(header, src, line, r.Span, wanted, options.Columns.Count == 0);
+                (dateCol, columns) = FindColumns(header, src, line, r.Span, wanted, options.Columns.Count == 0, options.DateColumn);
                 prices = [.. columns.Select(_ => new List<double>(4096))];
                 row = new double[columns.Length];
                 missingCells = new int[columns.Length];
@@ -271,16 +271,16 @@ public static class PriceCsv
 
     static string Quoted(IEnumerable<string> names) => string.Join(", ", names.Select(n => $"'{DataFiles.Show(n)}'"));
 
-    static (int date, int[] columns) FindColumns(string[] header, string src, int line, ReadOnlySpan<char> rowText, string[] wanted, bool byDefault)
+    static (int date, int[] columns) FindColumns(string[] header, string src, int line, ReadOnlySpan<char> rowText, string[] wanted, bool byDefault, string dateName)
     {
         int date = -1;
         var columns = new int[wanted.Length];
         Array.Fill(columns, -1);
         for (int c = 0; c < header.Length; c++)
         {
-            if (header[c].Equals("date", StringComparison.OrdinalIgnoreCase))
+            if (header[c].Equals(dateName, StringComparison.OrdinalIgnoreCase))
             {
-                if (date >= 0) Throw.User($"{src}: line {line}: column 'date' appears twice in the header (columns {date + 1} and {c + 1})");
+                if (date >= 0) Throw.User($"{src}: line {line}: column '{DataFiles.Show(dateName)}' appears twice in the header (columns {date + 1} and {c + 1})");
                 date = c;
             }
             for (int j = 0; j < wanted.Length; j++)
@@ -293,15 +293,16 @@ public static class PriceCsv
         if (date >= 0 && !columns.Contains(-1)) return (date, columns);
 
         if (LooksLikeData(header))
-            Throw.User($"{src}: line {line}: no header row: '{DataFiles.Show(rowText)}' looks like data; the first line must name the columns, including 'date' and {Quoted(wanted)}");
+            Throw.User($"{src}: line {line}: no header row: '{DataFiles.Show(rowText)}' looks like data; the first line must name the columns, including '{DataFiles.Show(dateName)}' and {Quoted(wanted)}");
         var missing = new List<string>();
-        if (date < 0) missing.Add("'date'");
+        if (date < 0) missing.Add($"'{DataFiles.Show(dateName)}'");
         for (int j = 0; j < wanted.Length; j++)
             if (columns[j] < 0) missing.Add($"'{DataFiles.Show(wanted[j])}'");
         var what = missing.Count == 1 ? $"{missing[0]} column" : $"{string.Join(", ", missing[..^1])} and {missing[^1]} columns";
         var found = string.Join(", ", header.Select(h => $"'{DataFiles.Show(h)}'"));
         var hint = header.Length == 1 && header[0].AsSpan().IndexOfAny(";\t|") >= 0 ? " (the separator must be ',')"
             : byDefault && date >= 0 ? "; choose the price column with --column NAME"
+            : date < 0 ? "; name the date column with --date-column NAME"
             : "";
         return Throw.User<(int, int[])>($"{src}: line {line}: header has no {what} (names are case-insensitive); columns found: {DataFiles.Show(found, 600)}{hint}");
     }
