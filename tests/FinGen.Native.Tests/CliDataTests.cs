@@ -4,6 +4,7 @@ using FinGen.Cli;
 using FinGen.Native.Checkpoints;
 using FinGen.Native.Data;
 using Parquet;
+using static FinGen.Native.Tests.FingenCli;
 
 namespace FinGen.Native.Tests;
 
@@ -19,26 +20,7 @@ public sealed class CliDataTests
     [TearDown]
     public void TearDown() => Directory.Delete(_dir, recursive: true);
 
-    private sealed record Result(int Code, string Out, string Error);
-
-    private static Result Fingen(params string[] args)
-    {
-        var output = new StringWriter();
-        var error = new StringWriter();
-        int code = FinGen.Cli.Cli.Run(args, output, error);
-        return new Result(code, output.ToString(), error.ToString());
-    }
-
     private string In(string name) => Path.Combine(_dir, name);
-
-    private static void AssertOneLineError(Result result, string expected)
-    {
-        Assert.That(result.Code, Is.Not.Zero, result.Out);
-        var lines = result.Error.Split('\n', StringSplitOptions.RemoveEmptyEntries);
-        Assert.That(lines, Has.Length.EqualTo(1), result.Error);
-        Assert.That(lines[0], Does.Contain(expected));
-        Assert.That(result.Error, Does.Not.Contain("   at "));
-    }
 
     /// <summary>A three-column panel with one gap in KO (line 51) and one in MSFT (line 101).</summary>
     private string GappyPanel()

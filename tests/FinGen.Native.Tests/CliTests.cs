@@ -1,6 +1,7 @@
 using System.Text;
 using FinGen.Cli;
 using FinGen.Native.Checkpoints;
+using static FinGen.Native.Tests.FingenCli;
 
 namespace FinGen.Native.Tests;
 
@@ -16,27 +17,7 @@ public sealed class CliTests
     [TearDown]
     public void TearDown() => Directory.Delete(_dir, recursive: true);
 
-    private sealed record Result(int Code, string Out, string Error);
-
-    private static Result Fingen(params string[] args)
-    {
-        var output = new StringWriter();
-        var error = new StringWriter();
-        int code = FinGen.Cli.Cli.Run(args, output, error);
-        return new Result(code, output.ToString(), error.ToString());
-    }
-
     private string In(string name) => Path.Combine(_dir, name);
-
-    /// <summary>A bad input: non-zero exit, exactly one line on stderr that contains <paramref name="expected"/>, no stack trace.</summary>
-    private static void AssertOneLineError(Result result, string expected)
-    {
-        Assert.That(result.Code, Is.Not.Zero, result.Out);
-        var lines = result.Error.Split('\n', StringSplitOptions.RemoveEmptyEntries);
-        Assert.That(lines, Has.Length.EqualTo(1), result.Error);
-        Assert.That(lines[0], Does.Contain(expected));
-        Assert.That(result.Error, Does.Not.Contain("   at "));
-    }
 
     private string TrainSmall(string model = "gan", string data = "sp500", string? outDir = null, int steps = 4)
     {
@@ -59,16 +40,14 @@ public sealed class CliTests
     [Test]
     public void TrainGanOnTheDefaultDataWritesEveryFile()
     {
-        var output = new StringWriter();
-        var error = new StringWriter();
-        int code = FinGen.Cli.Cli.Run(["train", "--steps", "5", "--out", In("gan")], output, error);
-        Assert.That(code, Is.Zero, error.ToString());
+        var run = Fingen("train", "--steps", "5", "--out", In("gan"));
+        Assert.That(run.Code, Is.Zero, run.Error);
         foreach (var file in new[] { "checkpoint.safetensors", "metrics.csv", "samples.png", "paths.png", "config.json" })
             Assert.That(File.Exists(In($"gan/{file}")), file);
         var metrics = File.ReadAllLines(In("gan/metrics.csv"));
         Assert.That(metrics[0], Is.EqualTo("step,d_loss,g_loss,d_real,d_fake"));
         Assert.That(metrics, Has.Length.EqualTo(6));
-        Assert.That(output.ToString(), Does.Contain("held out"));
+        Assert.That(run.Out, Does.Contain("held out"));
         Assert.That(File.ReadAllBytes(In("gan/samples.png")).Take(4), Is.EqualTo(new byte[] { 0x89, (byte)'P', (byte)'N', (byte)'G' }));
         var checkpoint = Checkpoint.Read(In("gan/checkpoint.safetensors"));
         Assert.That(checkpoint.Data["kind"], Is.EqualTo("prices"));

@@ -1,5 +1,6 @@
 using FinGen.Native.Cuda;
 using FinGen.Native.Cuda.Interop;
+using static FinGen.Native.Tests.FingenCli;
 
 namespace FinGen.Native.Tests;
 
@@ -217,14 +218,6 @@ public sealed class CudaEnvironmentTests
     }
 
     // ---- the CLI
-
-    private static (int Code, string Out, string Error) Fingen(params string[] args)
-    {
-        var output = new StringWriter();
-        var error = new StringWriter();
-        int code = FinGen.Cli.Cli.Run(args, output, error);
-        return (code, output.ToString(), error.ToString());
-    }
 
     [Test]
     public void TrainOnCudaWithoutCudaFailsWithOneLine()

@@ -1,6 +1,7 @@
 using FinGen.Cli;
 using FinGen.Native.Checkpoints;
 using FinGen.Native.Data;
+using static FinGen.Native.Tests.FingenCli;
 
 namespace FinGen.Native.Tests;
 
@@ -73,14 +74,6 @@ public sealed class DataPipelineTests
         Assert.That(Assert.Throws<FinGenException>(() => new DataOptions { Encoding = "jpeg" }.Validate())!.Message, Does.Contain("gasf, gadf, mtf, recurrence, raw"));
         Assert.That(Assert.Throws<FinGenException>(() => DataOptions.ParseTransform("log"))!.Message, Does.Contain("none, robust, lambert-w"));
         Assert.That(Assert.Throws<FinGenException>(() => DataSets.Load(DataSets.Mnist, new DataOptions { Encoding = "mtf" }))!.Message, Does.Contain("apply to price data"));
-    }
-
-    private static (int Code, string Out, string Error) Fingen(params string[] args)
-    {
-        var output = new StringWriter();
-        var error = new StringWriter();
-        int code = FinGen.Cli.Cli.Run(args, output, error);
-        return (code, output.ToString(), error.ToString());
     }
 
     [Test]
@@ -157,11 +150,9 @@ public sealed class DateColumnTests
     [Test]
     public void TrainTakesTheOption()
     {
-        var output = new StringWriter();
-        var error = new StringWriter();
-        int code = FinGen.Cli.Cli.Run(["train", "--steps", "2", "--batch", "8", "--data", EuStocks(200), "--column", "DAX",
-            "--date-column", "approx_date", "--out", Path.Combine(_dir, "run")], output, error);
-        Assert.That(code, Is.Zero, error.ToString());
-        Assert.That(output.ToString(), Does.Contain("column 'DAX'; date column 'approx_date'"));
+        var run = Fingen("train", "--steps", "2", "--batch", "8", "--data", EuStocks(200), "--column", "DAX",
+            "--date-column", "approx_date", "--out", Path.Combine(_dir, "run"));
+        Assert.That(run.Code, Is.Zero, run.Error);
+        Assert.That(run.Out, Does.Contain("column 'DAX'; date column 'approx_date'"));
     }
 }

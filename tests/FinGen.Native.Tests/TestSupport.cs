@@ -109,3 +109,28 @@ internal static class FiniteDifferences
         return $"alignment gap at {offset}";
     }
 }
+
+/// <summary>What one in-process run of fingen returned: the exit code, stdout and stderr.</summary>
+internal sealed record CliResult(int Code, string Out, string Error);
+
+/// <summary>fingen run in process with real arguments (use with <c>using static</c>).</summary>
+internal static class FingenCli
+{
+    public static CliResult Fingen(params string[] args)
+    {
+        var output = new StringWriter();
+        var error = new StringWriter();
+        int code = FinGen.Cli.Cli.Run(args, output, error);
+        return new CliResult(code, output.ToString(), error.ToString());
+    }
+
+    /// <summary>A bad input: non-zero exit, exactly one line on stderr that contains <paramref name="expected"/>, no stack trace.</summary>
+    public static void AssertOneLineError(CliResult result, string expected)
+    {
+        Assert.That(result.Code, Is.Not.Zero, result.Out);
+        var lines = result.Error.Split('\n', StringSplitOptions.RemoveEmptyEntries);
+        Assert.That(lines, Has.Length.EqualTo(1), result.Error);
+        Assert.That(lines[0], Does.Contain(expected));
+        Assert.That(result.Error, Does.Not.Contain("   at "));
+    }
+}
