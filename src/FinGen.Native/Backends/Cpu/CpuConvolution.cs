@@ -104,7 +104,7 @@ internal static unsafe class CpuConvolution
     {
         var (pixelCount, filter, _) = Sizes(g);
         int rows = Math.Max(6, ChunkFloats / filter / 6 * 6); // whole 6-row register tiles
-        var job = new Job { Source = x, Destination = pixels, Weight = weight, G = g, Channels = rows };
+        var job = new Job { Source = x, Destination = pixels, Weight = weight, G = g, Chunk = rows };
         CpuWorkers.For((pixelCount + rows - 1) / rows, &ConvolveChunkTask, &job, threads);
     }
 
@@ -112,10 +112,8 @@ internal static unsafe class CpuConvolution
     {
         ref Job job = ref *(Job*)state;
         var g = job.G;
-        int filter = g.FilterSize, channels = g.OutChannels, pixelCount = g.Batch * g.OutHeight * g.OutWidth;
-        int first = chunk * job.Channels, rows = Math.Min(job.Channels, pixelCount - first);
-        float* columns = Workspace(ref t_chunk, (long)job.Channels * filter);
-        for (int r = 0; r < rows; r++) Im2ColPixel(job.Source, g, first + r, columns + (long)r * filter);
+        int filter = g.FilterSize, channels = g.OutChannels;
+        float* columns = Im2ColChunk(ref job, chunk, out int first, out int rows);
         Sgemm.Multiply(false, true, rows, channels, filter, 1f, columns, filter, job.Weight, filter, 0f,
             job.Destination + (long)first * channels, channels, maxDegree: 1);
     }
@@ -133,7 +131,7 @@ internal static unsafe class CpuConvolution
         int chunks = (pixelCount + rows - 1) / rows;
         long size = (long)channels * filter;
         float* partials = Workspace(ref t_partials, chunks * size);
-        var job = new Job { Source = image, Destination = partials, Weight = pixels, G = g, Channels = rows };
+        var job = new Job { Source = image, Destination = partials, Weight = pixels, G = g, Chunk = rows };
         CpuWorkers.For(chunks, &FilterGradientChunkTask, &job, threads);
         var sum = new Span<float>(dWeight, (int)size);
         for (int c = 0; c < chunks; c++) TensorPrimitives.Add(sum, new ReadOnlySpan<float>(partials + c * size, (int)size), sum);
@@ -143,12 +141,22 @@ internal static unsafe class CpuConvolution
     {
         ref Job job = ref *(Job*)state;
         var g = job.G;
-        int filter = g.FilterSize, channels = g.OutChannels, pixelCount = g.Batch * g.OutHeight * g.OutWidth;
-        int first = chunk * job.Channels, rows = Math.Min(job.Channels, pixelCount - first);
-        float* columns = Workspace(ref t_chunk, (long)job.Channels * filter);
-        for (int r = 0; r < rows; r++) Im2ColPixel(job.Source, g, first + r, columns + (long)r * filter);
+        int filter = g.FilterSize, channels = g.OutChannels;
+        float* columns = Im2ColChunk(ref job, chunk, out int first, out int rows);
         Sgemm.Multiply(true, false, channels, filter, rows, 1f, job.Weight + (long)first * channels, channels, columns, filter, 0f,
             job.Destination + (long)chunk * channels * filter, filter, maxDegree: 1);
+    }
+
+    /// <summary>The column-matrix rows of chunk <paramref name="chunk"/> of <c>job.Source</c>, built in this thread's chunk buffer.</summary>
+    private static float* Im2ColChunk(ref Job job, int chunk, out int first, out int rows)
+    {
+        var g = job.G;
+        int filter = g.FilterSize;
+        first = chunk * job.Chunk;
+        rows = Math.Min(job.Chunk, g.Batch * g.OutHeight * g.OutWidth - first);
+        float* columns = Workspace(ref t_chunk, (long)job.Chunk * filter);
+        for (int r = 0; r < rows; r++) Im2ColPixel(job.Source, g, first + r, columns + (long)r * filter);
+        return columns;
     }
 
     /// <summary>(N·P·Q, C·R·S, K): the GEMM dimensions.</summary>
@@ -178,6 +186,7 @@ internal static unsafe class CpuConvolution
         public float* Source, Destination, Bias, Weight;
         public ConvGeometry G;
         public int Channels, Area; // for the transposes: blocks of [Channels, Area]
+        public int Chunk;          // pixel rows (or, for col2im, whole images) a task takes
     }
 
     /// <summary>
@@ -231,7 +240,7 @@ internal static unsafe class CpuConvolution
     {
         int area = g.OutHeight * g.OutWidth;
         int images = Math.Max(1, ChunkFloats / (area * g.FilterSize));
-        var job = new Job { Source = pixels, Destination = x, Bias = bias, Weight = weight, G = g, Channels = images };
+        var job = new Job { Source = pixels, Destination = x, Bias = bias, Weight = weight, G = g, Chunk = images };
         CpuWorkers.For((g.Batch + images - 1) / images, &DeconvolveChunkTask, &job, threads);
     }
 
@@ -240,8 +249,8 @@ internal static unsafe class CpuConvolution
         ref Job job = ref *(Job*)state;
         var g = job.G;
         int area = g.OutHeight * g.OutWidth, filter = g.FilterSize, channels = g.OutChannels;
-        int n0 = chunk * job.Channels, count = Math.Min(job.Channels, g.Batch - n0);
-        float* columns = Workspace(ref t_chunk, (long)job.Channels * area * filter);
+        int n0 = chunk * job.Chunk, count = Math.Min(job.Chunk, g.Batch - n0);
+        float* columns = Workspace(ref t_chunk, (long)job.Chunk * area * filter);
         Sgemm.Multiply(false, false, count * area, filter, channels, 1f, job.Source + (long)n0 * area * channels, channels,
             job.Weight, filter, 0f, columns, filter, maxDegree: 1);
         for (int n = 0; n < count; n++)
