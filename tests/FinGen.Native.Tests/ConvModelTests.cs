@@ -4,6 +4,7 @@ using FinGen.Native.Checkpoints;
 using FinGen.Native.Data;
 using FinGen.Native.Models;
 using FinGen.Native.Training;
+using static FinGen.Native.Tests.TrainingRuns;
 
 namespace FinGen.Native.Tests;
 
@@ -11,10 +12,7 @@ namespace FinGen.Native.Tests;
 [TestFixture]
 public sealed class ConvModelTests
 {
-    private static TrainingData? _mnist;
     private string _dir = "";
-
-    private static TrainingData Mnist => _mnist ??= DataSets.FromImages(EmbeddedData.Mnist(512));
 
     [SetUp]
     public void SetUp() => _dir = Directory.CreateTempSubdirectory("fingen-conv-").FullName;
@@ -25,20 +23,6 @@ public sealed class ConvModelTests
     // Narrow channels keep the scalar reference quick; the wiring is the same as the default [32, 64].
     private static ModelConfig Config(ModelKind kind, int batch = 8) =>
         ModelConfig.Default(kind) with { BatchSize = batch, Seed = 77, ConvChannels = [4, 8] };
-
-    private static float[][] Train(IBackend backend, ModelConfig config, int steps)
-    {
-        using var model = GenerativeModel.Create(backend, config);
-        model.Initialize();
-        return Run(model, steps);
-    }
-
-    private static float[][] Run(GenerativeModel model, int steps)
-    {
-        var metrics = new List<float[]>();
-        new Trainer(model, Mnist).Run(model.State.Step + steps, (_, m) => metrics.Add(m.ToArray()));
-        return [.. metrics];
-    }
 
     [TestCase(ModelKind.Dcgan)]
     [TestCase(ModelKind.ConvVae)]
@@ -71,7 +55,7 @@ public sealed class ConvModelTests
         {
             model.Initialize();
             resumed.AddRange(Run(model, 3));
-            Checkpoint.Save(half, model, Mnist.Metadata);
+            Checkpoint.Save(half, model, MnistDigits.Metadata);
         }
         using (var model = Checkpoint.LoadModel(backend, Checkpoint.Read(half)))
             resumed.AddRange(Run(model, 3));
@@ -88,7 +72,7 @@ public sealed class ConvModelTests
         {
             model.Initialize();
             Run(model, 2);
-            Checkpoint.Save(path, model, Mnist.Metadata);
+            Checkpoint.Save(path, model, MnistDigits.Metadata);
         }
         var file = SafeTensors.Read(path);
         // generator = Linear(100, 8·7·7), Unflatten, BatchNorm2d(8), ReLU, ConvTranspose2d(8, 4, 4, 2, 1), BatchNorm2d(4), ReLU, ConvTranspose2d(4, 1, 4, 2, 1), Sigmoid
@@ -119,7 +103,7 @@ public sealed class ConvModelTests
         {
             model.Initialize();
             Run(model, 3);
-            Checkpoint.Save(path, model, Mnist.Metadata);
+            Checkpoint.Save(path, model, MnistDigits.Metadata);
             model.Generate(expected, 6, seed: 5);
         }
         using var sampler = Sampler.Load(path);
@@ -173,7 +157,7 @@ public sealed class ConvModelTests
         using (var model = GenerativeModel.Create(backend, config))
         {
             model.Initialize();
-            Checkpoint.Save(path, model, Mnist.Metadata);
+            Checkpoint.Save(path, model, MnistDigits.Metadata);
         }
         var file = SafeTensors.Read(path);
         // nn.Linear(128, 1).weight is [1, 128]; its bias is [1].
@@ -187,7 +171,7 @@ public sealed class ConvModelTests
         SafeTensors.Write(legacy, tensors, file.Metadata);
         using var loaded = Checkpoint.LoadModel(backend, Checkpoint.Read(legacy));
         var saved = Path.Combine(_dir, "resaved.safetensors");
-        Checkpoint.Save(saved, loaded, Mnist.Metadata);
+        Checkpoint.Save(saved, loaded, MnistDigits.Metadata);
         Assert.That(SafeTensors.Read(saved).Get("discriminator.2.weight").Data, Is.EqualTo(file.Get("discriminator.2.weight").Data));
     }
 }

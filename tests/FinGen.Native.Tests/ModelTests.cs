@@ -4,6 +4,7 @@ using FinGen.Native.Checkpoints;
 using FinGen.Native.Data;
 using FinGen.Native.Models;
 using FinGen.Native.Training;
+using static FinGen.Native.Tests.TrainingRuns;
 
 namespace FinGen.Native.Tests;
 
@@ -11,11 +12,7 @@ namespace FinGen.Native.Tests;
 [TestFixture]
 public sealed class ModelTests
 {
-    private static TrainingData? _mnist;
     private string _dir = "";
-
-    /// <summary>The first 512 real MNIST digits: enough for short runs.</summary>
-    private static TrainingData Mnist => _mnist ??= DataSets.FromImages(EmbeddedData.Mnist(512));
 
     [SetUp]
     public void SetUp() => _dir = Directory.CreateTempSubdirectory("fingen-model-").FullName;
@@ -24,20 +21,6 @@ public sealed class ModelTests
     public void TearDown() => Directory.Delete(_dir, recursive: true);
 
     private static ModelConfig Config(ModelKind kind, int batch = 32) => ModelConfig.Default(kind) with { BatchSize = batch, Seed = 1234 };
-
-    private static float[][] Train(IBackend backend, ModelConfig config, int steps, TrainingData? data = null)
-    {
-        using var model = GenerativeModel.Create(backend, config);
-        model.Initialize();
-        return Run(model, steps, data);
-    }
-
-    private static float[][] Run(GenerativeModel model, int steps, TrainingData? data = null)
-    {
-        var losses = new List<float[]>();
-        new Trainer(model, data ?? Mnist).Run(model.State.Step + steps, (_, m) => losses.Add(m.ToArray()));
-        return [.. losses];
-    }
 
     // Recorded from the scalar reference backend (cpu-ref) at the commit that introduced these models.
     // The reference uses plain float loops and double loss sums with no FMA contraction, so these values are
@@ -104,7 +87,7 @@ public sealed class ModelTests
         {
             model.Initialize();
             uninterrupted = Run(model, 12);
-            Checkpoint.Save(full, model, Mnist.Metadata);
+            Checkpoint.Save(full, model, MnistDigits.Metadata);
         }
 
         string half = Path.Combine(_dir, "half.safetensors");
@@ -113,14 +96,14 @@ public sealed class ModelTests
         {
             model.Initialize();
             resumed.AddRange(Run(model, 5));
-            Checkpoint.Save(half, model, Mnist.Metadata);
+            Checkpoint.Save(half, model, MnistDigits.Metadata);
         }
         string end = Path.Combine(_dir, "end.safetensors");
         using (var model = Checkpoint.LoadModel(backend, Checkpoint.Read(half)))
         {
             Assert.That(model.State.Step, Is.EqualTo(5));
             resumed.AddRange(Run(model, 7));
-            Checkpoint.Save(end, model, Mnist.Metadata);
+            Checkpoint.Save(end, model, MnistDigits.Metadata);
         }
         Assert.That(resumed, Is.EqualTo(uninterrupted));
         var a = SafeTensors.Read(full);
@@ -138,7 +121,7 @@ public sealed class ModelTests
         using var model = GenerativeModel.Create(backend, Config(kind));
         model.Initialize();
         var seen = new List<(long Step, float[] Metrics)>();
-        new Trainer(model, Mnist).Run(7, (step, m) => seen.Add((step, m.ToArray())), metricsEvery: 3);
+        new Trainer(model, MnistDigits).Run(7, (step, m) => seen.Add((step, m.ToArray())), metricsEvery: 3);
         Assert.That(seen.Select(s => s.Step), Is.EqualTo(new long[] { 1, 2, 3, 4, 5, 6, 7 }));
         Assert.That(seen.Where(s => s.Metrics.Length > 0).Select(s => s.Step), Is.EqualTo(new long[] { 3, 6, 7 }), "every 3rd step and the last");
         foreach (var (step, metrics) in seen.Where(s => s.Metrics.Length > 0))
@@ -152,7 +135,7 @@ public sealed class ModelTests
         using var backend = new CpuSimdBackend();
         using var model = GenerativeModel.Create(backend, Config(kind));
         model.Initialize();
-        var batch = Mnist.Samples.AsSpan(0, model.Config.BatchSize * Mnist.Width).ToArray();
+        var batch = MnistDigits.Samples.AsSpan(0, model.Config.BatchSize * MnistDigits.Width).ToArray();
         var metrics = new float[model.MetricNames.Count];
         for (int i = 0; i < 100; i++) model.TrainStep(batch, i % 2 == 0 ? metrics : Span<float>.Empty);
         long before = GC.GetAllocatedBytesForCurrentThread();
@@ -173,7 +156,7 @@ public sealed class ModelTests
         {
             model.Initialize();
             resumed.AddRange(Run(model, 3));
-            Checkpoint.Save(path, model, Mnist.Metadata);
+            Checkpoint.Save(path, model, MnistDigits.Metadata);
         }
         using (var model = Checkpoint.LoadModel(backend, Checkpoint.Read(path))) resumed.AddRange(Run(model, 3));
         Assert.That(resumed, Is.EqualTo(uninterrupted));
@@ -218,7 +201,7 @@ public sealed class ModelTests
         {
             model.Initialize();
             Run(model, 3);
-            Checkpoint.Save(path, model, Mnist.Metadata);
+            Checkpoint.Save(path, model, MnistDigits.Metadata);
             model.Generate(expected, 10, seed: 77);
         }
         using var sampler = Sampler.Load(path);
@@ -241,7 +224,7 @@ public sealed class ModelTests
         using (var model = GenerativeModel.Create(backend, Config(ModelKind.Vae)))
         {
             model.Initialize();
-            Checkpoint.Save(path, model, Mnist.Metadata);
+            Checkpoint.Save(path, model, MnistDigits.Metadata);
         }
         using var sampler = Sampler.Load(path);
         int count = 100; // more than one internal chunk

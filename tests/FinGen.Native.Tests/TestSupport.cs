@@ -134,3 +134,28 @@ internal static class FingenCli
         Assert.That(result.Error, Does.Not.Contain("   at "));
     }
 }
+
+/// <summary>Short seeded training runs on real MNIST digits, shared by the model tests (use with <c>using static</c>).</summary>
+internal static class TrainingRuns
+{
+    private static FinGen.Native.Training.TrainingData? _mnist;
+
+    /// <summary>The first 512 real MNIST digits: enough for short runs.</summary>
+    public static FinGen.Native.Training.TrainingData MnistDigits => _mnist ??= FinGen.Native.Data.DataSets.FromImages(FinGen.Native.Data.EmbeddedData.Mnist(512));
+
+    /// <summary>A fresh model from <paramref name="config"/>'s seed, trained <paramref name="steps"/> steps; the metrics of every step.</summary>
+    public static float[][] Train(IBackend backend, FinGen.Native.Models.ModelConfig config, int steps, FinGen.Native.Training.TrainingData? data = null)
+    {
+        using var model = FinGen.Native.Models.GenerativeModel.Create(backend, config);
+        model.Initialize();
+        return Run(model, steps, data);
+    }
+
+    /// <summary><paramref name="steps"/> more steps of <paramref name="model"/>; the metrics of every step.</summary>
+    public static float[][] Run(FinGen.Native.Models.GenerativeModel model, int steps, FinGen.Native.Training.TrainingData? data = null)
+    {
+        var metrics = new List<float[]>();
+        new FinGen.Native.Training.Trainer(model, data ?? MnistDigits).Run(model.State.Step + steps, (_, m) => metrics.Add(m.ToArray()));
+        return [.. metrics];
+    }
+}
