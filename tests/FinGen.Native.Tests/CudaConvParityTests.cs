@@ -306,30 +306,4 @@ public sealed class CudaConvParityTests
                 b.BatchNorm2dBackward(t[0], t[1], t[8], channels, t[6], t[7], t[9], t[10], t[11]);
             });
     }
-
-    /// <summary>A device copy of a host buffer.</summary>
-    private sealed class DeviceBuffer : IDisposable
-    {
-        private readonly IBackend _backend;
-        private readonly DeviceMemory _memory;
-
-        public DeviceBuffer(IBackend backend, Buffer host)
-        {
-            _backend = backend;
-            _memory = backend.Allocate(host.T.Length);
-            T = _memory.Slice(0, host.T.Rows, host.T.Cols, "device");
-            backend.Upload(host.Span, T);
-        }
-
-        public Tensor T { get; }
-
-        public float[] Read()
-        {
-            var values = new float[T.Length];
-            _backend.Download(T, values);
-            return values;
-        }
-
-        public void Dispose() => _memory.Dispose();
-    }
 }

@@ -494,32 +494,6 @@ public sealed class CudaParityTests
         using var tf32 = CudaBackend.Create(math: CudaMath.Tf32);
         Assert.That(tf32.Name, Is.EqualTo("cuda-tf32"));
     }
-
-    /// <summary>A device copy of a host buffer.</summary>
-    private sealed class DeviceBuffer : IDisposable
-    {
-        private readonly IBackend _backend;
-        private readonly DeviceMemory _memory;
-
-        public DeviceBuffer(IBackend backend, Buffer host)
-        {
-            _backend = backend;
-            _memory = backend.Allocate(host.T.Length);
-            T = _memory.Slice(0, host.T.Rows, host.T.Cols, "device");
-            backend.Upload(host.Span, T);
-        }
-
-        public Tensor T { get; }
-
-        public float[] Read()
-        {
-            var values = new float[T.Length];
-            _backend.Download(T, values);
-            return values;
-        }
-
-        public void Dispose() => _memory.Dispose();
-    }
 }
 
 /// <summary>What every CUDA test starts with.</summary>
