@@ -2,6 +2,7 @@ using System.CommandLine;
 using System.Diagnostics;
 using System.Globalization;
 using FinGen.Native.Backends;
+using FinGen.Native.Cuda;
 using FinGen.Native.Data;
 using FinGen.Native.Models;
 using FinGen.Native.Training;
@@ -23,7 +24,7 @@ internal static class BenchCommand
         var warmup = new Option<int>("--warmup") { Description = "untimed steps first (enough for the JIT to promote the hot code, which .NET delays by 100 ms after start-up activity)", DefaultValueFactory = _ => 300 };
         var device = Options.Device();
         var csv = new Option<bool>("--csv") { Description = "print CSV rows instead of a table (for scripts)" };
-        var profile = new Option<bool>("--profile") { Description = "also print a per-op table (on CPU each op timed by the host clock; elsewhere synchronized around it)" };
+        var profile = new Option<bool>("--profile") { Description = "also print a per-op table (on CPU each op timed by the host clock; on CUDA by events on the stream, and NVTX ranges when libnvToolsExt loads)" };
         var command = new Command("bench", "Time training steps of a model on a device") { model, batches, steps, warmup, device, csv, profile };
         command.SetAction(parse =>
         {
@@ -34,7 +35,7 @@ internal static class BenchCommand
             bool asCsv = parse.GetValue(csv);
             var data = DataSets.FromImages(EmbeddedData.Mnist(2048));
             using var device0 = Devices.Create(parse.GetValue(device)!);
-            using var profiler = parse.GetValue(profile) ? new ProfilingBackend(device0) : null;
+            using var profiler = parse.GetValue(profile) ? new ProfilingBackend(device0, OpTimerFor(device0)) : null;
             IBackend backend = profiler ?? device0;
             var o = console.Out;
             if (asCsv) o.WriteLine("engine,model,batch,backend,median_ms,p10_ms,p90_ms,steps_per_s,samples_per_s");
@@ -69,6 +70,10 @@ internal static class BenchCommand
         });
         return command;
     }
+
+    /// <summary>CUDA ops are timed by events on the stream (no synchronization per op); CPU ops by the host clock.</summary>
+    private static IOpTimer? OpTimerFor(IBackend device) =>
+        device is CudaBackend cuda ? new CudaOpTimer(cuda, ProfilingBackend.OpNames) : null;
 
     private static void PrintProfile(TextWriter o, Profile profile)
     {

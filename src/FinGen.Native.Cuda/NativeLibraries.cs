@@ -5,7 +5,7 @@ namespace FinGen.Native.Cuda;
 
 /// <summary>
 /// The one place that finds CUDA's shared libraries. The <c>[LibraryImport]</c> bindings name logical libraries
-/// (<see cref="Cuda"/>, <see cref="Cublas"/>, <see cref="Cudnn"/>); one resolver registered on this assembly maps
+/// (<see cref="Cuda"/>, <see cref="Cublas"/>, <see cref="Cudnn"/>, <see cref="Nvtx"/>); one resolver registered on this assembly maps
 /// each to the first of its versioned file names that loads, probing in order:
 /// the app folder, <c>FINGEN_CUDA_PATH</c>, <c>CUDA_PATH</c> and <c>CUDA_PATH/lib64</c>, <c>/usr/local/cuda/lib64</c>,
 /// <c>/usr/local/cuda/targets/x86_64-linux/lib</c>, the <c>nvidia/*/lib</c> folders of pip wheels under the usual
@@ -18,7 +18,7 @@ namespace FinGen.Native.Cuda;
 internal static class NativeLibraries
 {
     /// <summary>Logical names used by the bindings; never file names, so only this resolver can satisfy them.</summary>
-    public const string Cuda = "fingen-cuda-driver", Cublas = "fingen-cublas", Cudnn = "fingen-cudnn";
+    public const string Cuda = "fingen-cuda-driver", Cublas = "fingen-cublas", Cudnn = "fingen-cudnn", Nvtx = "fingen-nvtx";
 
     public const string PathVariable = "FINGEN_CUDA_PATH";
 
@@ -30,6 +30,8 @@ internal static class NativeLibraries
             ? ["cublas64_13.dll", "cublas64_12.dll", "cublas64_11.dll"]
             : ["libcublas.so.13", "libcublas.so.12", "libcublas.so.11"]),
         [Cudnn] = new("cuDNN", OperatingSystem.IsWindows() ? ["cudnn64_9.dll", "cudnn64_8.dll"] : ["libcudnn.so.9", "libcudnn.so.8"]),
+        // NVTX v2's library, shipped by CUDA <= 12 and the pip nvidia-nvtx-cu12 wheel (see Interop/Nvtx.cs for CUDA 13).
+        [Nvtx] = new("NVTX", OperatingSystem.IsWindows() ? ["nvToolsExt64_1.dll"] : ["libnvToolsExt.so.1"]),
     };
 
     static NativeLibraries() => NativeLibrary.SetDllImportResolver(typeof(NativeLibraries).Assembly, Resolve);
