@@ -7,7 +7,8 @@
 #                                  artifacts/gpu-check.tar.gz with the commit it was built from.
 #   scripts/gpu-check.sh run       on the GPU machine, from the repository root (carry artifacts/gpu-check.tar.gz):
 #                                  rebuilds the kernel fatbin with the local nvcc for the local GPU, runs every
-#                                  CUDA parity test, `fingen bench` and the PyTorch baseline on the same card,
+#                                  CUDA parity test, `fingen bench` (and its per-op --profile table) and the
+#                                  PyTorch baseline on the same card,
 #                                  checks fingen's losses against its PyTorch twins (benchmarks/pytorch/parity.py),
 #                                  and prints a short table last. Results go to $OUT (the device tool's folder)
 #                                  or benchmarks/results/, named after the card.
@@ -83,6 +84,16 @@ run() {
       || status+=("pytorch bench $1: FAILED (see gpu-check-bench.log)")
   done
 
+  # 3b. Where a step's time goes: the per-op table (CUDA events around each op, no synchronization per op; NVTX
+  #     ranges too when libnvToolsExt loads). A few seconds each: short warm-up, 50 profiled steps.
+  local profile="$out/gpu-profile-$slug.txt"
+  : > "$profile"
+  for spec in "gan 256" "dcgan 64"; do
+    set -- $spec
+    "$bin/fingen" bench --device cuda --model "$1" --batch "$2" --warmup 50 --steps 50 --profile >> "$profile" 2>>"$out/gpu-check-bench.log" \
+      || status+=("fingen bench --profile $1: FAILED (see gpu-check-bench.log)")
+  done
+
   # 4. The same losses as PyTorch: fingen's step after a checkpoint against the twin's from that checkpoint,
   #    with the same batch and noise (Philox in Python, self-tested first against the C# values).
   local torch_parity=1 verdict
@@ -115,6 +126,12 @@ run() {
     echo
     echo '```'
     grep -E '^(model|gan|vae|dcgan|conv-vae|parity:) ' "$out/gpu-check-torch-parity.log"
+    echo '```'
+    echo
+    echo "Per-op profile (fingen bench --profile --device cuda):"
+    echo
+    echo '```'
+    cat "$profile"
     echo '```'
   } > "$report"
   cat "$report"
