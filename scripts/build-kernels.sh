@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Builds the CUDA kernels: kernels/*.cu -> build/kernels/fingen_kernels.fatbin (sm_80, sm_90 cubins and
-# compute_90 PTX by default), writes build/kernels/ptxas-report.txt, then builds and runs the host test
-# of the shared maths (kernels/tests/host_test.cu). Fails non-zero if anything fails to compile or the test
+# compute_90 PTX by default), writes build/kernels/ptxas-report.txt, builds build/kernels/libfingen_nvtx.so
+# (NVTX's C API from the toolkit's headers, kernels/nvtx/), then builds and runs the host test of the shared
+# maths (kernels/tests/host_test.cu). Fails non-zero if anything fails to compile or the test
 # fails.
 #
 # Works with Debian's nvcc 11.8 (which needs g++-11 as host compiler: CUDAHOSTCXX=g++-11 is exported
@@ -135,6 +136,10 @@ direct_build() {
   log "nvcc kernels/tests/host_test.cu -> $out/fingen_kernels_host_test"
   "$NVCC" -std=c++17 -O2 -fmad=false "-I$ROOT/kernels" "${ccbin[@]}" -o "$out/fingen_kernels_host_test" \
     "$ROOT/kernels/tests/host_test.cu" || die "host test failed to compile"
+
+  log "nvcc kernels/nvtx/fingen_nvtx.cpp -> $out/libfingen_nvtx.so"
+  "$NVCC" -shared -cudart=none -O2 -Xcompiler=-fPIC "${ccbin[@]}" -o "$out/libfingen_nvtx.so" \
+    "$ROOT/kernels/nvtx/fingen_nvtx.cpp" -ldl || die "the NVTX library failed to compile"
 }
 
 if [ "${FINGEN_BUILD_DIRECT:-0}" != "1" ] && cmake_usable; then
@@ -154,6 +159,10 @@ REPORT="$BUILD_DIR/kernels/ptxas-report.txt"
 log "fatbin: $FATBIN ($(stat -c %s "$FATBIN") bytes)"
 log "ptxas report: $REPORT"
 sed -n '2,/^$/p' "$REPORT" | sed 's/^/  /'
+
+NVTX_SHIM="$BUILD_DIR/kernels/libfingen_nvtx.so"
+[ -s "$NVTX_SHIM" ] || die "$NVTX_SHIM was not produced"
+log "nvtx: $NVTX_SHIM"
 
 HOST_TEST="$BUILD_DIR/kernels/fingen_kernels_host_test"
 [ -x "$HOST_TEST" ] || die "$HOST_TEST was not produced"

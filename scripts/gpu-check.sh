@@ -59,6 +59,8 @@ run() {
       bash scripts/build-kernels.sh > "$out/gpu-check-kernels.log" 2>&1; then
     export FINGEN_KERNELS="$work/build/kernels/fingen_kernels.fatbin"
     status+=("kernels: built for sm_${cc:-90} ($(stat -c %s "$FINGEN_KERNELS") bytes)")
+    # NVTX's C API from this toolkit's headers, next to the apps (the resolver looks there first).
+    cp "$work/build/kernels/libfingen_nvtx.so" "$bin/" 2>/dev/null || true
     cp "$work/build/kernels/ptxas-report.txt" "$out/ptxas-report-$slug.txt" 2>/dev/null || true
   else
     status+=("kernels: local build FAILED (see gpu-check-kernels.log); using the embedded fatbin")

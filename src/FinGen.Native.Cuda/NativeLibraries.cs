@@ -22,6 +22,9 @@ internal static class NativeLibraries
 
     public const string PathVariable = "FINGEN_CUDA_PATH";
 
+    /// <summary>kernels/nvtx/fingen_nvtx.cpp built: NVTX's entry points, for a CUDA without libnvToolsExt.so.1.</summary>
+    public const string NvtxShim = "libfingen_nvtx.so";
+
     private static readonly Lock s_lock = new();
     private static readonly Dictionary<string, Library> s_libraries = new(StringComparer.Ordinal)
     {
@@ -30,8 +33,9 @@ internal static class NativeLibraries
             ? ["cublas64_13.dll", "cublas64_12.dll", "cublas64_11.dll"]
             : ["libcublas.so.13", "libcublas.so.12", "libcublas.so.11"]),
         [Cudnn] = new("cuDNN", OperatingSystem.IsWindows() ? ["cudnn64_9.dll", "cudnn64_8.dll"] : ["libcudnn.so.9", "libcudnn.so.8"]),
-        // NVTX v2's library, shipped by CUDA <= 12 and the pip nvidia-nvtx-cu12 wheel (see Interop/Nvtx.cs for CUDA 13).
-        [Nvtx] = new("NVTX", OperatingSystem.IsWindows() ? ["nvToolsExt64_1.dll"] : ["libnvToolsExt.so.1"]),
+        // NVTX's C API: the toolkit's library (CUDA <= 12, the pip nvidia-nvtx-cu12 wheel), else ours built from
+        // CUDA 13's NVTX 3 headers by scripts/build-kernels.sh and copied next to the app (see Interop/Nvtx.cs).
+        [Nvtx] = new("NVTX", OperatingSystem.IsWindows() ? ["nvToolsExt64_1.dll"] : ["libnvToolsExt.so.1", NvtxShim]),
     };
 
     static NativeLibraries() => NativeLibrary.SetDllImportResolver(typeof(NativeLibraries).Assembly, Resolve);

@@ -9,9 +9,11 @@ namespace FinGen.Native.Cuda.Interop;
 ///
 /// The library is a thin dispatcher: without a tool attached (Nsight sets <c>NVTX_INJECTION64_PATH</c>) every call
 /// returns at once, and the push and pop return <see cref="NoPushPopTracking"/>. CUDA 13 no longer ships the library
-/// (NVTX 3 is header-only there); on such a machine nothing loads unless <c>libnvToolsExt.so.1</c> comes from elsewhere
-/// (the pip <c>nvidia-nvtx-cu12</c> wheel, which the resolver finds, or a folder in <c>FINGEN_CUDA_PATH</c>), and
-/// profiles simply have no ranges: the event timings do not depend on NVTX.
+/// (NVTX 3 is header-only there), so scripts/build-kernels.sh also builds <c>libfingen_nvtx.so</c>, the same entry points
+/// compiled from the toolkit's NVTX 3 headers (kernels/nvtx/fingen_nvtx.cpp), which FinGen.Native.Cuda copies next to
+/// the app and the resolver tries second, in each folder. On a CUDA 13 machine where neither is found (kernels not
+/// built there, no pip wheel) nothing loads, <c>fingen info</c> says so, and profiles simply have no ranges: the event
+/// timings do not depend on NVTX.
 /// </summary>
 internal static unsafe partial class Nvtx
 {
