@@ -87,10 +87,7 @@ internal static class BenchCommand
             o.WriteLine(string.Create(c, $"  {op.Op,-30} {op.CallsPerStep,10:F1} {op.MicrosecondsPerStep,10:F1} {op.PercentOfStep,8:F1}% {gflops,8} {gbytes,8}"));
         }
         if (profile.Steps > 0)
-        {
-            double outside = profile.StepMicroseconds - profile.OpsMicroseconds;
-            o.WriteLine(string.Create(c, $"  {"(outside ops)",-30} {"",10} {outside,10:F1} {100 * outside / profile.StepMicroseconds,8:F1}%"));
-        }
+            o.WriteLine(string.Create(c, $"  {"(outside ops)",-30} {"",10} {profile.OutsideMicroseconds,10:F1} {profile.OutsidePercent,8:F1}%"));
     }
 
     private static int[] ParseBatches(string text)

@@ -144,6 +144,7 @@ public sealed class ProfilingTests
         var forward = Row("linear_forward");
         Assert.That((forward.Calls, forward.CallsPerStep, forward.MicrosecondsPerStep, forward.PercentOfStep), Is.EqualTo((2L, 1.0, 10.0, 5.0)));
         Assert.That(profile.Ops.Sum(o => o.PercentOfStep), Is.EqualTo(100.0 * StepOps.Length * ChargeMicroseconds / 200).Within(1e-9));
+        Assert.That((profile.OutsideMicroseconds, profile.OutsidePercent), Is.EqualTo((110.0, 55.0)), "200 µs measured, 9 ops of 10 µs");
     }
 
     [Test]
@@ -156,6 +157,7 @@ public sealed class ProfilingTests
         Assert.That((profile.Steps, profile.StepMicroseconds), Is.EqualTo((0, 0.0)));
         Assert.That(profile.OpsMicroseconds, Is.EqualTo(StepOps.Length * ChargeMicroseconds));
         Assert.That(profile.Ops.Sum(o => o.PercentOfStep), Is.EqualTo(100).Within(1e-9));
+        Assert.That((profile.OutsideMicroseconds, profile.OutsidePercent), Is.EqualTo((0.0, 0.0)), "nothing measured outside");
         Assert.That(profile.Ops.Single(o => o.Op == "linear_backward").PercentOfStep, Is.EqualTo(100.0 * 2 / StepOps.Length).Within(1e-9));
     }
 

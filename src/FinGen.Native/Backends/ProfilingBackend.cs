@@ -380,4 +380,11 @@ public sealed record OpProfile(string Op, long Calls, double CallsPerStep, doubl
 /// time per step). The step's time outside every op (host work between ops, launch gaps, the profiler's own cost) is
 /// <see cref="StepMicroseconds"/> − <see cref="OpsMicroseconds"/>.
 /// </summary>
-public sealed record Profile(string Clock, int Steps, double StepMicroseconds, double OpsMicroseconds, IReadOnlyList<OpProfile> Ops);
+public sealed record Profile(string Clock, int Steps, double StepMicroseconds, double OpsMicroseconds, IReadOnlyList<OpProfile> Ops)
+{
+    /// <summary>Per step, the measured time outside every op (0 when no step was closed).</summary>
+    public double OutsideMicroseconds => Steps > 0 ? StepMicroseconds - OpsMicroseconds : 0;
+
+    /// <summary><see cref="OutsideMicroseconds"/> as a share of the measured step.</summary>
+    public double OutsidePercent => StepMicroseconds > 0 ? 100 * OutsideMicroseconds / StepMicroseconds : 0;
+}
