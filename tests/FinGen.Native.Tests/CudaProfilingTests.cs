@@ -144,6 +144,27 @@ public sealed unsafe class CudaProfilingTests
     }
 
     [Test]
+    public void TimingAndRangesAllocateNothingPerOp()
+    {
+        CudaTestSupport.RequireCuda();
+        using var cuda = CudaBackend.Create();
+        using var memory = cuda.Allocate(1 << 16);
+        var opTimer = new CudaOpTimer(cuda, ProfilingBackend.OpNames, capacity: 64); // filled and read once in the loop
+        using var profiler = new ProfilingBackend(cuda, opTimer);
+        profiler.FillNormal(memory.All(), 3, 1, 0);
+        profiler.Fill(memory.All(), 1);
+        long before = GC.GetAllocatedBytesForCurrentThread();
+        for (int i = 0; i < 50; i++)
+        {
+            profiler.FillNormal(memory.All(), 3, 1, (ulong)i << 16);
+            profiler.Fill(memory.All(), 1);
+        }
+        long allocated = GC.GetAllocatedBytesForCurrentThread() - before;
+        Assert.That(allocated, Is.Zero, $"bytes allocated by 100 profiled ops (NVTX ranges {(opTimer.NvtxRanges ? "on" : "off")})");
+        Assert.That(profiler.Report().Ops.Select(o => o.Calls), Has.All.EqualTo(51));
+    }
+
+    [Test]
     public void AProfiledTrainingStepOnCudaRunsTheCpusOps()
     {
         CudaTestSupport.RequireCuda();

@@ -202,6 +202,29 @@ public sealed class ProfilingTests
         Assert.That(row.GflopsPerSecond, Is.EqualTo(3 * 2.0 * 64 * 256 * 256 / row.MicrosecondsPerStep / 1e3).Within(1e-9).Percent);
     }
 
+    [Test]
+    public void ATimedOpAllocatesNothing()
+    {
+        var rng = new Random(13);
+        using var x = Buffer.Random(16, 64, rng);
+        using var y = new Buffer(16, 64);
+        var host = new float[16 * 64];
+        using var profiler = new ProfilingBackend(new CpuReferenceBackend());
+        void Ops()
+        {
+            profiler.Upload(host, x.T);
+            profiler.LeakyReluForward(x.T, 0.1f, y.T);
+            profiler.Add(x.T, y.T, y.T);
+            profiler.Download(y.T, host);
+        }
+        Ops(); // first calls out of the way
+        long before = GC.GetAllocatedBytesForCurrentThread();
+        for (int i = 0; i < 100; i++) Ops();
+        long allocated = GC.GetAllocatedBytesForCurrentThread() - before;
+        Assert.That(allocated, Is.Zero, "bytes allocated by 400 profiled ops");
+        Assert.That(profiler.Report().Ops.Select(o => o.Calls), Has.All.EqualTo(101));
+    }
+
     /// <summary>Does nothing but note which method was called.</summary>
     private sealed class NullBackend : IBackend
     {
