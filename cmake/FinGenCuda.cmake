@@ -201,9 +201,13 @@ function(fingen_add_cuda_kernels kernels_dir)
 
   # libfingen_nvtx.so: NVTX's C API from the toolkit's NVTX 3 headers (see kernels/nvtx/fingen_nvtx.cpp), for CUDA 13,
   # which has no libnvToolsExt.so.1. Host code only, no CUDA runtime; FinGen.Native.Cuda copies it next to the app.
-  if(NOT WIN32)
+  # Optional: a toolkit without the headers still builds the kernels, and profiles then need libnvToolsExt for ranges.
+  find_path(FINGEN_NVTX3_INCLUDE_DIR nvtx3/nvToolsExt.h HINTS ${CMAKE_CUDA_TOOLKIT_INCLUDE_DIRECTORIES} NO_CACHE)
+  if(WIN32 OR NOT FINGEN_NVTX3_INCLUDE_DIR)
+    message(STATUS "FinGen: no NVTX 3 headers (nvtx3/nvToolsExt.h) found; libfingen_nvtx.so is not built")
+  else()
     set(nvtx_shim "${out_dir}/libfingen_nvtx.so")
-    set(nvtx_command "${CMAKE_CUDA_COMPILER}" -shared -cudart=none -O2 -Xcompiler=-fPIC)
+    set(nvtx_command "${CMAKE_CUDA_COMPILER}" -shared -cudart=none -O2 -Xcompiler=-fPIC "-I${FINGEN_NVTX3_INCLUDE_DIR}")
     if(CMAKE_CUDA_HOST_COMPILER)
       list(APPEND nvtx_command "-ccbin=${CMAKE_CUDA_HOST_COMPILER}")
     endif()
