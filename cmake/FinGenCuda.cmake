@@ -1,6 +1,7 @@
 # Finds nvcc, decides the CUDA architectures and defines the rule that compiles kernels/*.cu into ONE
 # fatbin, build/kernels/fingen_kernels.fatbin, that src/FinGen.Native.Cuda embeds and loads with
-# cuModuleLoadData; plus kernels/tests/host_test.cu, the host-side test of the shared maths.
+# cuModuleLoadData; plus kernels/tests/host_test.cu, the host-side test of the shared maths, and
+# build/kernels/libfingen_nvtx.so, NVTX's C API built from the toolkit's headers (kernels/nvtx/).
 #
 # FINGEN_CUDA_ARCHITECTURES overrides the default list (sm_80 and sm_90 cubins plus compute_90 PTX), in
 # CMake's notation: "NN-real" is a cubin, "NN-virtual" PTX, a bare "NN" both; suffixed names such as
@@ -197,4 +198,26 @@ function(fingen_add_cuda_kernels kernels_dir)
     VERBATIM)
   add_custom_target(fingen_kernels_host_test ALL DEPENDS "${host_test}")
   add_test(NAME fingen_kernels_host_test COMMAND "${host_test}")
+
+  # libfingen_nvtx.so: NVTX's C API from the toolkit's NVTX 3 headers (see kernels/nvtx/fingen_nvtx.cpp), for CUDA 13,
+  # which has no libnvToolsExt.so.1. Host code only, no CUDA runtime; FinGen.Native.Cuda copies it next to the app.
+  # Optional: a toolkit without the headers still builds the kernels, and profiles then need libnvToolsExt for ranges.
+  find_path(FINGEN_NVTX3_INCLUDE_DIR nvtx3/nvToolsExt.h HINTS ${CMAKE_CUDA_TOOLKIT_INCLUDE_DIRECTORIES} NO_CACHE)
+  if(WIN32 OR NOT FINGEN_NVTX3_INCLUDE_DIR)
+    message(STATUS "FinGen: no NVTX 3 headers (nvtx3/nvToolsExt.h) found; libfingen_nvtx.so is not built")
+  else()
+    set(nvtx_shim "${out_dir}/libfingen_nvtx.so")
+    set(nvtx_command "${CMAKE_CUDA_COMPILER}" -shared -cudart=none -O2 -Xcompiler=-fPIC "-I${FINGEN_NVTX3_INCLUDE_DIR}")
+    if(CMAKE_CUDA_HOST_COMPILER)
+      list(APPEND nvtx_command "-ccbin=${CMAKE_CUDA_HOST_COMPILER}")
+    endif()
+    list(APPEND nvtx_command -o "${nvtx_shim}" "${kernels_dir}/nvtx/fingen_nvtx.cpp" -ldl)
+    add_custom_command(
+      OUTPUT "${nvtx_shim}"
+      COMMAND ${nvtx_command}
+      DEPENDS "${kernels_dir}/nvtx/fingen_nvtx.cpp"
+      COMMENT "nvcc: kernels/nvtx/fingen_nvtx.cpp -> kernels/libfingen_nvtx.so"
+      VERBATIM)
+    add_custom_target(fingen_nvtx ALL DEPENDS "${nvtx_shim}")
+  endif()
 endfunction()

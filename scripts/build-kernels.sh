@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Builds the CUDA kernels: kernels/*.cu -> build/kernels/fingen_kernels.fatbin (sm_80, sm_90 cubins and
-# compute_90 PTX by default), writes build/kernels/ptxas-report.txt, then builds and runs the host test
-# of the shared maths (kernels/tests/host_test.cu). Fails non-zero if anything fails to compile or the test
+# compute_90 PTX by default), writes build/kernels/ptxas-report.txt, builds build/kernels/libfingen_nvtx.so
+# (NVTX's C API from the toolkit's headers, kernels/nvtx/), then builds and runs the host test of the shared
+# maths (kernels/tests/host_test.cu). Fails non-zero if anything fails to compile or the test
 # fails.
 #
 # Works with Debian's nvcc 11.8 (which needs g++-11 as host compiler: CUDAHOSTCXX=g++-11 is exported
@@ -135,6 +136,14 @@ direct_build() {
   log "nvcc kernels/tests/host_test.cu -> $out/fingen_kernels_host_test"
   "$NVCC" -std=c++17 -O2 -fmad=false "-I$ROOT/kernels" "${ccbin[@]}" -o "$out/fingen_kernels_host_test" \
     "$ROOT/kernels/tests/host_test.cu" || die "host test failed to compile"
+
+  # Optional, as in CMake: a toolkit without NVTX 3 headers still gets its kernels.
+  log "nvcc kernels/nvtx/fingen_nvtx.cpp -> $out/libfingen_nvtx.so"
+  if ! "$NVCC" -shared -cudart=none -O2 -Xcompiler=-fPIC "${ccbin[@]}" -o "$out/libfingen_nvtx.so" \
+      "$ROOT/kernels/nvtx/fingen_nvtx.cpp" -ldl; then
+    rm -f "$out/libfingen_nvtx.so"
+    log "warning: libfingen_nvtx.so not built (no NVTX 3 headers in this toolkit?)"
+  fi
 }
 
 if [ "${FINGEN_BUILD_DIRECT:-0}" != "1" ] && cmake_usable; then
@@ -154,6 +163,13 @@ REPORT="$BUILD_DIR/kernels/ptxas-report.txt"
 log "fatbin: $FATBIN ($(stat -c %s "$FATBIN") bytes)"
 log "ptxas report: $REPORT"
 sed -n '2,/^$/p' "$REPORT" | sed 's/^/  /'
+
+NVTX_SHIM="$BUILD_DIR/kernels/libfingen_nvtx.so"
+if [ -s "$NVTX_SHIM" ]; then
+  log "nvtx: $NVTX_SHIM"
+else
+  log "nvtx: libfingen_nvtx.so not built (no NVTX 3 headers); NVTX ranges will need libnvToolsExt.so.1"
+fi
 
 HOST_TEST="$BUILD_DIR/kernels/fingen_kernels_host_test"
 [ -x "$HOST_TEST" ] || die "$HOST_TEST was not produced"

@@ -7,7 +7,8 @@
 #                                  artifacts/gpu-check.tar.gz with the commit it was built from.
 #   scripts/gpu-check.sh run       on the GPU machine, from the repository root (carry artifacts/gpu-check.tar.gz):
 #                                  rebuilds the kernel fatbin with the local nvcc for the local GPU, runs every
-#                                  CUDA parity test, `fingen bench` and the PyTorch baseline on the same card,
+#                                  CUDA parity test, `fingen bench` (and its per-op --profile table) and the
+#                                  PyTorch baseline on the same card,
 #                                  checks fingen's losses against its PyTorch twins (benchmarks/pytorch/parity.py),
 #                                  and prints a short table last. Results go to $OUT (the device tool's folder)
 #                                  or benchmarks/results/, named after the card.
@@ -58,6 +59,8 @@ run() {
       bash scripts/build-kernels.sh > "$out/gpu-check-kernels.log" 2>&1; then
     export FINGEN_KERNELS="$work/build/kernels/fingen_kernels.fatbin"
     status+=("kernels: built for sm_${cc:-90} ($(stat -c %s "$FINGEN_KERNELS") bytes)")
+    # NVTX's C API from this toolkit's headers, next to the apps (the resolver looks there first).
+    cp "$work/build/kernels/libfingen_nvtx.so" "$bin/" 2>/dev/null || true
     cp "$work/build/kernels/ptxas-report.txt" "$out/ptxas-report-$slug.txt" 2>/dev/null || true
   else
     status+=("kernels: local build FAILED (see gpu-check-kernels.log); using the embedded fatbin")
@@ -81,6 +84,16 @@ run() {
       || status+=("fingen bench $1: FAILED (see gpu-check-bench.log)")
     python3 benchmarks/pytorch/bench.py --model "$1" --batch "$2" --steps 200 >> "$csv" 2>>"$out/gpu-check-bench.log" \
       || status+=("pytorch bench $1: FAILED (see gpu-check-bench.log)")
+  done
+
+  # 3b. Where a step's time goes: the per-op table (CUDA events around each op, no synchronization per op; NVTX
+  #     ranges too when libnvToolsExt loads). A few seconds each: short warm-up, 50 profiled steps.
+  local profile="$out/gpu-profile-$slug.txt"
+  : > "$profile"
+  for spec in "gan 256" "dcgan 64"; do
+    set -- $spec
+    "$bin/fingen" bench --device cuda --model "$1" --batch "$2" --warmup 50 --steps 50 --profile >> "$profile" 2>>"$out/gpu-check-bench.log" \
+      || status+=("fingen bench --profile $1: FAILED (see gpu-check-bench.log)")
   done
 
   # 4. The same losses as PyTorch: fingen's step after a checkpoint against the twin's from that checkpoint,
@@ -115,6 +128,12 @@ run() {
     echo
     echo '```'
     grep -E '^(model|gan|vae|dcgan|conv-vae|parity:) ' "$out/gpu-check-torch-parity.log"
+    echo '```'
+    echo
+    echo "Per-op profile (fingen bench --profile --device cuda):"
+    echo
+    echo '```'
+    cat "$profile"
     echo '```'
   } > "$report"
   cat "$report"

@@ -2,6 +2,7 @@ using System.CommandLine;
 using System.Diagnostics;
 using System.Globalization;
 using FinGen.Native.Backends;
+using FinGen.Native.Cuda;
 using FinGen.Native.Data;
 using FinGen.Native.Models;
 using FinGen.Native.Training;
@@ -23,7 +24,7 @@ internal static class BenchCommand
         var warmup = new Option<int>("--warmup") { Description = "untimed steps first (enough for the JIT to promote the hot code, which .NET delays by 100 ms after start-up activity)", DefaultValueFactory = _ => 300 };
         var device = Options.Device();
         var csv = new Option<bool>("--csv") { Description = "print CSV rows instead of a table (for scripts)" };
-        var profile = new Option<bool>("--profile") { Description = "also print a per-op table (each op synchronized and timed, so steps run slower)" };
+        var profile = new Option<bool>("--profile") { Description = "also print a per-op table (on CPU each op timed by the host clock; on CUDA by events on the stream, and NVTX ranges when libnvToolsExt loads)" };
         var command = new Command("bench", "Time training steps of a model on a device") { model, batches, steps, warmup, device, csv, profile };
         command.SetAction(parse =>
         {
@@ -34,7 +35,7 @@ internal static class BenchCommand
             bool asCsv = parse.GetValue(csv);
             var data = DataSets.FromImages(EmbeddedData.Mnist(2048));
             using var device0 = Devices.Create(parse.GetValue(device)!);
-            var profiler = parse.GetValue(profile) ? new ProfilingBackend(device0) : null;
+            using var profiler = parse.GetValue(profile) ? new ProfilingBackend(device0, OpTimerFor(device0)) : null;
             IBackend backend = profiler ?? device0;
             var o = console.Out;
             if (asCsv) o.WriteLine("engine,model,batch,backend,median_ms,p10_ms,p90_ms,steps_per_s,samples_per_s");
@@ -54,6 +55,7 @@ internal static class BenchCommand
                     trainer.Run(gm.State.Step + 1);
                     backend.Synchronize();
                     times[i] = clock.Elapsed.TotalMilliseconds;
+                    profiler?.EndStep(times[i] * 1000); // reads the step's op times: after the clock stopped
                 }
                 Array.Sort(times);
                 double median = times[timed / 2], p10 = times[timed / 10], p90 = times[timed * 9 / 10];
@@ -62,22 +64,30 @@ internal static class BenchCommand
                     o.WriteLine(string.Create(CultureInfo.InvariantCulture, $"fingen,{name},{batch},{backend.Name},{median:F4},{p10:F4},{p90:F4},{1000 / median:F1},{batch * 1000 / median:F0}"));
                 else
                     o.WriteLine(string.Create(CultureInfo.InvariantCulture, $"{name,-5} {batch,6} {backend.Name,-9} {median,10:F3} {p10,8:F3} {p90,8:F3} {1000 / median,9:F1} {batch * 1000 / median,11:F0}"));
-                if (profiler is not null) PrintProfile(o, profiler, timed);
+                if (profiler is not null) PrintProfile(o, profiler.Report());
             }
             return Cli.Ok;
         });
         return command;
     }
 
-    private static void PrintProfile(TextWriter o, ProfilingBackend profiler, int steps)
+    /// <summary>CUDA ops are timed by events on the stream (no synchronization per op); CPU ops by the host clock.</summary>
+    private static IOpTimer? OpTimerFor(IBackend device) =>
+        device is CudaBackend cuda ? new CudaOpTimer(cuda, ProfilingBackend.OpNames) : null;
+
+    private static void PrintProfile(TextWriter o, Profile profile)
     {
-        double total = profiler.Totals.Values.Sum(t => t.Microseconds);
-        o.WriteLine($"  {"op",-24} {"calls/step",10} {"µs/step",9} {"% of ops",9} {"GFLOP/s",8}");
-        foreach (var (op, t) in profiler.Totals.OrderByDescending(kv => kv.Value.Microseconds))
+        var c = CultureInfo.InvariantCulture;
+        o.WriteLine(string.Create(c, $"  per op: {profile.Clock}; % of the measured step ({profile.StepMicroseconds / 1000:F3} ms, the mean of {profile.Steps} profiled steps)"));
+        o.WriteLine($"  {"op",-30} {"calls/step",10} {"µs/step",10} {"% of step",9} {"GFLOP/s",8} {"GB/s",8}");
+        foreach (var op in profile.Ops)
         {
-            string gflops = t.Flops > 0 ? (t.Flops / t.Microseconds / 1e3).ToString("F1", CultureInfo.InvariantCulture) : "";
-            o.WriteLine(string.Create(CultureInfo.InvariantCulture, $"  {op,-24} {(double)t.Calls / steps,10:F1} {t.Microseconds / steps,9:F1} {100 * t.Microseconds / total,8:F1}% {gflops,8}"));
+            string gflops = op.GflopsPerSecond is double f ? f.ToString("F1", c) : "";
+            string gbytes = op.GigabytesPerSecond is double b ? b.ToString("F1", c) : "";
+            o.WriteLine(string.Create(c, $"  {op.Op,-30} {op.CallsPerStep,10:F1} {op.MicrosecondsPerStep,10:F1} {op.PercentOfStep,8:F1}% {gflops,8} {gbytes,8}"));
         }
+        if (profile.Steps > 0)
+            o.WriteLine(string.Create(c, $"  {"(outside ops)",-30} {"",10} {profile.OutsideMicroseconds,10:F1} {profile.OutsidePercent,8:F1}%"));
     }
 
     private static int[] ParseBatches(string text)

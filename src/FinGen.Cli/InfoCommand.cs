@@ -22,6 +22,7 @@ internal static class InfoCommand
             o.WriteLine($"backends: {string.Join(", ", Backend.CpuNames)}, cuda (--device auto: cuda when available, else cpu; {Backend.EnvironmentVariable} forces a CPU one)");
             o.WriteLine($"cpu: {Environment.ProcessorCount} logical cores, {CpuWorkers.Count} worker threads, SIMD {SimdWidth()}");
             WriteCuda(o);
+            WriteNvtx(o);
             return Cli.Ok;
         });
         return command;
@@ -41,6 +42,15 @@ internal static class InfoCommand
         {
             o.WriteLine($"  device query failed: {e.Message}");
         }
+    }
+
+    /// <summary>Whether <c>fingen bench --profile --device cuda</c> will name NVTX ranges after ops (for Nsight Systems).</summary>
+    private static void WriteNvtx(TextWriter o)
+    {
+        var nvtx = FinGen.Native.Cuda.Interop.Nvtx.Attempt;
+        o.WriteLine(nvtx.Loaded
+            ? $"nvtx: {nvtx.LoadedFrom}{(Path.IsPathRooted(nvtx.LoadedFrom) ? "" : " from the OS default search")} (bench --profile on CUDA names a range after each op)"
+            : $"nvtx: not found, so no ranges: {nvtx.Error}");
     }
 
     public static string SimdWidth() =>

@@ -5,7 +5,7 @@ namespace FinGen.Native.Cuda;
 
 /// <summary>
 /// The one place that finds CUDA's shared libraries. The <c>[LibraryImport]</c> bindings name logical libraries
-/// (<see cref="Cuda"/>, <see cref="Cublas"/>, <see cref="Cudnn"/>); one resolver registered on this assembly maps
+/// (<see cref="Cuda"/>, <see cref="Cublas"/>, <see cref="Cudnn"/>, <see cref="Nvtx"/>); one resolver registered on this assembly maps
 /// each to the first of its versioned file names that loads, probing in order:
 /// the app folder, <c>FINGEN_CUDA_PATH</c>, <c>CUDA_PATH</c> and <c>CUDA_PATH/lib64</c>, <c>/usr/local/cuda/lib64</c>,
 /// <c>/usr/local/cuda/targets/x86_64-linux/lib</c>, the <c>nvidia/*/lib</c> folders of pip wheels under the usual
@@ -18,9 +18,12 @@ namespace FinGen.Native.Cuda;
 internal static class NativeLibraries
 {
     /// <summary>Logical names used by the bindings; never file names, so only this resolver can satisfy them.</summary>
-    public const string Cuda = "fingen-cuda-driver", Cublas = "fingen-cublas", Cudnn = "fingen-cudnn";
+    public const string Cuda = "fingen-cuda-driver", Cublas = "fingen-cublas", Cudnn = "fingen-cudnn", Nvtx = "fingen-nvtx";
 
     public const string PathVariable = "FINGEN_CUDA_PATH";
+
+    /// <summary>kernels/nvtx/fingen_nvtx.cpp built: NVTX's entry points, for a CUDA without libnvToolsExt.so.1.</summary>
+    public const string NvtxShim = "libfingen_nvtx.so";
 
     private static readonly Lock s_lock = new();
     private static readonly Dictionary<string, Library> s_libraries = new(StringComparer.Ordinal)
@@ -30,6 +33,9 @@ internal static class NativeLibraries
             ? ["cublas64_13.dll", "cublas64_12.dll", "cublas64_11.dll"]
             : ["libcublas.so.13", "libcublas.so.12", "libcublas.so.11"]),
         [Cudnn] = new("cuDNN", OperatingSystem.IsWindows() ? ["cudnn64_9.dll", "cudnn64_8.dll"] : ["libcudnn.so.9", "libcudnn.so.8"]),
+        // NVTX's C API: the toolkit's library (CUDA <= 12, the pip nvidia-nvtx-cu12 wheel), else ours built from
+        // CUDA 13's NVTX 3 headers by scripts/build-kernels.sh and copied next to the app (see Interop/Nvtx.cs).
+        [Nvtx] = new("NVTX", OperatingSystem.IsWindows() ? ["nvToolsExt64_1.dll"] : ["libnvToolsExt.so.1", NvtxShim]),
     };
 
     static NativeLibraries() => NativeLibrary.SetDllImportResolver(typeof(NativeLibraries).Assembly, Resolve);

@@ -185,6 +185,14 @@ public sealed class CliTests
         var linear = r.Out.Split('\n').Single(l => l.TrimStart().StartsWith("linear_forward", StringComparison.Ordinal));
         // G (3 layers) + D (3 layers) in the D step, G + D again in the G step: 12 forward linears per step.
         Assert.That(linear.Split(' ', StringSplitOptions.RemoveEmptyEntries)[1], Is.EqualTo("12.0"));
+        Assert.That(r.Out, Does.Contain("  per op: host wall time; % of the measured step ("));
+        // Columns: op, calls/step, µs/step, % of step, then GFLOP/s for linear layers and GB/s for memory-bound ops.
+        var adam = r.Out.Split('\n').Single(l => l.TrimStart().StartsWith("adam_step", StringComparison.Ordinal)).Split(' ', StringSplitOptions.RemoveEmptyEntries);
+        Assert.That(adam, Has.Length.EqualTo(5), "adam_step has a GB/s and no GFLOP/s");
+        Assert.That(adam[1], Is.EqualTo("2.0"), "one Adam step for D and one for G");
+        Assert.That(double.Parse(adam[4], System.Globalization.CultureInfo.InvariantCulture), Is.GreaterThan(0));
+        Assert.That(linear.Split(' ', StringSplitOptions.RemoveEmptyEntries), Has.Length.EqualTo(5), "linear_forward has a GFLOP/s and no GB/s");
+        Assert.That(r.Out.Split('\n'), Has.One.Matches<string>(l => l.TrimStart().StartsWith("(outside ops)", StringComparison.Ordinal)));
     }
 
     [Test]
@@ -192,6 +200,7 @@ public sealed class CliTests
     {
         if (FinGen.Native.Cuda.CudaBackend.Probe().IsAvailable) Assert.Ignore("CUDA is available here");
         AssertOneLineError(Fingen("train", "--device", "cuda", "--steps", "1", "--out", In("cuda")), "--device cuda");
+        AssertOneLineError(Fingen("bench", "--device", "cuda", "--profile", "--steps", "5", "--warmup", "0"), "--device cuda");
     }
 
     [TestCase(new[] { "train", "--model", "gam" }, "gam")]

@@ -91,6 +91,7 @@ public sealed class CudaEnvironmentTests
     [TestCase(typeof(Driver), NativeLibraries.Cuda, "cu")]
     [TestCase(typeof(Cublas), NativeLibraries.Cublas, "cublas")]
     [TestCase(typeof(Cudnn), NativeLibraries.Cudnn, "cudnn")]
+    [TestCase(typeof(Nvtx), NativeLibraries.Nvtx, "nvtx")]
     public void EveryBoundEntryPointIsExportedByTheInstalledLibrary(Type bindings, string library, string prefix)
     {
         // No GPU needed: this checks the (versioned) symbol names against whatever library this machine has.
