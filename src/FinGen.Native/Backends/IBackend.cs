@@ -109,10 +109,58 @@ public interface IBackend : IDisposable
 
     // ---- random numbers (Philox4x32-10, see <see cref="Random.Philox"/>)
     void FillNormal(Tensor destination, ulong seed, ulong stream, ulong offset);
+    /// <summary>
+    /// <see cref="FillNormal(Tensor, ulong, ulong, ulong)"/> at offset = *<paramref name="offset"/> + <paramref name="delta"/>, the
+    /// first read from backend memory when the op runs: a training step's noise position lives in its
+    /// <see cref="Models.StepScalars"/>, so a captured step draws fresh noise on every replay.
+    /// </summary>
+    /// <param name="offset">[1, 2]: one little-endian 64-bit integer (the two floats' bits), 8-byte aligned</param>
+    void FillNormal(Tensor destination, ulong seed, ulong stream, Tensor offset, ulong delta);
 
     // ---- optimizers over one contiguous block
     /// <summary>velocity = momentum·velocity + grad; param −= lr·velocity (plain gradient descent when momentum is 0).</summary>
     void SgdStep(Tensor parameters, Tensor gradients, Tensor velocity, float learningRate, float momentum);
     /// <summary>Adam (Kingma &amp; Ba) with bias correction; <paramref name="step"/> counts from 1.</summary>
     void AdamStep(Tensor parameters, Tensor gradients, Tensor m, Tensor v, float learningRate, float beta1, float beta2, float epsilon, int step);
+
+    // ---- the same optimizers with their hyper-parameters read from backend memory when the op runs (see
+    // StepScalars): Adam's step and a learning rate change every step, and a captured step must see the new values.
+    /// <param name="hyper">[1, ≥ 2]: [lr, momentum]</param>
+    void SgdStep(Tensor parameters, Tensor gradients, Tensor velocity, Tensor hyper);
+    /// <param name="hyper">[1, ≥ 5]: [lr, β1, β2, ε, t] with t ≥ 1 an int32 stored in the fifth float's bits</param>
+    void AdamStep(Tensor parameters, Tensor gradients, Tensor m, Tensor v, Tensor hyper);
+
+    /// <summary>
+    /// Copies a few values (at most <see cref="Models.StepScalars.MaxFloats"/>) into backend memory, ordered after the work
+    /// already queued and before the work queued next, without waiting for the device; <paramref name="source"/> may be
+    /// reused as soon as this returns. How the host writes a step's <see cref="Models.StepScalars"/> before the step
+    /// runs (or is replayed); never part of a captured step.
+    /// </summary>
+    void UploadScalars(ReadOnlySpan<float> source, Tensor destination);
+}
+
+/// <summary>
+/// A backend that can capture the work queued between <see cref="IBackendGraph.BeginCapture"/> and
+/// <see cref="IBackendGraph.EndCapture"/> and replay it (CUDA graphs): the models capture one training step after a
+/// warm-up and replay it every step after. A replay re-runs every op with the arguments it had at capture (tensor
+/// addresses and scalar values alike), so a captured step must take whatever changes per step from backend memory
+/// (the batch tensor, <see cref="Models.StepScalars"/>), and must not upload, download, synchronize or allocate.
+/// The CPU backends do not implement it: on a CPU a replay saves nothing.
+/// </summary>
+public interface IGraphBackend : IBackend
+{
+    IBackendGraph CreateGraph();
+}
+
+/// <summary>One captured sequence of ops (see <see cref="IGraphBackend"/>).</summary>
+public interface IBackendGraph : IDisposable
+{
+    /// <summary>True once a capture has ended and can be launched.</summary>
+    bool IsReady { get; }
+    /// <summary>Starts recording: ops queued from now on are recorded, not run.</summary>
+    void BeginCapture();
+    /// <summary>Stops recording and makes the recording launchable.</summary>
+    void EndCapture();
+    /// <summary>Queues one replay of the recording, asynchronously like any op.</summary>
+    void Launch();
 }

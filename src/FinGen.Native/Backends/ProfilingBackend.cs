@@ -94,6 +94,14 @@ public sealed class ProfilingBackend(IBackend inner) : IBackend
     public void AdamStep(Tensor parameters, Tensor gradients, Tensor m, Tensor v, float learningRate, float beta1, float beta2, float epsilon, int step) =>
         Time("adam_step", 0, () => inner.AdamStep(parameters, gradients, m, v, learningRate, beta1, beta2, epsilon, step));
 
+    public void FillNormal(Tensor destination, ulong seed, ulong stream, Tensor offset, ulong delta) =>
+        Time("philox_normal", 0, () => inner.FillNormal(destination, seed, stream, offset, delta));
+    public void SgdStep(Tensor parameters, Tensor gradients, Tensor velocity, Tensor hyper) =>
+        Time("sgd_step", 0, () => inner.SgdStep(parameters, gradients, velocity, hyper));
+    public void AdamStep(Tensor parameters, Tensor gradients, Tensor m, Tensor v, Tensor hyper) =>
+        Time("adam_step", 0, () => inner.AdamStep(parameters, gradients, m, v, hyper));
+    public void UploadScalars(ReadOnlySpan<float> source, Tensor destination) => inner.UploadScalars(source, destination);
+
     /// <summary>Multiply-adds ×2 of one convolution of g, the same for its data gradient and its filter gradient.</summary>
     private static double ConvFlops(ConvGeometry g) => 2.0 * g.Batch * g.OutChannels * g.OutHeight * g.OutWidth * g.FilterSize;
 
