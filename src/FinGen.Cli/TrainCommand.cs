@@ -181,6 +181,10 @@ internal static class TrainCommand
         log.WriteLine($"  first losses  {Describe(names, firstMetrics)}");
         log.WriteLine($"  last losses   {Describe(names, lastMetrics)}");
         log.WriteLine($"  {request.Steps} steps in {seconds:F1} s ({request.Steps / seconds:F0} steps/s)");
+        if (model.IsReplaying)
+            log.WriteLine($"  after {GenerativeModel.GraphWarmupSteps} warm-up steps, one step was captured as a graph and replayed; metrics copied back every {metricsEvery} steps");
+        else if (model.GraphFailure is not null)
+            log.WriteLine($"  every step ran without a graph: capturing one failed ({model.GraphFailure})");
         foreach (var path in written) log.WriteLine($"  wrote {path}");
         return Cli.Ok;
     }

@@ -56,7 +56,7 @@ public sealed class CudaGraphTests
         return config with { Optimizer = config.Optimizer with { Kind = optimizer } };
     }
 
-    private sealed record Run(float[][] Metrics, byte[] Checkpoint, bool Replayed);
+    private sealed record Run(float[][] Metrics, byte[] Checkpoint, bool Replayed, string? GraphFailure);
 
     private static Run Train(IBackend backend, ModelConfig config, bool useGraph)
     {
@@ -69,7 +69,7 @@ public sealed class CudaGraphTests
         try
         {
             Checkpoint.Save(path, model, Mnist.Metadata);
-            return new Run([.. metrics], File.ReadAllBytes(path), model.IsReplaying);
+            return new Run([.. metrics], File.ReadAllBytes(path), model.IsReplaying, model.GraphFailure);
         }
         finally
         {
@@ -85,7 +85,7 @@ public sealed class CudaGraphTests
         var eager = Train(cuda, config, useGraph: false);
         var replayed = Train(cuda, config, useGraph: true);
         Assert.That(eager.Replayed, Is.False);
-        Assert.That(replayed.Replayed, $"steps {GenerativeModel.GraphWarmupSteps + 2}..{Steps} are replays of a captured step");
+        Assert.That(replayed.Replayed, $"steps {GenerativeModel.GraphWarmupSteps + 2}..{Steps} are replays of a captured step; capture: {replayed.GraphFailure}");
         for (int s = 0; s < Steps; s++)
             Assert.That(replayed.Metrics[s], Is.EqualTo(eager.Metrics[s]), $"metrics of step {s + 1}");
         Assert.That(replayed.Checkpoint, Is.EqualTo(eager.Checkpoint), "checkpoint (parameters, buffers, optimizer state, counters)");
@@ -104,7 +104,7 @@ public sealed class CudaGraphTests
         using var reference = new CpuReferenceBackend();
         var expected = Train(reference, config, useGraph: true);
         var actual = Train(cuda, config, useGraph: true);
-        Assert.That(actual.Replayed);
+        Assert.That(actual.Replayed, $"capture: {actual.GraphFailure}");
         bool conv = kind is ModelKind.Dcgan or ModelKind.ConvVae;
         double atol = conv ? 1e-3 : 1e-4, rtol = conv ? 1e-2 : 1e-3;
         TestContext.Out.WriteLine("cuda graph: " + string.Join(" | ", actual.Metrics.Select(m => string.Join(", ", m))));
@@ -120,7 +120,7 @@ public sealed class CudaGraphTests
         model.Initialize();
         var trainer = new Trainer(model, Mnist);
         trainer.Run(GenerativeModel.GraphWarmupSteps + 2);
-        Assert.That(model.IsReplaying);
+        Assert.That(model.IsReplaying, $"capture: {model.GraphFailure}");
         long before = GC.GetAllocatedBytesForCurrentThread();
         trainer.Run(model.State.Step + 5);
         cuda.Synchronize();

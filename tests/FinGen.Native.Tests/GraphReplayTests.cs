@@ -107,6 +107,21 @@ public sealed class GraphReplayTests
     }
 
     [Test]
+    public void AFailedCaptureFallsBackToEagerStepsWithTheSameResults()
+    {
+        var config = Config(ModelKind.Dcgan, OptimizerKind.Adam);
+        using var cpu = new CpuReferenceBackend();
+        var eager = Train(cpu, config, Steps);
+        using var recorder = new RecordingGraphBackend(new CpuReferenceBackend()) { FailCaptures = true };
+        string? failure = null;
+        var fallback = Train(recorder, config, Steps, (model, _) => failure = model.GraphFailure);
+        Assert.That(fallback.Replayed, Is.False);
+        Assert.That(failure, Does.Contain("simulated: the capture was invalidated"));
+        Assert.That(fallback.Metrics, Is.EqualTo(eager.Metrics));
+        Assert.That(fallback.Checkpoint, Is.EqualTo(eager.Checkpoint));
+    }
+
+    [Test]
     public void WithoutUseGraphNothingIsCaptured()
     {
         var config = Config(ModelKind.Gan, OptimizerKind.Adam);

@@ -22,6 +22,9 @@ internal sealed class RecordingGraphBackend(IBackend inner) : IGraphBackend
     /// <summary>When set, <see cref="UploadScalars"/> is dropped: the test that shows the step scalars are what replays depend on.</summary>
     public bool FreezeScalars { get; set; }
 
+    /// <summary>When set, EndCapture fails as an invalidated CUDA capture does (nothing recorded, nothing run).</summary>
+    public bool FailCaptures { get; set; }
+
     /// <summary>Ops recorded by the last capture.</summary>
     public int CapturedOps { get; private set; }
 
@@ -46,6 +49,7 @@ internal sealed class RecordingGraphBackend(IBackend inner) : IGraphBackend
         {
             var recording = backend._recording ?? throw new InvalidOperationException("EndCapture without BeginCapture");
             backend._recording = null;
+            if (backend.FailCaptures) throw new InvalidOperationException("simulated: the capture was invalidated");
             _ops = [.. recording];
             backend.CapturedOps = _ops.Length;
         }

@@ -1,3 +1,4 @@
+using System.Diagnostics.CodeAnalysis;
 using FinGen.Native.Backends;
 using FinGen.Native.Memory;
 using FinGen.Native.Randomness;
@@ -50,6 +51,9 @@ public abstract class GenerativeModel : IDisposable
 
     /// <summary>True once a step has been captured: every step since is a replay.</summary>
     public bool IsReplaying => _graph is not null;
+
+    /// <summary>Why capturing a step failed (training then went on eagerly); null if it did not.</summary>
+    public string? GraphFailure { get; private set; }
 
     /// <summary>This step's per-step values in backend memory (see <see cref="StepScalars"/>).</summary>
     protected StepScalars Scalars { get; }
@@ -126,9 +130,9 @@ public abstract class GenerativeModel : IDisposable
         {
             _graph.Launch();
         }
-        else if (UseGraph && Backend is IGraphBackend graphs && _eagerSteps >= GraphWarmupSteps)
+        else if (UseGraph && Backend is IGraphBackend graphs && _eagerSteps >= GraphWarmupSteps && TryCapture(graphs, out var graph))
         {
-            _graph = Capture(graphs);
+            _graph = graph;
             _graph.Launch(); // capturing ran nothing
         }
         else
@@ -141,21 +145,29 @@ public abstract class GenerativeModel : IDisposable
         State.Step++;
     }
 
-    private IBackendGraph Capture(IGraphBackend backend)
+    /// <summary>
+    /// Captures one step. A capture runs nothing, so when it fails (an op the driver or a library refuses to capture)
+    /// the step can still run eagerly: training goes on without a graph, and <see cref="GraphFailure"/> says why.
+    /// </summary>
+    private bool TryCapture(IGraphBackend backend, [NotNullWhen(true)] out IBackendGraph? graph)
     {
-        var graph = backend.CreateGraph();
+        graph = backend.CreateGraph();
         try
         {
             graph.BeginCapture();
             RunStep();
             graph.EndCapture();
+            graph = Own(graph); // disposed before the memory it refers to, which was owned earlier
+            return true;
         }
-        catch
+        catch (Exception e) when (e is not OutOfMemoryException)
         {
-            graph.Dispose();
-            throw;
+            graph.Dispose(); // ends an unfinished capture, so the stream takes eager work again
+            graph = null;
+            GraphFailure = $"{e.GetType().Name}: {e.Message}";
+            UseGraph = false;
+            return false;
         }
-        return Own(graph); // disposed before the memory it refers to, which was owned earlier
     }
 
     private void WriteStepScalars()
