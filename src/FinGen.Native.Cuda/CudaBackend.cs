@@ -268,6 +268,30 @@ public sealed unsafe class CudaBackend : IGraphBackend
         LaunchElementwise(_kernels.BiasAddRows, y.Length, args);
     }
 
+    public void LinearActivationForward(Tensor x, Tensor weight, Tensor bias, Activation activation, float slope, Tensor pre, Tensor post)
+    {
+        Shapes.Linear(x, weight, bias, pre);
+        if (activation != Activation.Identity) Shapes.Same(pre, post);
+        Enter();
+        int batch = x.Rows, inputs = x.Cols, outputs = pre.Cols;
+        if (pre.Length == 0) return;
+        Gemm(CublasOperation.Transpose, CublasOperation.None, outputs, batch, inputs,
+            weight.Data, inputs, x.Data, inputs, 0f, pre.Data, outputs);
+        // fg_bias_activation_forward's codes (kernels/activations.cu); ReLU is leaky ReLU with slope 0.
+        int code = activation switch
+        {
+            Activation.Identity => 0,
+            Activation.Relu or Activation.LeakyRelu => 1,
+            Activation.Sigmoid => 2,
+            Activation.Tanh => 3,
+            _ => throw new ArgumentOutOfRangeException(nameof(activation), activation, null),
+        };
+        if (activation == Activation.Relu) slope = 0f;
+        float* ppre = pre.Data, pb = bias.Data, ppost = post.Data;
+        void** args = stackalloc void*[] { &ppre, &pb, &ppost, &slope, &code, &batch, &outputs };
+        LaunchElementwise(_kernels.BiasActivationForward, pre.Length, args);
+    }
+
     public void LinearBackward(Tensor x, Tensor weight, Tensor dy, Tensor dx, Tensor dWeight, Tensor dBias)
     {
         Shapes.LinearBackward(x, weight, dy, dx, dWeight, dBias);

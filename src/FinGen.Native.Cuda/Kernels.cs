@@ -115,6 +115,7 @@ internal sealed class KernelTable
         Add = Get("fg_add");
         BiasAddRows = Get("fg_bias_add_rows");
         BiasGradAccumulate = Get("fg_bias_grad_accumulate");
+        BiasActivationForward = Get("fg_bias_activation_forward");
         LeakyReluForward = Get("fg_leaky_relu_forward");
         LeakyReluBackward = Get("fg_leaky_relu_backward");
         SigmoidForward = Get("fg_sigmoid_forward");
@@ -143,6 +144,8 @@ internal sealed class KernelTable
     public nint Add { get; }
     public nint BiasAddRows { get; }
     public nint BiasGradAccumulate { get; }
+    /// <summary>A linear layer's bias add fused with its activation (LinearActivationForward).</summary>
+    public nint BiasActivationForward { get; }
     public nint LeakyReluForward { get; }
     public nint LeakyReluBackward { get; }
     public nint SigmoidForward { get; }

@@ -130,6 +130,56 @@ public sealed class CudaParityTests
             (b, t) => b.LinearForward(t[0], t[1], t[2], t[3]));
     }
 
+    private static IEnumerable<TestCaseData> LinearActivationCases() =>
+        from s in new[] { (1, 1, 1), (17, 33, 9), (64, 784, 128), (33, 1000, 257) }
+        from a in Enum.GetValues<Activation>()
+        select new TestCaseData(s.Item1, s.Item2, s.Item3, a).SetArgDisplayNames($"B{s.Item1} in{s.Item2} out{s.Item3}", a.ToString());
+
+    /// <summary>The fused bias add and activation against the CPU reference's two ops; both outputs are compared (the
+    /// activations are at most 1-Lipschitz, so LinearForward's tolerance holds for post as well).</summary>
+    [TestCaseSource(nameof(LinearActivationCases))]
+    public void LinearActivationForwardMatches(int batch, int inputs, int outputs, Activation activation)
+    {
+        var rng = new System.Random(batch * 31 + inputs + (int)activation);
+        // Identity leaves post alone: random values there must come back untouched.
+        var post = activation == Activation.Identity ? Buffer.Random(batch, outputs, rng) : Buffer.Filled(batch, outputs, float.NaN);
+        Parity($"LinearActivationForward({activation})", 3e-5 * Math.Sqrt(inputs), 1e-5,
+            [In("x", Buffer.Random(batch, inputs, rng)), In("w", Buffer.Random(outputs, inputs, rng)), In("b", Buffer.Random(1, outputs, rng)),
+             In("pre", Buffer.Filled(batch, outputs, float.NaN)), In("post", post)],
+            (b, t) => b.LinearActivationForward(t[0], t[1], t[2], activation, 0.2f, t[3], t[4]));
+    }
+
+    /// <summary>On the device the fused kernel computes exactly what fg_bias_add_rows and the activation kernel do.</summary>
+    [TestCaseSource(nameof(LinearActivationCases))]
+    public void LinearActivationForwardEqualsTheUnfusedOpsBitForBit(int batch, int inputs, int outputs, Activation activation)
+    {
+        var cuda = Cuda();
+        var rng = new System.Random(batch + inputs * 3 + (int)activation);
+        using var x = Buffer.Random(batch, inputs, rng); using var w = Buffer.Random(outputs, inputs, rng);
+        using var b = Buffer.Random(1, outputs, rng); using var nan = Buffer.Filled(batch, outputs, float.NaN);
+        var d = new[] { new DeviceBuffer(cuda, x), new DeviceBuffer(cuda, w), new DeviceBuffer(cuda, b),
+            new DeviceBuffer(cuda, nan), new DeviceBuffer(cuda, nan), new DeviceBuffer(cuda, nan), new DeviceBuffer(cuda, nan) };
+        try
+        {
+            Tensor fusedPre = d[3].T, fusedPost = d[4].T, pre = d[5].T, post = d[6].T;
+            cuda.LinearActivationForward(d[0].T, d[1].T, d[2].T, activation, 0.2f, fusedPre, fusedPost);
+            cuda.LinearForward(d[0].T, d[1].T, d[2].T, pre);
+            switch (activation)
+            {
+                case Activation.Relu: cuda.ReluForward(pre, post); break;
+                case Activation.LeakyRelu: cuda.LeakyReluForward(pre, 0.2f, post); break;
+                case Activation.Sigmoid: cuda.SigmoidForward(pre, post); break;
+                case Activation.Tanh: cuda.TanhForward(pre, post); break;
+            }
+            Assert.That(d[3].Read(), Is.EqualTo(d[5].Read()), "pre");
+            Assert.That(d[4].Read(), Is.EqualTo(d[6].Read()), "post");
+        }
+        finally
+        {
+            foreach (var buffer in d) buffer.Dispose();
+        }
+    }
+
     [TestCaseSource(nameof(LinearCases))]
     public void LinearBackwardMatchesOverwritingDxAndAccumulatingDwDb(int batch, int inputs, int outputs)
     {
@@ -413,6 +463,7 @@ public sealed class CudaParityTests
             cuda.FillNormal(x, 1, 2, 3);
             cuda.Fill(w, 0.01f);
             cuda.LinearForward(x, w, bias, y);
+            cuda.LinearActivationForward(x, w, bias, Activation.Tanh, 0f, y, t);
             cuda.LeakyReluForward(y, 0.2f, y);
             cuda.SigmoidForward(y, t);
             cuda.TanhForward(y, y);

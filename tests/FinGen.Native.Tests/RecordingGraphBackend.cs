@@ -132,6 +132,8 @@ internal sealed class RecordingGraphBackend(IBackend inner) : IGraphBackend
     public void LinearForward(Tensor x, Tensor weight, Tensor bias, Tensor y) => Op(() => inner.LinearForward(x, weight, bias, y));
     public void LinearBackward(Tensor x, Tensor weight, Tensor dy, Tensor dx, Tensor dWeight, Tensor dBias) =>
         Op(() => inner.LinearBackward(x, weight, dy, dx, dWeight, dBias));
+    public void LinearActivationForward(Tensor x, Tensor weight, Tensor bias, Models.Activation activation, float slope, Tensor pre, Tensor post) =>
+        Op(() => inner.LinearActivationForward(x, weight, bias, activation, slope, pre, post));
     public void LeakyReluForward(Tensor x, float slope, Tensor y) => Op(() => inner.LeakyReluForward(x, slope, y));
     public void LeakyReluBackward(Tensor x, Tensor dy, float slope, Tensor dx) => Op(() => inner.LeakyReluBackward(x, dy, slope, dx));
     public void ReluForward(Tensor x, Tensor y) => Op(() => inner.ReluForward(x, y));

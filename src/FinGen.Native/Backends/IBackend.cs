@@ -37,6 +37,13 @@ public interface IBackend : IDisposable
     /// <param name="x">[B, In]</param><param name="weight">[Out, In]</param><param name="dy">[B, Out]</param>
     /// <param name="dx">[B, In] or empty</param><param name="dWeight">[Out, In] or empty</param><param name="dBias">[1, Out] or empty</param>
     void LinearBackward(Tensor x, Tensor weight, Tensor dy, Tensor dx, Tensor dWeight, Tensor dBias);
+    /// <summary>
+    /// A linear layer and its activation: pre = x·Wᵀ + b, post = f(pre) with f the <paramref name="activation"/> (leaky
+    /// ReLU with <paramref name="slope"/>); the same values as <see cref="LinearForward"/> then the activation op, with the
+    /// bias add and the activation in one pass on a GPU. Identity leaves <paramref name="post"/> untouched (it is pre).
+    /// </summary>
+    /// <param name="pre">[B, Out]: kept for the backward pass</param><param name="post">[B, Out], not aliasing pre unless the activation is Identity</param>
+    void LinearActivationForward(Tensor x, Tensor weight, Tensor bias, Models.Activation activation, float slope, Tensor pre, Tensor post);
 
     // ---- activations (y may alias x; dx may alias dy)
     void LeakyReluForward(Tensor x, float slope, Tensor y);

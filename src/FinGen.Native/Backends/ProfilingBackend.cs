@@ -69,6 +69,9 @@ public sealed class ProfilingBackend(IBackend inner) : IBackend
         Time("linear_backward", 2.0 * x.Rows * x.Cols * dy.Cols * ((dx.IsEmpty ? 0 : 1) + (dWeight.IsEmpty ? 0 : 1)),
             () => inner.LinearBackward(x, weight, dy, dx, dWeight, dBias));
 
+    public void LinearActivationForward(Tensor x, Tensor weight, Tensor bias, Models.Activation activation, float slope, Tensor pre, Tensor post) =>
+        Time("linear_forward_fused", 2.0 * x.Rows * x.Cols * pre.Cols, () => inner.LinearActivationForward(x, weight, bias, activation, slope, pre, post));
+
     public void LeakyReluForward(Tensor x, float slope, Tensor y) => Time("leaky_relu_forward", 0, () => inner.LeakyReluForward(x, slope, y));
     public void LeakyReluBackward(Tensor x, Tensor dy, float slope, Tensor dx) => Time("leaky_relu_backward", 0, () => inner.LeakyReluBackward(x, dy, slope, dx));
     public void ReluForward(Tensor x, Tensor y) => Time("relu_forward", 0, () => inner.ReluForward(x, y));

@@ -12,9 +12,12 @@ namespace FinGen.Native.Models;
 /// and a step's ops take only its address.
 ///
 /// Why: a captured CUDA graph replays every op with the argument values it had at capture, so a step captured once can
-/// be replayed every step only if nothing it passes by value changes. Everything else a step touches already lives in
-/// backend memory at fixed addresses (the batch tensor, parameters, workspaces, the constant label vectors); these few
-/// scalars were the only per-step arguments. One small block (rather than a value per op) keeps it to one copy a
+/// be replayed every step only if nothing it passes by value changes. Going through every op a GAN, VAE, DCGAN or conv
+/// VAE step issues: tensors are fixed addresses (the batch tensor, parameters, gradients, optimizer state, workspaces,
+/// the label vectors filled once, batch norm's running and saved statistics, the loss slots the metrics are read
+/// from after the step); the other scalars are constants of the config (loss scales 1/B, leaky-ReLU slopes, batch
+/// norm's momentum and ε, the seed and Philox stream ids, convolution geometries). Only the noise offset and the
+/// optimizers' t (and their learning rates, should a schedule ever change them) vary, so they alone live here. One small block (rather than a value per op) keeps it to one copy a
 /// step, and the same block serves every backend: the CPU backends read it from their (host) memory, so the same
 /// model code runs eagerly, captured or replayed, and a test can record a step on the CPU and replay it to prove
 /// that nothing per-step was baked in.
