@@ -21,8 +21,9 @@ public enum CudaMath
 /// <summary>
 /// The CUDA backend: the hand-written kernels of kernels/ (a fatbin embedded in this assembly, loaded with
 /// cuModuleLoadData) for every op but the GEMMs, which are cuBLAS SGEMMs. Everything is queued on one stream of
-/// the device's primary context, in order, with no implicit synchronization: only <see cref="Upload"/>,
-/// <see cref="Download"/> and <see cref="Synchronize"/> wait for the device. Ops allocate nothing managed: kernel
+/// the device's primary context, in order, with no implicit synchronization: only <see cref="Download"/>,
+/// <see cref="Synchronize"/> and uploads larger than 4 MiB wait for the device (smaller ones are staged in pinned
+/// memory and return at once). Ops allocate nothing managed: kernel
 /// arguments are a stackalloc'd array of pointers to locals, CUfunction handles are looked up once, and small
 /// uploads (a step's <see cref="StepScalars"/>, the by-value optimizers' hyper-parameters) go through a pinned ring
 /// allocated at creation.
@@ -41,6 +42,11 @@ public sealed unsafe class CudaBackend : IGraphBackend
     private const int StagingSlots = 64;
     private const int StagingSlotBytes = StepScalars.MaxFloats * sizeof(float);
 
+    // Uploads up to this size (a training batch) are staged in one of two pinned buffers and not waited for, so the
+    // host gathers the next batch while the device runs the step; each buffer is rewritten only after its last copy
+    // has completed (its event). Larger uploads (initial weights, checkpoints) copy from the caller's memory and wait.
+    private const int UploadStagingBytes = 4 << 20;
+
     // cuBLAS's workspace, set explicitly so that a captured SGEMM uses this fixed buffer instead of allocating one
     // inside the capture (cuBLAS's advice for graphs; 32 MiB is its recommendation for Hopper, more than enough before).
     private const int CublasWorkspaceBytes = 32 << 20;
@@ -49,6 +55,9 @@ public sealed unsafe class CudaBackend : IGraphBackend
     private readonly PrimaryContextHandle _context;
     private readonly nint _stream, _cublas;
     private readonly KernelTable _kernels;
+    private readonly byte*[] _uploadHost = new byte*[2];
+    private readonly nint[] _uploadCopied = new nint[2];
+    private int _nextUpload;
     private readonly byte* _stagingHost;
     private readonly nint[] _stagingCopied;
     private int _nextStagingSlot;
@@ -84,6 +93,11 @@ public sealed unsafe class CudaBackend : IGraphBackend
             Check.Blas(Cublas.cublasSetWorkspace_v2(_cublas, (void*)cublasWorkspace.Pointer, CublasWorkspaceBytes),
                 nameof(Cublas.cublasSetWorkspace_v2));
 
+            for (int i = 0; i < 2; i++)
+            {
+                _uploadHost[i] = Own(PinnedHostHandle.Allocate(_context, UploadStagingBytes)).Pointer;
+                _uploadCopied[i] = Own(SafeEventHandle.Create(_context, Driver.EventDisableTiming)).Value;
+            }
             _stagingHost = Own(PinnedHostHandle.Allocate(_context, StagingSlots * StagingSlotBytes)).Pointer;
             _stagingCopied = new nint[StagingSlots];
             for (int i = 0; i < StagingSlots; i++) _stagingCopied[i] = Own(SafeEventHandle.Create(_context, Driver.EventDisableTiming)).Value;
@@ -198,6 +212,17 @@ public sealed unsafe class CudaBackend : IGraphBackend
         if (source.Length > destination.Length) Throw.Argument($"upload of {source.Length} values into {destination}: destination too short");
         EnterWaiting();
         if (source.Length == 0) return;
+        nuint bytes = Bytes(source.Length);
+        if (bytes <= UploadStagingBytes)
+        {
+            int slot = _nextUpload;
+            _nextUpload = 1 - slot;
+            Check.Cu(Driver.cuEventSynchronize(_uploadCopied[slot]), nameof(Driver.cuEventSynchronize));
+            source.CopyTo(new Span<float>(_uploadHost[slot], source.Length));
+            Check.Cu(Driver.cuMemcpyHtoDAsync_v2(Address(destination), _uploadHost[slot], bytes, _stream), nameof(Driver.cuMemcpyHtoDAsync_v2));
+            Check.Cu(Driver.cuEventRecord(_uploadCopied[slot], _stream), nameof(Driver.cuEventRecord));
+            return;
+        }
         fixed (float* host = source)
         {
             Check.Cu(Driver.cuMemcpyHtoDAsync_v2(Address(destination), host, Bytes(source.Length), _stream), nameof(Driver.cuMemcpyHtoDAsync_v2));

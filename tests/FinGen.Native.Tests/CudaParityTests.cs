@@ -104,6 +104,53 @@ public sealed class CudaParityTests
         Assert.Throws<ArgumentException>(() => cuda.Download(memory.Slice(0, 1, 3), new float[2]));
     }
 
+    /// <summary>
+    /// Uploads up to 4 MiB return before the copy ran (staged in pinned memory): the caller may refill its array at
+    /// once, each upload still lands in order (the last one into a tensor wins), and kernels queued between them see
+    /// the right values. A larger upload takes the waiting path.
+    /// </summary>
+    [Test]
+    public void StagedUploadsLandInOrderAndLeaveTheSourceFree()
+    {
+        var cuda = Cuda();
+        var rng = new System.Random(13);
+        const int n = 50_000, rounds = 7;
+        using var memory = cuda.Allocate((long)rounds * n + n);
+        var host = new float[n];
+        var expected = new float[rounds][];
+        var summed = memory.Slice((long)rounds * n, 1, n);
+        cuda.Fill(summed, 0f);
+        for (int r = 0; r < rounds; r++)
+        {
+            for (int i = 0; i < n; i++) host[i] = (float)rng.NextDouble() - 0.5f;
+            expected[r] = (float[])host.Clone();
+            var target = memory.Slice((long)r * n, 1, n);
+            cuda.Upload(host, target);
+            cuda.Add(summed, target, summed); // reads what this upload wrote, not a later one
+            Array.Fill(host, float.NaN);      // the source is free as soon as Upload returns
+            cuda.Upload(host, memory.Slice((long)((r + 1) % rounds) * n, 1, n)); // overwritten by the next round's upload
+        }
+        var back = new float[n];
+        var sum = new float[n];
+        for (int r = 0; r < rounds; r++)
+        {
+            for (int i = 0; i < n; i++) sum[i] += expected[r][i];
+            cuda.Download(memory.Slice((long)r * n, 1, n), back);
+            if (r == 0) Assert.That(back, Has.All.NaN, "round 0's tensor was last written by the final round's NaN upload");
+            else Assert.That(back, Is.EqualTo(expected[r]), $"round {r}");
+        }
+        cuda.Download(summed, back);
+        Assert.That(back, Is.EqualTo(sum), "each Add saw its own round's upload");
+
+        var large = new float[(4 << 20) / sizeof(float) + 1001];
+        for (int i = 0; i < large.Length; i++) large[i] = i % 977 - 300f;
+        using var big = cuda.Allocate(large.Length);
+        cuda.Upload(large, big.All());
+        var largeBack = new float[large.Length];
+        cuda.Download(big.All(), largeBack);
+        Assert.That(largeBack, Is.EqualTo(large));
+    }
+
     [TestCaseSource(nameof(ShapeCasesWithLarge))]
     public void FillCopyAddMatch(int rows, int cols)
     {
