@@ -21,7 +21,10 @@ public interface IBackend : IDisposable
     // ---- memory
     /// <summary>A zeroed allocation of <paramref name="count"/> floats.</summary>
     DeviceMemory Allocate(long count);
+    /// <summary>Copies host values into backend memory, ordered with the queued ops; <paramref name="source"/> may be
+    /// reused as soon as it returns (on CUDA a small upload is staged in pinned memory and not waited for).</summary>
     void Upload(ReadOnlySpan<float> source, Tensor destination);
+    /// <summary>Waits for the queued work, then copies backend memory to the host.</summary>
     void Download(Tensor source, Span<float> destination);
     void Fill(Tensor destination, float value);
     void Copy(Tensor source, Tensor destination);
