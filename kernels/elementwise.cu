@@ -1,12 +1,11 @@
-// elementwise.cu — fills, sums, bias broadcasts and the device-side step counter.
-// defines: fg_fill, fg_add, fg_bias_add_rows, fg_bias_grad_accumulate, fg_increment
+// elementwise.cu — fills, sums and bias broadcasts.
+// defines: fg_fill, fg_add, fg_bias_add_rows, fg_bias_grad_accumulate
 //
 // Maths (row-major, y[r, c] = y[r·cols + c]):
 //   fg_fill                  y[i] = value
 //   fg_add                   y[i] = a[i] + b[i]                  (y may alias a or b)
 //   fg_bias_add_rows         y[r, c] += bias[c]                  (the bias half of LinearForward; cuBLAS does x·Wᵀ)
 //   fg_bias_grad_accumulate  dbias[c] += Σ_r dy[r, c]            (the bias half of LinearBackward)
-//   fg_increment             *counter += 1                       (Adam's t, advanced inside a captured graph)
 //
 // Gradient contract: fg_bias_grad_accumulate ACCUMULATES into the parameter gradient dbias (+=), like every
 // parameter gradient. Its sum is a float started at 0 and taken over the rows in order r = 0, 1, ..., then
@@ -57,18 +56,9 @@ extern "C" __global__ void fg_bias_grad_accumulate(const float* dy, float* dbias
     }
 }
 
-extern "C" __global__ void fg_increment(int* counter)
-{
-    if (blockIdx.x == 0 && threadIdx.x == 0)
-    {
-        *counter += 1;
-    }
-}
-
 // ---- launch configuration
 // fg_fill, fg_add            block FG_BLOCK_SIZE (256), grid fg_grid_size(n, 256, FG_MAX_GRID_SIZE)
 // fg_bias_add_rows           block 256, grid fg_grid_size(rows·cols, 256, 4096)
 // fg_bias_grad_accumulate    block 256, grid fg_grid_size(cols, 256, 4096)   (work items are columns)
-// fg_increment               block 1, grid 1 (extra threads do nothing)
 // Every grid-stride kernel is correct for any grid ≥ 1 and any block size; the numbers above are the
 // recommended ones. No shared memory, no synchronization.

@@ -8,8 +8,9 @@
 //         m̂ = m / (1 − β1ᵗ);  v̂ = v / (1 − β2ᵗ);  p −= lr·m̂ / (√v̂ + ε)
 //
 // Hyper-parameters and t are read from device memory, not passed by value, so a captured CUDA graph
-// replays one training step as is: the host rewrites `hyper` for a learning-rate schedule and
-// fg_increment advances `step` inside the graph.
+// replays one training step as is: the host rewrites them (the step scalars, kernels/ABI.md) with an
+// asynchronous copy queued before each replay; a training step passes step = hyper + 4 (t in the fifth
+// float's bits).
 //
 // Gradient contract: g is read only (zeroing it for the next step is the caller's job); p, v and m are
 // updated in place. Operation order follows CpuReferenceBackend.SgdStep/AdamStep in float; βᵗ is

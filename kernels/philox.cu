@@ -1,5 +1,5 @@
 // philox.cu — standard normal numbers from the counter-based Philox4x32-10 generator.
-// defines: fg_philox_normal
+// defines: fg_philox_normal, fg_philox_normal_at
 //
 // Maths: y[i] = normal number k = offset + i of (seed, stream), where normal number k is lane k % 4 of
 // Philox block k / 4 (key = seed, counter = (block, stream); see fg_philox_block in common.cuh). A block's
@@ -9,6 +9,10 @@
 // the launch configuration, so any split of a draw into calls with consecutive offsets gives the same floats.
 // The only possible differences from the CPU are last-ulp differences between CUDA's and glibc's double
 // log/sin/cos, which change the rounded float only when the double lands within an ulp of a float midpoint.
+//
+// fg_philox_normal_at is the same draw at offset = *offset_at + delta, the first read from device memory when the
+// kernel runs: a training step keeps its noise position there (the step scalars, see kernels/ABI.md) so that a
+// captured CUDA graph draws fresh noise on every replay instead of the noise of the step it was captured on.
 //
 // Gradient contract: none (noise has no gradient); y is overwritten.
 #include "common.cuh"
@@ -33,8 +37,8 @@ static inline __host__ __device__ void fg_philox_normal_block(float* y, unsigned
 }
 
 // One thread a Philox block: the blocks touched by [offset, offset + n) are offset / 4 … (offset + n − 1) / 4.
-extern "C" __global__ void fg_philox_normal(float* y, int n, unsigned long long seed, unsigned long long stream,
-                                            unsigned long long offset)
+static inline __device__ void fg_philox_normal_range(float* y, int n, unsigned long long seed, unsigned long long stream,
+                                                     unsigned long long offset)
 {
     if (n <= 0) return;
     const unsigned long long end = offset + (unsigned long long)n;  // one past the last normal number
@@ -46,7 +50,19 @@ extern "C" __global__ void fg_philox_normal(float* y, int n, unsigned long long 
     }
 }
 
+extern "C" __global__ void fg_philox_normal(float* y, int n, unsigned long long seed, unsigned long long stream,
+                                            unsigned long long offset)
+{
+    fg_philox_normal_range(y, n, seed, stream, offset);
+}
+
+extern "C" __global__ void fg_philox_normal_at(float* y, int n, unsigned long long seed, unsigned long long stream,
+                                               const unsigned long long* offset_at, unsigned long long delta)
+{
+    fg_philox_normal_range(y, n, seed, stream, *offset_at + delta);
+}
+
 // ---- launch configuration
-// block FG_BLOCK_SIZE (256); the work items are Philox blocks, at most n / 4 + 2 of them, so
+// Both kernels: block FG_BLOCK_SIZE (256); the work items are Philox blocks, at most n / 4 + 2 of them, so
 // grid = fg_grid_size(n / 4 + 2, 256, FG_MAX_GRID_SIZE = 4096). Any grid ≥ 1 is correct (grid-stride).
 // No shared memory. offset + n must not exceed 2⁶⁴ (the CPU wraps there too, but the block range would not).

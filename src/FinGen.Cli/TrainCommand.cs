@@ -32,11 +32,12 @@ internal static class TrainCommand
         var seed = Options.Seed(42);
         var device = Options.Device();
         var output = new Option<string?>("--out") { Description = "output directory (new or empty; default runs/<model>-<timestamp>)" };
+        var metricsEvery = new Option<int?>("--metrics-every") { Description = "copy the losses back every N steps (a GPU synchronization; default 1 on CPU, 10 on CUDA)" };
         var resume = new Option<string?>("--resume") { Description = "checkpoint to continue from (its model, batch, optimizer and seed are kept; its data and data options too unless given)" };
 
         var command = new Command("train", "Train a GAN or VAE and write checkpoint.safetensors, metrics.csv, samples.png and config.json")
         {
-            model, data, dataOptions.Column, dataOptions.Columns, dataOptions.DateColumn, dataOptions.Missing, dataOptions.Stride, dataOptions.Window, dataOptions.Encoding, dataOptions.Transform, steps, batch, lr, optimizer, beta1, beta2, realLabel, recon, seed, device, output, resume,
+            model, data, dataOptions.Column, dataOptions.Columns, dataOptions.DateColumn, dataOptions.Missing, dataOptions.Stride, dataOptions.Window, dataOptions.Encoding, dataOptions.Transform, steps, batch, lr, optimizer, beta1, beta2, realLabel, recon, seed, device, output, metricsEvery, resume,
         };
         command.SetAction(parse =>
         {
@@ -47,6 +48,7 @@ internal static class TrainCommand
                 parse.GetResult(data) is not null && parse.GetResult(data)!.Implicit == false,
                 parse.GetValue(device)!,
                 parse.GetValue(output),
+                parse.GetValue(metricsEvery) is int every ? Options.AtLeast(every, 1, "--metrics-every") : null,
                 resumePath,
                 baseline => dataOptions.Resolve(parse, baseline));
             ModelConfig? fresh = null;
@@ -83,7 +85,8 @@ internal static class TrainCommand
     }
 
     /// <param name="DataOptions">The data options given on the command line over a baseline: the defaults, or the resumed checkpoint's.</param>
-    private sealed record TrainRequest(int Steps, string Data, bool DataGiven, string Device, string? Out, string? Resume, Func<DataOptions, DataOptions> DataOptions);
+    private sealed record TrainRequest(int Steps, string Data, bool DataGiven, string Device, string? Out, int? MetricsEvery, string? Resume,
+        Func<DataOptions, DataOptions> DataOptions);
 
     private static int Run(CliConsole console, TrainRequest request, ModelConfig? freshConfig)
     {
@@ -126,8 +129,8 @@ internal static class TrainCommand
         var names = model.MetricNames;
         var firstMetrics = new float[names.Count];
         var lastMetrics = new float[names.Count];
-        // On a GPU every metrics copy is a synchronization, so metrics.csv gets a row every 10 steps there.
-        int metricsEvery = backend.Name.StartsWith("cuda", StringComparison.Ordinal) ? 10 : 1;
+        // On a GPU every metrics copy is a synchronization (the only one of a step), so metrics.csv gets a row every 10 steps there.
+        int metricsEvery = request.MetricsEvery ?? (backend.Name.StartsWith("cuda", StringComparison.Ordinal) ? 10 : 1);
         bool haveFirst = false;
         var clock = Stopwatch.StartNew();
         using (var metrics = Sep.New(',').Writer(o => o with { WriteHeader = true }).ToFile(Path.Combine(outDir, "metrics.csv")))
@@ -181,6 +184,10 @@ internal static class TrainCommand
         log.WriteLine($"  first losses  {Describe(names, firstMetrics)}");
         log.WriteLine($"  last losses   {Describe(names, lastMetrics)}");
         log.WriteLine($"  {request.Steps} steps in {seconds:F1} s ({request.Steps / seconds:F0} steps/s)");
+        if (model.IsReplaying)
+            log.WriteLine($"  after {GenerativeModel.GraphWarmupSteps} warm-up steps, one step was captured as a graph and replayed; metrics copied back every {metricsEvery} steps");
+        else if (model.GraphFailure is not null)
+            log.WriteLine($"  every step ran without a graph: capturing one failed ({model.GraphFailure})");
         foreach (var path in written) log.WriteLine($"  wrote {path}");
         return Cli.Ok;
     }

@@ -5,6 +5,7 @@ using System.Runtime.InteropServices;
 using FinGen.Native.Backends;
 using FinGen.Native.Cuda.Interop;
 using FinGen.Native.Memory;
+using FinGen.Native.Models;
 
 namespace FinGen.Native.Cuda;
 
@@ -20,35 +21,56 @@ public enum CudaMath
 /// <summary>
 /// The CUDA backend: the hand-written kernels of kernels/ (a fatbin embedded in this assembly, loaded with
 /// cuModuleLoadData) for every op but the GEMMs, which are cuBLAS SGEMMs. Everything is queued on one stream of
-/// the device's primary context, in order, with no implicit synchronization: only <see cref="Upload"/>,
-/// <see cref="Download"/> and <see cref="Synchronize"/> wait for the device. Ops allocate nothing managed: kernel
-/// arguments are a stackalloc'd array of pointers to locals, CUfunction handles are looked up once, and the
-/// optimizers' hyper-parameters go through a pinned ring allocated at creation.
+/// the device's primary context, in order, with no implicit synchronization: only <see cref="Download"/>,
+/// <see cref="Synchronize"/> and uploads larger than 4 MiB wait for the device (smaller ones are staged in pinned
+/// memory and return at once). Ops allocate nothing managed: kernel
+/// arguments are a stackalloc'd array of pointers to locals, CUfunction handles are looked up once, and small
+/// uploads (a step's <see cref="StepScalars"/>, the by-value optimizers' hyper-parameters) go through a pinned ring
+/// allocated at creation.
+///
+/// Graphs (<see cref="IGraphBackend"/>, <see cref="CudaGraph"/>): every op but those that wait or allocate can be
+/// captured, the optimizers and noise included in their step-scalar forms, which read their per-step values from
+/// device memory when they run.
 ///
 /// Same contracts as <see cref="IBackend"/> and the CPU reference (the oracle of its parity tests). Not thread-safe:
 /// one thread at a time, though not always the same one (each op makes the context current on its thread).
 /// </summary>
-public sealed unsafe class CudaBackend : IBackend
+public sealed unsafe class CudaBackend : IGraphBackend
 {
-    // The optimizers' hyper-parameter ring: each slot holds [lr, β1, β2, ε] (SGD: [lr, momentum]) and Adam's step.
-    private const int HyperSlots = 64;
-    private const int HyperSlotBytes = 32;
-    private const int StepOffsetBytes = 16;
+    // The staging ring of UploadScalars: pinned slots of StepScalars.MaxFloats floats, each reused only once the copy
+    // that last read it has completed (its event), so a host write never races a pending copy.
+    private const int StagingSlots = 64;
+    private const int StagingSlotBytes = StepScalars.MaxFloats * sizeof(float);
+
+    // Uploads up to this size (a training batch) are staged in one of two pinned buffers and not waited for, so the
+    // host gathers the next batch while the device runs the step; each buffer is rewritten only after its last copy
+    // has completed (its event). Larger uploads (initial weights, checkpoints) copy from the caller's memory and wait.
+    private const int UploadStagingBytes = 4 << 20;
+
+    // cuBLAS's workspace, set explicitly so that a captured SGEMM uses this fixed buffer instead of allocating one
+    // inside the capture (cuBLAS's advice for graphs; 32 MiB is its recommendation for Hopper, more than enough before).
+    private const int CublasWorkspaceBytes = 32 << 20;
 
     private readonly List<SafeHandle> _owned = [];
     private readonly PrimaryContextHandle _context;
     private readonly nint _stream, _cublas;
     private readonly KernelTable _kernels;
-    private readonly byte* _hyperHost;
-    private readonly ulong _hyperDevice;
-    private readonly nint[] _hyperCopied;
-    private int _nextHyperSlot;
+    private readonly byte*[] _uploadHost = new byte*[2];
+    private readonly nint[] _uploadCopied = new nint[2];
+    private int _nextUpload;
+    private readonly byte* _stagingHost;
+    private readonly nint[] _stagingCopied;
+    private int _nextStagingSlot;
+    // The device slot the by-value SgdStep/AdamStep stage their hyper-parameters in (StepScalars' optimizer slot layout).
+    private readonly Tensor _byValueHyper;
     private bool _disposed;
 
     // cuDNN for the convolutions: made on first use (cuDNN is optional), then one plan per geometry and one workspace.
     private nint _cudnn;
     private readonly Dictionary<ConvGeometry, ConvPlan> _convPlans = [];
     private DeviceAllocationHandle? _workspace;
+    // Workspaces outgrown after a graph was captured: a graph may still launch work that uses them, so they live as long as the backend.
+    private readonly List<DeviceAllocationHandle> _retiredWorkspaces = [];
 
     private CudaBackend(int ordinal, CudaMath math, KernelImage image)
     {
@@ -66,10 +88,21 @@ public sealed unsafe class CudaBackend : IBackend
             Check.Blas(Cublas.cublasSetMathMode(_cublas, math == CudaMath.Tf32 ? CublasMath.Tf32TensorOp : CublasMath.Default),
                 nameof(Cublas.cublasSetMathMode));
 
-            _hyperHost = Own(PinnedHostHandle.Allocate(_context, HyperSlots * HyperSlotBytes)).Pointer;
-            _hyperDevice = Own(DeviceAllocationHandle.Allocate(_context, HyperSlots * HyperSlotBytes)).Pointer;
-            _hyperCopied = new nint[HyperSlots];
-            for (int i = 0; i < HyperSlots; i++) _hyperCopied[i] = Own(SafeEventHandle.Create(_context, Driver.EventDisableTiming)).Value;
+            var cublasWorkspace = Own(DeviceAllocationHandle.Allocate(_context, CublasWorkspaceBytes));
+            // After cublasSetStream, which resets the workspace to cuBLAS's own pool.
+            Check.Blas(Cublas.cublasSetWorkspace_v2(_cublas, (void*)cublasWorkspace.Pointer, CublasWorkspaceBytes),
+                nameof(Cublas.cublasSetWorkspace_v2));
+
+            for (int i = 0; i < 2; i++)
+            {
+                _uploadHost[i] = Own(PinnedHostHandle.Allocate(_context, UploadStagingBytes)).Pointer;
+                _uploadCopied[i] = Own(SafeEventHandle.Create(_context, Driver.EventDisableTiming)).Value;
+            }
+            _stagingHost = Own(PinnedHostHandle.Allocate(_context, StagingSlots * StagingSlotBytes)).Pointer;
+            _stagingCopied = new nint[StagingSlots];
+            for (int i = 0; i < StagingSlots; i++) _stagingCopied[i] = Own(SafeEventHandle.Create(_context, Driver.EventDisableTiming)).Value;
+            var byValueHyper = Own(DeviceAllocationHandle.Allocate(_context, StepScalars.OptimizerSlotFloats * sizeof(float)));
+            _byValueHyper = new Tensor((float*)byValueHyper.Pointer, 1, StepScalars.OptimizerSlotFloats, "by_value_hyper");
 
             Math = math;
             Info = CudaDeviceInfo.Query(ordinal, _cublas);
@@ -127,6 +160,11 @@ public sealed unsafe class CudaBackend : IBackend
         return new CudaGraph(this);
     }
 
+    IBackendGraph IGraphBackend.CreateGraph() => CreateGraph();
+
+    /// <summary>Set once a graph has been instantiated: from then on no buffer a captured op may use is freed before the backend.</summary>
+    internal bool GraphsExist { get; set; }
+
     /// <summary>A pair of events that times work on this backend's stream.</summary>
     public CudaTimer CreateTimer()
     {
@@ -174,6 +212,17 @@ public sealed unsafe class CudaBackend : IBackend
         if (source.Length > destination.Length) Throw.Argument($"upload of {source.Length} values into {destination}: destination too short");
         EnterWaiting();
         if (source.Length == 0) return;
+        nuint bytes = Bytes(source.Length);
+        if (bytes <= UploadStagingBytes)
+        {
+            int slot = _nextUpload;
+            _nextUpload = 1 - slot;
+            Check.Cu(Driver.cuEventSynchronize(_uploadCopied[slot]), nameof(Driver.cuEventSynchronize));
+            source.CopyTo(new Span<float>(_uploadHost[slot], source.Length));
+            Check.Cu(Driver.cuMemcpyHtoDAsync_v2(Address(destination), _uploadHost[slot], bytes, _stream), nameof(Driver.cuMemcpyHtoDAsync_v2));
+            Check.Cu(Driver.cuEventRecord(_uploadCopied[slot], _stream), nameof(Driver.cuEventRecord));
+            return;
+        }
         fixed (float* host = source)
         {
             Check.Cu(Driver.cuMemcpyHtoDAsync_v2(Address(destination), host, Bytes(source.Length), _stream), nameof(Driver.cuMemcpyHtoDAsync_v2));
@@ -242,6 +291,30 @@ public sealed unsafe class CudaBackend : IBackend
         float* py = y.Data, pb = bias.Data;
         void** args = stackalloc void*[] { &py, &pb, &batch, &outputs };
         LaunchElementwise(_kernels.BiasAddRows, y.Length, args);
+    }
+
+    public void LinearActivationForward(Tensor x, Tensor weight, Tensor bias, Activation activation, float slope, Tensor pre, Tensor post)
+    {
+        Shapes.Linear(x, weight, bias, pre);
+        if (activation != Activation.Identity) Shapes.Same(pre, post);
+        Enter();
+        int batch = x.Rows, inputs = x.Cols, outputs = pre.Cols;
+        if (pre.Length == 0) return;
+        Gemm(CublasOperation.Transpose, CublasOperation.None, outputs, batch, inputs,
+            weight.Data, inputs, x.Data, inputs, 0f, pre.Data, outputs);
+        // fg_bias_activation_forward's codes (kernels/activations.cu); ReLU is leaky ReLU with slope 0.
+        int code = activation switch
+        {
+            Activation.Identity => 0,
+            Activation.Relu or Activation.LeakyRelu => 1,
+            Activation.Sigmoid => 2,
+            Activation.Tanh => 3,
+            _ => throw new ArgumentOutOfRangeException(nameof(activation), activation, null),
+        };
+        if (activation == Activation.Relu) slope = 0f;
+        float* ppre = pre.Data, pb = bias.Data, ppost = post.Data;
+        void** args = stackalloc void*[] { &ppre, &pb, &ppost, &slope, &code, &batch, &outputs };
+        LaunchElementwise(_kernels.BiasActivationForward, pre.Length, args);
     }
 
     public void LinearBackward(Tensor x, Tensor weight, Tensor dy, Tensor dx, Tensor dWeight, Tensor dBias)
@@ -401,54 +474,92 @@ public sealed unsafe class CudaBackend : IBackend
         if (n > 0) Launch(_kernels.PhiloxNormal, LaunchConfiguration.PhiloxGrid(n), LaunchConfiguration.Block, args);
     }
 
-    // ---- optimizers: hyper-parameters are read from device memory (so a captured step can replay them)
+    public void FillNormal(Tensor destination, ulong seed, ulong stream, Tensor offset, ulong delta)
+    {
+        CheckOffset(offset);
+        Enter();
+        float* y = destination.Data;
+        int n = destination.Length;
+        ulong* at = (ulong*)offset.Data;
+        void** args = stackalloc void*[] { &y, &n, &seed, &stream, &at, &delta };
+        if (n > 0) Launch(_kernels.PhiloxNormalAt, LaunchConfiguration.PhiloxGrid(n), LaunchConfiguration.Block, args);
+    }
+
+    private static void CheckOffset(Tensor offset)
+    {
+        if (offset.Length < 2 || ((nuint)offset.Data & 7) != 0)
+            Throw.Argument($"{offset}: a noise offset is two floats holding an 8-byte-aligned 64-bit integer");
+    }
+
+    // ---- optimizers: hyper-parameters are read from device memory. The step-scalar forms take them from a block the
+    // caller uploaded (capturable); the by-value forms upload them first into one device slot of the backend's (not
+    // capturable, as every upload). One slot is enough: the copy, the kernel that reads it and the next copy into it are
+    // ordered on the one stream.
 
     public void SgdStep(Tensor parameters, Tensor gradients, Tensor velocity, float learningRate, float momentum)
     {
+        Span<float> hyper = stackalloc float[StepScalars.OptimizerSlotFloats];
+        hyper[0] = learningRate; hyper[1] = momentum;
         Shapes.Same(parameters, gradients); Shapes.Same(parameters, velocity);
-        Enter();
-        float* hyper = StageHyperParameters(learningRate, momentum, 0f, 0f, 0, out _);
-        float* p = parameters.Data, g = gradients.Data, v = velocity.Data;
-        int n = parameters.Length;
-        void** args = stackalloc void*[] { &p, &g, &v, &hyper, &n };
-        LaunchElementwise(_kernels.SgdStep, n, args);
+        UploadScalars(hyper, _byValueHyper);
+        SgdStep(parameters, gradients, velocity, _byValueHyper);
     }
 
     public void AdamStep(Tensor parameters, Tensor gradients, Tensor m, Tensor v, float learningRate, float beta1, float beta2, float epsilon, int step)
     {
-        Shapes.Same(parameters, gradients); Shapes.Same(parameters, m); Shapes.Same(parameters, v);
         ArgumentOutOfRangeException.ThrowIfLessThan(step, 1);
+        Span<float> hyper = stackalloc float[StepScalars.OptimizerSlotFloats];
+        hyper[0] = learningRate; hyper[1] = beta1; hyper[2] = beta2; hyper[3] = epsilon;
+        hyper[4] = BitConverter.Int32BitsToSingle(step);
+        Shapes.Same(parameters, gradients); Shapes.Same(parameters, m); Shapes.Same(parameters, v);
+        UploadScalars(hyper, _byValueHyper);
+        AdamStep(parameters, gradients, m, v, _byValueHyper);
+    }
+
+    public void SgdStep(Tensor parameters, Tensor gradients, Tensor velocity, Tensor hyper)
+    {
+        Shapes.Same(parameters, gradients); Shapes.Same(parameters, velocity);
+        if (hyper.Length < 2) Throw.Argument($"{hyper}: SGD's hyper-parameters are [lr, momentum]");
         Enter();
-        float* hyper = StageHyperParameters(learningRate, beta1, beta2, epsilon, step, out int* stepOnDevice);
+        float* ph = hyper.Data;
+        float* p = parameters.Data, g = gradients.Data, v = velocity.Data;
+        int n = parameters.Length;
+        void** args = stackalloc void*[] { &p, &g, &v, &ph, &n };
+        LaunchElementwise(_kernels.SgdStep, n, args);
+    }
+
+    public void AdamStep(Tensor parameters, Tensor gradients, Tensor m, Tensor v, Tensor hyper)
+    {
+        Shapes.Same(parameters, gradients); Shapes.Same(parameters, m); Shapes.Same(parameters, v);
+        if (hyper.Length < 5) Throw.Argument($"{hyper}: Adam's hyper-parameters are [lr, β1, β2, ε, t]");
+        Enter();
+        float* ph = hyper.Data;
+        int* step = (int*)(ph + 4);
         float* p = parameters.Data, g = gradients.Data, pm = m.Data, pv = v.Data;
         int n = parameters.Length;
-        void** args = stackalloc void*[] { &p, &g, &pm, &pv, &hyper, &stepOnDevice, &n };
+        void** args = stackalloc void*[] { &p, &g, &pm, &pv, &ph, &step, &n };
         LaunchElementwise(_kernels.AdamStep, n, args);
     }
 
     /// <summary>
-    /// Writes [h0, h1, h2, h3] and the step into the next slot of the pinned ring and queues its copy to the device
-    /// ahead of the kernel that reads it; returns the slot's device address. A slot is rewritten only after the copy
-    /// that last read it has completed (its event), so a host write never races a pending copy, and 64 slots mean the
-    /// wait is almost always already over. Not capturable (it waits on an event): a captured step will instead keep
-    /// its hyper-parameters in place and advance the step with fg_increment.
+    /// Copies <paramref name="source"/> into the next slot of the pinned ring and queues its copy to the device; returns
+    /// without waiting for the device. A slot is rewritten only after the copy that last read it has completed (its
+    /// event), and with 64 slots that wait is almost always already over. Not capturable: it waits on an event, and a
+    /// captured copy would replay the slot's bytes of capture time.
     /// </summary>
-    private float* StageHyperParameters(float h0, float h1, float h2, float h3, int step, out int* stepOnDevice)
+    public void UploadScalars(ReadOnlySpan<float> source, Tensor destination)
     {
-        if (Capturing) ThrowCapturing("an optimizer step");
-        int slot = _nextHyperSlot;
-        _nextHyperSlot = (slot + 1) % HyperSlots;
-        nint copied = _hyperCopied[slot];
+        StepScalars.CheckUpload(source, destination);
+        EnterWaiting();
+        if (source.Length == 0) return;
+        int slot = _nextStagingSlot;
+        _nextStagingSlot = (slot + 1) % StagingSlots;
+        nint copied = _stagingCopied[slot];
         Check.Cu(Driver.cuEventSynchronize(copied), nameof(Driver.cuEventSynchronize));
-        byte* host = _hyperHost + slot * HyperSlotBytes;
-        float* values = (float*)host;
-        values[0] = h0; values[1] = h1; values[2] = h2; values[3] = h3;
-        *(int*)(host + StepOffsetBytes) = step;
-        ulong device = _hyperDevice + (ulong)(slot * HyperSlotBytes);
-        Check.Cu(Driver.cuMemcpyHtoDAsync_v2(device, host, HyperSlotBytes, _stream), nameof(Driver.cuMemcpyHtoDAsync_v2));
+        float* host = (float*)(_stagingHost + slot * StagingSlotBytes);
+        source.CopyTo(new Span<float>(host, source.Length));
+        Check.Cu(Driver.cuMemcpyHtoDAsync_v2(Address(destination), host, Bytes(source.Length), _stream), nameof(Driver.cuMemcpyHtoDAsync_v2));
         Check.Cu(Driver.cuEventRecord(copied, _stream), nameof(Driver.cuEventRecord));
-        stepOnDevice = (int*)(device + StepOffsetBytes);
-        return (float*)device;
     }
 
     // ---- plumbing
@@ -520,6 +631,8 @@ public sealed unsafe class CudaBackend : IBackend
         if (_owned.Count > 1 && _context.TryMakeCurrent() == CUresult.Success && _stream != 0) Driver.cuStreamSynchronize(_stream);
         _workspace?.Dispose();
         _workspace = null;
+        foreach (var retired in _retiredWorkspaces) retired.Dispose();
+        _retiredWorkspaces.Clear();
         _convPlans.Clear();
         _cudnn = 0;
         for (int i = _owned.Count - 1; i >= 0; i--) _owned[i].Dispose();
@@ -667,7 +780,9 @@ public sealed unsafe class CudaBackend : IBackend
         if (bytes == 0 || (_workspace is not null && _workspace.Bytes >= bytes)) return;
         if (Capturing) ThrowCapturing("growing the cuDNN workspace");
         Check.Cu(Driver.cuStreamSynchronize(_stream), nameof(Driver.cuStreamSynchronize));
-        _workspace?.Dispose();
+        // A captured step may use the old workspace on every replay (sampling with a new geometry can grow it mid-training).
+        if (GraphsExist && _workspace is not null) _retiredWorkspaces.Add(_workspace);
+        else _workspace?.Dispose();
         _workspace = null;
         try
         {

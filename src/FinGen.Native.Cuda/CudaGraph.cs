@@ -1,3 +1,4 @@
+using FinGen.Native.Backends;
 using FinGen.Native.Cuda.Interop;
 
 namespace FinGen.Native.Cuda;
@@ -7,18 +8,22 @@ namespace FinGen.Native.Cuda;
 /// <see cref="EndCapture"/> into a CUDA graph, instantiates it, and replays it with <see cref="Launch"/>: one
 /// driver call for a whole training step instead of one per kernel.
 ///
-/// Not yet used by the trainer: a later change will capture one training step with it. What that change must
-/// respect: a replay re-runs the captured kernels with the same arguments (pointer values and scalars as they
-/// were at capture), so everything that varies per step has to live in device memory (the batch uploaded into
-/// a fixed tensor before <see cref="Launch"/>, Philox offsets, Adam's step advanced on the device by
-/// fg_increment); and nothing captured may wait for the device or allocate. The backend enforces the latter:
-/// while capturing, Upload, Download, Synchronize, Allocate and the optimizer steps (whose hyper-parameter ring
-/// waits on events) throw <see cref="InvalidOperationException"/>.
+/// <see cref="Models.GenerativeModel.TrainStep"/> captures one training step with it after a warm-up and launches it
+/// every step after. The contract a captured step keeps: a replay re-runs the captured kernels with the same
+/// arguments (pointer values and scalars as they were at capture), so everything that varies per step lives in
+/// device memory, written before <see cref="Launch"/> by work queued outside the graph: the batch (uploaded into a
+/// fixed tensor) and the step's <see cref="Models.StepScalars"/> (noise offset, optimizer hyper-parameters and Adam's
+/// t, one asynchronous copy from pinned memory), which the step-scalar forms of FillNormal, SgdStep and AdamStep read
+/// when they run. And nothing captured may wait for the device or allocate. The backend enforces the latter: while
+/// capturing, Upload, UploadScalars, Download, Synchronize, Allocate, the by-value optimizer steps (they upload their
+/// hyper-parameters), a convolution geometry's first use and cuDNN workspace growth throw
+/// <see cref="InvalidOperationException"/>. Once a graph exists the backend frees no buffer a graph may use before
+/// the backend itself (an outgrown cuDNN workspace is kept); cuBLAS uses a fixed workspace set at creation.
 ///
 /// Capture mode is thread-local: only this thread's unsafe calls invalidate the capture, so other threads may
 /// keep using CUDA meanwhile.
 /// </summary>
-public sealed unsafe class CudaGraph : IDisposable
+public sealed unsafe class CudaGraph : IBackendGraph
 {
     private readonly CudaBackend _backend;
     private SafeGraphHandle? _graph;
@@ -61,6 +66,7 @@ public sealed unsafe class CudaGraph : IDisposable
         nint exec;
         Check.Cu(Driver.cuGraphInstantiateWithFlags(&exec, graph, 0), nameof(Driver.cuGraphInstantiateWithFlags));
         _exec = new SafeGraphExecHandle(_backend.Context, exec);
+        _backend.GraphsExist = true;
     }
 
     /// <summary>Queues one replay on the backend's stream (asynchronous, like every op).</summary>

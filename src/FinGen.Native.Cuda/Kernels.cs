@@ -81,7 +81,7 @@ internal sealed class KernelImage
 /// </summary>
 internal static class LaunchConfiguration
 {
-    /// <summary>FG_BLOCK_SIZE: threads per block of every kernel but the loss forwards and fg_increment.</summary>
+    /// <summary>FG_BLOCK_SIZE: threads per block of every kernel but the loss forwards.</summary>
     public const uint Block = 256;
 
     /// <summary>FG_MAX_GRID_SIZE: beyond it each thread loops (grid-stride).</summary>
@@ -101,7 +101,7 @@ internal static class LaunchConfiguration
     /// <summary>The ABI's grid(items) = clamp(⌈items / 256⌉, 1, 4096): never 0, which cuLaunchKernel rejects.</summary>
     public static uint Grid(long items) => (uint)Math.Clamp((items + Block - 1) / Block, 1, MaxGrid);
 
-    /// <summary>fg_philox_normal: one thread a Philox block of 4 normals, plus 2 for a start and an end inside a block.</summary>
+    /// <summary>fg_philox_normal and fg_philox_normal_at: one thread a Philox block of 4 normals, plus 2 for a start and an end inside a block.</summary>
     public static uint PhiloxGrid(long n) => Grid(n / 4 + 2);
 }
 
@@ -115,6 +115,7 @@ internal sealed class KernelTable
         Add = Get("fg_add");
         BiasAddRows = Get("fg_bias_add_rows");
         BiasGradAccumulate = Get("fg_bias_grad_accumulate");
+        BiasActivationForward = Get("fg_bias_activation_forward");
         LeakyReluForward = Get("fg_leaky_relu_forward");
         LeakyReluBackward = Get("fg_leaky_relu_backward");
         SigmoidForward = Get("fg_sigmoid_forward");
@@ -130,9 +131,9 @@ internal sealed class KernelTable
         ReparameterizeForward = Get("fg_reparameterize_forward");
         ReparameterizeBackward = Get("fg_reparameterize_backward");
         PhiloxNormal = Get("fg_philox_normal");
+        PhiloxNormalAt = Get("fg_philox_normal_at");
         SgdStep = Get("fg_sgd_step");
         AdamStep = Get("fg_adam_step");
-        Increment = Get("fg_increment");
         BatchNormForwardTraining = Get("fg_batchnorm_forward_training");
         BatchNormForwardInference = Get("fg_batchnorm_forward_inference");
         BatchNormBackward = Get("fg_batchnorm_backward");
@@ -143,6 +144,8 @@ internal sealed class KernelTable
     public nint Add { get; }
     public nint BiasAddRows { get; }
     public nint BiasGradAccumulate { get; }
+    /// <summary>A linear layer's bias add fused with its activation (LinearActivationForward).</summary>
+    public nint BiasActivationForward { get; }
     public nint LeakyReluForward { get; }
     public nint LeakyReluBackward { get; }
     public nint SigmoidForward { get; }
@@ -158,10 +161,10 @@ internal sealed class KernelTable
     public nint ReparameterizeForward { get; }
     public nint ReparameterizeBackward { get; }
     public nint PhiloxNormal { get; }
+    /// <summary>fg_philox_normal at an offset read from device memory (a training step's, see StepScalars).</summary>
+    public nint PhiloxNormalAt { get; }
     public nint SgdStep { get; }
     public nint AdamStep { get; }
-    /// <summary>Advances Adam's device-side step counter; for a captured step (see <see cref="CudaGraph"/>).</summary>
-    public nint Increment { get; }
     public nint BatchNormForwardTraining { get; }
     public nint BatchNormForwardInference { get; }
     public nint BatchNormBackward { get; }

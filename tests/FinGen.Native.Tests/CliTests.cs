@@ -55,6 +55,16 @@ public sealed class CliTests
     }
 
     [Test]
+    public void MetricsEveryNStepsWritesThoseStepsAndTheLast()
+    {
+        var run = Fingen("train", "--data", "mnist", "--steps", "7", "--batch", "8", "--metrics-every", "3", "--out", In("every3"));
+        Assert.That(run.Code, Is.Zero, run.Error);
+        var steps = File.ReadAllLines(In("every3/metrics.csv")).Skip(1).Select(l => l.Split(',')[0]);
+        Assert.That(steps, Is.EqualTo(new[] { "3", "6", "7" }));
+        AssertOneLineError(Fingen("train", "--steps", "2", "--metrics-every", "0", "--out", In("every0")), "--metrics-every");
+    }
+
+    [Test]
     public void TrainVaeOnMnistWritesVaeMetrics()
     {
         string dir = TrainSmall("vae", "mnist");

@@ -104,6 +104,53 @@ public sealed class CudaParityTests
         Assert.Throws<ArgumentException>(() => cuda.Download(memory.Slice(0, 1, 3), new float[2]));
     }
 
+    /// <summary>
+    /// Uploads up to 4 MiB return before the copy ran (staged in pinned memory): the caller may refill its array at
+    /// once, each upload still lands in order (the last one into a tensor wins), and kernels queued between them see
+    /// the right values. A larger upload takes the waiting path.
+    /// </summary>
+    [Test]
+    public void StagedUploadsLandInOrderAndLeaveTheSourceFree()
+    {
+        var cuda = Cuda();
+        var rng = new System.Random(13);
+        const int n = 50_000, rounds = 7;
+        using var memory = cuda.Allocate((long)rounds * n + n);
+        var host = new float[n];
+        var expected = new float[rounds][];
+        var summed = memory.Slice((long)rounds * n, 1, n);
+        cuda.Fill(summed, 0f);
+        for (int r = 0; r < rounds; r++)
+        {
+            for (int i = 0; i < n; i++) host[i] = (float)rng.NextDouble() - 0.5f;
+            expected[r] = (float[])host.Clone();
+            var target = memory.Slice((long)r * n, 1, n);
+            cuda.Upload(host, target);
+            cuda.Add(summed, target, summed); // reads what this upload wrote, not a later one
+            Array.Fill(host, float.NaN);      // the source is free as soon as Upload returns
+            cuda.Upload(host, memory.Slice((long)((r + 1) % rounds) * n, 1, n)); // overwritten by the next round's upload
+        }
+        var back = new float[n];
+        var sum = new float[n];
+        for (int r = 0; r < rounds; r++)
+        {
+            for (int i = 0; i < n; i++) sum[i] += expected[r][i];
+            cuda.Download(memory.Slice((long)r * n, 1, n), back);
+            if (r == 0) Assert.That(back, Has.All.NaN, "round 0's tensor was last written by the final round's NaN upload");
+            else Assert.That(back, Is.EqualTo(expected[r]), $"round {r}");
+        }
+        cuda.Download(summed, back);
+        Assert.That(back, Is.EqualTo(sum), "each Add saw its own round's upload");
+
+        var large = new float[(4 << 20) / sizeof(float) + 1001];
+        for (int i = 0; i < large.Length; i++) large[i] = i % 977 - 300f;
+        using var big = cuda.Allocate(large.Length);
+        cuda.Upload(large, big.All());
+        var largeBack = new float[large.Length];
+        cuda.Download(big.All(), largeBack);
+        Assert.That(largeBack, Is.EqualTo(large));
+    }
+
     [TestCaseSource(nameof(ShapeCasesWithLarge))]
     public void FillCopyAddMatch(int rows, int cols)
     {
@@ -128,6 +175,56 @@ public sealed class CudaParityTests
             [In("x", Buffer.Random(batch, inputs, rng)), In("w", Buffer.Random(outputs, inputs, rng)), In("b", Buffer.Random(1, outputs, rng)),
              In("y", Buffer.Filled(batch, outputs, float.NaN))],
             (b, t) => b.LinearForward(t[0], t[1], t[2], t[3]));
+    }
+
+    private static IEnumerable<TestCaseData> LinearActivationCases() =>
+        from s in new[] { (1, 1, 1), (17, 33, 9), (64, 784, 128), (33, 1000, 257) }
+        from a in Enum.GetValues<Activation>()
+        select new TestCaseData(s.Item1, s.Item2, s.Item3, a).SetArgDisplayNames($"B{s.Item1} in{s.Item2} out{s.Item3}", a.ToString());
+
+    /// <summary>The fused bias add and activation against the CPU reference's two ops; both outputs are compared (the
+    /// activations are at most 1-Lipschitz, so LinearForward's tolerance holds for post as well).</summary>
+    [TestCaseSource(nameof(LinearActivationCases))]
+    public void LinearActivationForwardMatches(int batch, int inputs, int outputs, Activation activation)
+    {
+        var rng = new System.Random(batch * 31 + inputs + (int)activation);
+        // Identity leaves post alone: random values there must come back untouched.
+        var post = activation == Activation.Identity ? Buffer.Random(batch, outputs, rng) : Buffer.Filled(batch, outputs, float.NaN);
+        Parity($"LinearActivationForward({activation})", 3e-5 * Math.Sqrt(inputs), 1e-5,
+            [In("x", Buffer.Random(batch, inputs, rng)), In("w", Buffer.Random(outputs, inputs, rng)), In("b", Buffer.Random(1, outputs, rng)),
+             In("pre", Buffer.Filled(batch, outputs, float.NaN)), In("post", post)],
+            (b, t) => b.LinearActivationForward(t[0], t[1], t[2], activation, 0.2f, t[3], t[4]));
+    }
+
+    /// <summary>On the device the fused kernel computes exactly what fg_bias_add_rows and the activation kernel do.</summary>
+    [TestCaseSource(nameof(LinearActivationCases))]
+    public void LinearActivationForwardEqualsTheUnfusedOpsBitForBit(int batch, int inputs, int outputs, Activation activation)
+    {
+        var cuda = Cuda();
+        var rng = new System.Random(batch + inputs * 3 + (int)activation);
+        using var x = Buffer.Random(batch, inputs, rng); using var w = Buffer.Random(outputs, inputs, rng);
+        using var b = Buffer.Random(1, outputs, rng); using var nan = Buffer.Filled(batch, outputs, float.NaN);
+        var d = new[] { new DeviceBuffer(cuda, x), new DeviceBuffer(cuda, w), new DeviceBuffer(cuda, b),
+            new DeviceBuffer(cuda, nan), new DeviceBuffer(cuda, nan), new DeviceBuffer(cuda, nan), new DeviceBuffer(cuda, nan) };
+        try
+        {
+            Tensor fusedPre = d[3].T, fusedPost = d[4].T, pre = d[5].T, post = d[6].T;
+            cuda.LinearActivationForward(d[0].T, d[1].T, d[2].T, activation, 0.2f, fusedPre, fusedPost);
+            cuda.LinearForward(d[0].T, d[1].T, d[2].T, pre);
+            switch (activation)
+            {
+                case Activation.Relu: cuda.ReluForward(pre, post); break;
+                case Activation.LeakyRelu: cuda.LeakyReluForward(pre, 0.2f, post); break;
+                case Activation.Sigmoid: cuda.SigmoidForward(pre, post); break;
+                case Activation.Tanh: cuda.TanhForward(pre, post); break;
+            }
+            Assert.That(d[3].Read(), Is.EqualTo(d[5].Read()), "pre");
+            Assert.That(d[4].Read(), Is.EqualTo(d[6].Read()), "post");
+        }
+        finally
+        {
+            foreach (var buffer in d) buffer.Dispose();
+        }
     }
 
     [TestCaseSource(nameof(LinearCases))]
@@ -413,6 +510,7 @@ public sealed class CudaParityTests
             cuda.FillNormal(x, 1, 2, 3);
             cuda.Fill(w, 0.01f);
             cuda.LinearForward(x, w, bias, y);
+            cuda.LinearActivationForward(x, w, bias, Activation.Tanh, 0f, y, t);
             cuda.LeakyReluForward(y, 0.2f, y);
             cuda.SigmoidForward(y, t);
             cuda.TanhForward(y, y);

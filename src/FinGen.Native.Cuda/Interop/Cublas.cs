@@ -4,7 +4,7 @@ namespace FinGen.Native.Cuda.Interop;
 
 /// <summary>
 /// cuBLAS (<c>libcublas.so.13</c>, <c>.12</c> or <c>.11</c>), only what the engine calls: the handle, its stream
-/// and math mode, the version and SGEMM. The <c>_v2</c> names are the symbols cublas_v2.h maps to. cuBLAS is
+/// and math mode, its workspace, the version and SGEMM. The <c>_v2</c> names are the symbols cublas_v2.h maps to. cuBLAS is
 /// column-major; <see cref="CudaBackend"/> turns row-major products around (Cᵀ = Bᵀ·Aᵀ).
 /// </summary>
 internal static unsafe partial class Cublas
@@ -16,6 +16,8 @@ internal static unsafe partial class Cublas
     [LibraryImport(Library)] internal static partial CublasStatus cublasSetStream_v2(nint handle, nint stream);
     [LibraryImport(Library)] internal static partial CublasStatus cublasSetMathMode(nint handle, CublasMath mode);
     [LibraryImport(Library)] internal static partial CublasStatus cublasGetVersion_v2(nint handle, int* version);
+    /// <summary>The device buffer cuBLAS uses as scratch on the handle's stream (since cuBLAS 11.0); a captured SGEMM then allocates nothing.</summary>
+    [LibraryImport(Library)] internal static partial CublasStatus cublasSetWorkspace_v2(nint handle, void* workspace, nuint bytes);
 
     /// <summary>C = α·op(A)·op(B) + β·C, column-major; α and β are host pointers (the default pointer mode).</summary>
     [LibraryImport(Library)]

@@ -1,4 +1,5 @@
 using FinGen.Native.Memory;
+using FinGen.Native.Models;
 using FinGen.Native.Randomness;
 
 namespace FinGen.Native.Backends;
@@ -49,6 +50,13 @@ public unsafe class CpuReferenceBackend : IBackend
                 y.Data[b * outputs + o] = sum;
             }
         }
+    }
+
+    /// <summary>The two ops it fuses, so every CPU backend gives exactly the unfused values.</summary>
+    public void LinearActivationForward(Tensor x, Tensor weight, Tensor bias, Activation activation, float slope, Tensor pre, Tensor post)
+    {
+        LinearForward(x, weight, bias, pre);
+        ActivationOps.Forward(this, activation, slope, pre, post);
     }
 
     public virtual void LinearBackward(Tensor x, Tensor weight, Tensor dy, Tensor dx, Tensor dWeight, Tensor dBias)
@@ -204,6 +212,29 @@ public unsafe class CpuReferenceBackend : IBackend
     // ---- random numbers
     public virtual void FillNormal(Tensor destination, ulong seed, ulong stream, ulong offset) =>
         Philox.FillNormal(destination.Span, seed, stream, offset);
+
+    // The step-scalar forms read their values here, when the op runs, and hand them to the by-value forms (which the
+    // SIMD backend overrides), so both forms give the same bits.
+    public void FillNormal(Tensor destination, ulong seed, ulong stream, Tensor offset, ulong delta) =>
+        FillNormal(destination, seed, stream, StepScalars.ReadOffset(offset) + delta);
+
+    public void SgdStep(Tensor parameters, Tensor gradients, Tensor velocity, Tensor hyper)
+    {
+        var h = StepScalars.ReadSgd(hyper);
+        SgdStep(parameters, gradients, velocity, h.LearningRate, h.Momentum);
+    }
+
+    public void AdamStep(Tensor parameters, Tensor gradients, Tensor m, Tensor v, Tensor hyper)
+    {
+        var h = StepScalars.ReadAdam(hyper);
+        AdamStep(parameters, gradients, m, v, h.LearningRate, h.Beta1, h.Beta2, h.Epsilon, h.Step);
+    }
+
+    public void UploadScalars(ReadOnlySpan<float> source, Tensor destination)
+    {
+        StepScalars.CheckUpload(source, destination);
+        source.CopyTo(destination.Span);
+    }
 
     // ---- optimizers
     public virtual void SgdStep(Tensor parameters, Tensor gradients, Tensor velocity, float learningRate, float momentum)

@@ -21,7 +21,10 @@ public interface IBackend : IDisposable
     // ---- memory
     /// <summary>A zeroed allocation of <paramref name="count"/> floats.</summary>
     DeviceMemory Allocate(long count);
+    /// <summary>Copies host values into backend memory, ordered with the queued ops; <paramref name="source"/> may be
+    /// reused as soon as it returns (on CUDA a small upload is staged in pinned memory and not waited for).</summary>
     void Upload(ReadOnlySpan<float> source, Tensor destination);
+    /// <summary>Waits for the queued work, then copies backend memory to the host.</summary>
     void Download(Tensor source, Span<float> destination);
     void Fill(Tensor destination, float value);
     void Copy(Tensor source, Tensor destination);
@@ -37,6 +40,13 @@ public interface IBackend : IDisposable
     /// <param name="x">[B, In]</param><param name="weight">[Out, In]</param><param name="dy">[B, Out]</param>
     /// <param name="dx">[B, In] or empty</param><param name="dWeight">[Out, In] or empty</param><param name="dBias">[1, Out] or empty</param>
     void LinearBackward(Tensor x, Tensor weight, Tensor dy, Tensor dx, Tensor dWeight, Tensor dBias);
+    /// <summary>
+    /// A linear layer and its activation: pre = x·Wᵀ + b, post = f(pre) with f the <paramref name="activation"/> (leaky
+    /// ReLU with <paramref name="slope"/>); the same values as <see cref="LinearForward"/> then the activation op, with the
+    /// bias add and the activation in one pass on a GPU. Identity leaves <paramref name="post"/> untouched (it is pre).
+    /// </summary>
+    /// <param name="pre">[B, Out]: kept for the backward pass</param><param name="post">[B, Out], not aliasing pre unless the activation is Identity</param>
+    void LinearActivationForward(Tensor x, Tensor weight, Tensor bias, Models.Activation activation, float slope, Tensor pre, Tensor post);
 
     // ---- activations (y may alias x; dx may alias dy)
     void LeakyReluForward(Tensor x, float slope, Tensor y);
@@ -109,10 +119,58 @@ public interface IBackend : IDisposable
 
     // ---- random numbers (Philox4x32-10, see <see cref="Random.Philox"/>)
     void FillNormal(Tensor destination, ulong seed, ulong stream, ulong offset);
+    /// <summary>
+    /// <see cref="FillNormal(Tensor, ulong, ulong, ulong)"/> at offset = *<paramref name="offset"/> + <paramref name="delta"/>, the
+    /// first read from backend memory when the op runs: a training step's noise position lives in its
+    /// <see cref="Models.StepScalars"/>, so a captured step draws fresh noise on every replay.
+    /// </summary>
+    /// <param name="offset">[1, 2]: one little-endian 64-bit integer (the two floats' bits), 8-byte aligned</param>
+    void FillNormal(Tensor destination, ulong seed, ulong stream, Tensor offset, ulong delta);
 
     // ---- optimizers over one contiguous block
     /// <summary>velocity = momentum·velocity + grad; param −= lr·velocity (plain gradient descent when momentum is 0).</summary>
     void SgdStep(Tensor parameters, Tensor gradients, Tensor velocity, float learningRate, float momentum);
     /// <summary>Adam (Kingma &amp; Ba) with bias correction; <paramref name="step"/> counts from 1.</summary>
     void AdamStep(Tensor parameters, Tensor gradients, Tensor m, Tensor v, float learningRate, float beta1, float beta2, float epsilon, int step);
+
+    // ---- the same optimizers with their hyper-parameters read from backend memory when the op runs (see
+    // StepScalars): Adam's step and a learning rate change every step, and a captured step must see the new values.
+    /// <param name="hyper">[1, ≥ 2]: [lr, momentum]</param>
+    void SgdStep(Tensor parameters, Tensor gradients, Tensor velocity, Tensor hyper);
+    /// <param name="hyper">[1, ≥ 5]: [lr, β1, β2, ε, t] with t ≥ 1 an int32 stored in the fifth float's bits</param>
+    void AdamStep(Tensor parameters, Tensor gradients, Tensor m, Tensor v, Tensor hyper);
+
+    /// <summary>
+    /// Copies a few values (at most <see cref="Models.StepScalars.MaxFloats"/>) into backend memory, ordered after the work
+    /// already queued and before the work queued next, without waiting for the device; <paramref name="source"/> may be
+    /// reused as soon as this returns. How the host writes a step's <see cref="Models.StepScalars"/> before the step
+    /// runs (or is replayed); never part of a captured step.
+    /// </summary>
+    void UploadScalars(ReadOnlySpan<float> source, Tensor destination);
+}
+
+/// <summary>
+/// A backend that can capture the work queued between <see cref="IBackendGraph.BeginCapture"/> and
+/// <see cref="IBackendGraph.EndCapture"/> and replay it (CUDA graphs): the models capture one training step after a
+/// warm-up and replay it every step after. A replay re-runs every op with the arguments it had at capture (tensor
+/// addresses and scalar values alike), so a captured step must take whatever changes per step from backend memory
+/// (the batch tensor, <see cref="Models.StepScalars"/>), and must not upload, download, synchronize or allocate.
+/// The CPU backends do not implement it: on a CPU a replay saves nothing.
+/// </summary>
+public interface IGraphBackend : IBackend
+{
+    IBackendGraph CreateGraph();
+}
+
+/// <summary>One captured sequence of ops (see <see cref="IGraphBackend"/>).</summary>
+public interface IBackendGraph : IDisposable
+{
+    /// <summary>True once a capture has ended and can be launched.</summary>
+    bool IsReady { get; }
+    /// <summary>Starts recording: ops queued from now on are recorded, not run.</summary>
+    void BeginCapture();
+    /// <summary>Stops recording and makes the recording launchable.</summary>
+    void EndCapture();
+    /// <summary>Queues one replay of the recording, asynchronously like any op.</summary>
+    void Launch();
 }

@@ -18,8 +18,8 @@ public sealed class ProfilingBackend : IBackend
 {
     private enum Op
     {
-        Upload, Download, Fill, Copy, Add,
-        LinearForward, LinearBackward,
+        Upload, UploadScalars, Download, Fill, Copy, Add,
+        LinearForward, LinearForwardFused, LinearBackward,
         LeakyReluForward, LeakyReluBackward, ReluForward, ReluBackward, SigmoidForward, SigmoidBackward, TanhForward, TanhBackward,
         BceForward, BceBackward, MseForward, MseBackward, KlForward, KlBackward, ReparameterizeForward, ReparameterizeBackward,
         PhiloxNormal, SgdStep, AdamStep,
@@ -173,6 +173,13 @@ public sealed class ProfilingBackend : IBackend
         Stop(Op.LinearForward, flops: 2.0 * x.Rows * x.Cols * y.Cols);
     }
 
+    public void LinearActivationForward(Tensor x, Tensor weight, Tensor bias, Models.Activation activation, float slope, Tensor pre, Tensor post)
+    {
+        Start(Op.LinearForwardFused);
+        _inner.LinearActivationForward(x, weight, bias, activation, slope, pre, post);
+        Stop(Op.LinearForwardFused, flops: 2.0 * x.Rows * x.Cols * pre.Cols);
+    }
+
     public void LinearBackward(Tensor x, Tensor weight, Tensor dy, Tensor dx, Tensor dWeight, Tensor dBias)
     {
         Start(Op.LinearBackward);
@@ -312,6 +319,34 @@ public sealed class ProfilingBackend : IBackend
         Start(Op.AdamStep);
         _inner.AdamStep(parameters, gradients, m, v, learningRate, beta1, beta2, epsilon, step);
         Stop(Op.AdamStep, floatsMoved: 7.0 * parameters.Length); // p, m, v read and written, g read
+    }
+
+    public void FillNormal(Tensor destination, ulong seed, ulong stream, Tensor offset, ulong delta)
+    {
+        Start(Op.PhiloxNormal);
+        _inner.FillNormal(destination, seed, stream, offset, delta);
+        Stop(Op.PhiloxNormal, floatsMoved: destination.Length);
+    }
+
+    public void SgdStep(Tensor parameters, Tensor gradients, Tensor velocity, Tensor hyper)
+    {
+        Start(Op.SgdStep);
+        _inner.SgdStep(parameters, gradients, velocity, hyper);
+        Stop(Op.SgdStep, floatsMoved: 5.0 * parameters.Length);
+    }
+
+    public void AdamStep(Tensor parameters, Tensor gradients, Tensor m, Tensor v, Tensor hyper)
+    {
+        Start(Op.AdamStep);
+        _inner.AdamStep(parameters, gradients, m, v, hyper);
+        Stop(Op.AdamStep, floatsMoved: 7.0 * parameters.Length);
+    }
+
+    public void UploadScalars(ReadOnlySpan<float> source, Tensor destination)
+    {
+        Start(Op.UploadScalars);
+        _inner.UploadScalars(source, destination);
+        Stop(Op.UploadScalars, floatsMoved: source.Length);
     }
 
     /// <summary>Multiply-adds ×2 of one convolution of g, the same for its data gradient and its filter gradient.</summary>

@@ -1,6 +1,5 @@
 using FinGen.Native.Backends;
 using FinGen.Native.Memory;
-using FinGen.Native.Randomness;
 
 namespace FinGen.Native.Models;
 
@@ -58,7 +57,7 @@ public sealed class Gan : GenerativeModel
 
         // ---- discriminator: BCE(D(x), 1) + BCE(D(G(z)), 0), each a mean over the batch
         _dParams.ZeroGradients();
-        DrawNoise();
+        DrawNoise(_z);
         var fake = Generator.Forward(backend, _gParams, _z, _gWork);
         backend.Copy(Batch, _dInput.SliceRows(0, b));
         backend.Copy(fake, _dInput.SliceRows(b, b));
@@ -67,18 +66,18 @@ public sealed class Gan : GenerativeModel
         backend.BceWithLogitsBackward(logits, _targets, meanScale, _dWork.OutputGradient(2 * b));
         backend.Copy(logits, _lastLogits); // kept on the device for d_real/d_fake; D's workspace is reused below
         _discriminator.Backward(backend, _dParams, _dInput, _dWork, default, parameterGradients: true);
-        OptimizerOf(_dParams).Step();
+        OptimizerOf(_dParams).Apply();
 
         // ---- generator: non-saturating BCE(D(G(z)), 1); D's parameter gradients are not needed
         _gParams.ZeroGradients();
-        DrawNoise();
+        DrawNoise(_z);
         fake = Generator.Forward(backend, _gParams, _z, _gWork);
         logits = _discriminator.Forward(backend, _dParams, fake, _dWork);
         backend.BceWithLogitsForward(logits, _ones, meanScale, LossSlot(1));
         backend.BceWithLogitsBackward(logits, _ones, meanScale, _dWork.OutputGradient(b));
         _discriminator.Backward(backend, _dParams, fake, _dWork, _gWork.OutputGradient(b), parameterGradients: false);
         Generator.Backward(backend, _gParams, _z, _gWork, default, parameterGradients: true);
-        OptimizerOf(_gParams).Step();
+        OptimizerOf(_gParams).Apply();
     }
 
     protected override void ReadMetrics(Span<float> metrics)
@@ -90,12 +89,6 @@ public sealed class Gan : GenerativeModel
         metrics[1] = losses[1];
         metrics[2] = MeanSigmoid(_logitsHost.AsSpan(0, b));
         metrics[3] = MeanSigmoid(_logitsHost.AsSpan(b, b));
-    }
-
-    private void DrawNoise()
-    {
-        Backend.FillNormal(_z, Config.Seed, (ulong)Philox.Stream.Noise, State.NoiseOffset);
-        State.NoiseOffset += (ulong)_z.Length;
     }
 
     private static float MeanSigmoid(ReadOnlySpan<float> logits)

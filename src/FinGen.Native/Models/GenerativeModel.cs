@@ -1,3 +1,4 @@
+using System.Diagnostics.CodeAnalysis;
 using FinGen.Native.Backends;
 using FinGen.Native.Memory;
 using FinGen.Native.Randomness;
@@ -8,6 +9,12 @@ namespace FinGen.Native.Models;
 /// What GAN and VAE share: a backend, a config, networks whose parameters and optimizer state are one
 /// block each, the training state, and a generator network to sample from. Models are written once
 /// against <see cref="IBackend"/>; their backward passes are written by hand.
+///
+/// A step's ops take everything that changes from step to step from backend memory: the batch (uploaded into
+/// <see cref="Batch"/>) and the <see cref="StepScalars"/> (noise position, optimizer hyper-parameters, Adam's t), both
+/// written by the host before the step. So on a backend that can replay (<see cref="IGraphBackend"/>), the step
+/// after <see cref="GraphWarmupSteps"/> eager ones is captured once and every later step is one replay; the host's own
+/// bookkeeping (the noise offset, the optimizers' step counts, <see cref="TrainingState.Step"/>) advances outside it.
 /// </summary>
 public abstract class GenerativeModel : IDisposable
 {
@@ -15,6 +22,10 @@ public abstract class GenerativeModel : IDisposable
     private readonly List<IDisposable> _owned = [];
     private readonly Dictionary<string, int[]> _shapes = [];
     private readonly float[] _lossHost = new float[4];
+    private IBackendGraph? _graph;
+    private int _eagerSteps;
+    private ulong _noiseDrawn;
+    private ulong? _noisePerStep;
 
     protected GenerativeModel(IBackend backend, ModelConfig config)
     {
@@ -23,7 +34,29 @@ public abstract class GenerativeModel : IDisposable
         Config = config;
         Batch = Own(backend.Allocate((long)config.BatchSize * config.DataWidth)).Slice(0, config.BatchSize, config.DataWidth, "batch");
         Losses = Own(backend.Allocate(4));
+        Scalars = Own(new StepScalars(backend, StepScalars.MaxOptimizers));
     }
+
+    /// <summary>
+    /// Eager steps on a graph-capable backend before one is captured: a first step creates what ops create on first
+    /// use (cuDNN plans, algorithms and workspace, cuBLAS state, lazily loaded kernels), which a capture must not do.
+    /// </summary>
+    public const int GraphWarmupSteps = 2;
+
+    /// <summary>
+    /// Whether <see cref="TrainStep"/> captures a step and replays it where the backend can (<see cref="IGraphBackend"/>);
+    /// true by default, false to run every step eagerly. Read before each step until one is captured.
+    /// </summary>
+    public bool UseGraph { get; set; } = true;
+
+    /// <summary>True once a step has been captured: every step since is a replay.</summary>
+    public bool IsReplaying => _graph is not null;
+
+    /// <summary>Why capturing a step failed (training then went on eagerly); null if it did not.</summary>
+    public string? GraphFailure { get; private set; }
+
+    /// <summary>This step's per-step values in backend memory (see <see cref="StepScalars"/>).</summary>
+    protected StepScalars Scalars { get; }
 
     public IBackend Backend { get; }
     public ModelConfig Config { get; }
@@ -59,7 +92,7 @@ public abstract class GenerativeModel : IDisposable
     protected ParameterSet AddNetwork(string name, ParameterLayout layout)
     {
         var parameters = Own(new ParameterSet(Backend, layout));
-        var optimizer = Own(new Optimizer(Backend, parameters, Config.Optimizer));
+        var optimizer = Own(new Optimizer(Backend, parameters, Config.Optimizer, Scalars, _networks.Count));
         _networks.Add((name, parameters, optimizer));
         foreach (var e in layout.Entries.Concat(layout.Buffers)) _shapes[e.Name] = e.ExportShape;
         foreach (var t in optimizer.StateTensors()) _shapes[t.Name] = _shapes[t.Name[..t.Name.LastIndexOf('.')]];
@@ -90,14 +123,93 @@ public abstract class GenerativeModel : IDisposable
     {
         if (batch.Length != Batch.Length) Throw.Argument($"batch has {batch.Length} values, expected {Batch.Length}");
         if (!metrics.IsEmpty && metrics.Length < MetricNames.Count) Throw.Argument($"metrics needs {MetricNames.Count} slots");
+        // Outside any capture: the inputs of this step, into the fixed places its ops read them from.
         Backend.Upload(batch, Batch);
-        Step();
+        WriteStepScalars();
+        if (_graph is not null)
+        {
+            _graph.Launch();
+        }
+        else if (UseGraph && Backend is IGraphBackend graphs && _eagerSteps >= GraphWarmupSteps && TryCapture(graphs, out var graph))
+        {
+            _graph = graph;
+            _graph.Launch(); // capturing ran nothing
+        }
+        else
+        {
+            RunStep();
+            _eagerSteps++;
+        }
+        AdvanceHostState();
         if (!metrics.IsEmpty) ReadMetrics(metrics);
         State.Step++;
     }
 
-    /// <summary>Queues one step's work on the backend; nothing in it waits for the device.</summary>
+    /// <summary>
+    /// Captures one step. A capture runs nothing, so when it fails (an op the driver or a library refuses to capture)
+    /// the step can still run eagerly: training goes on without a graph, and <see cref="GraphFailure"/> says why.
+    /// </summary>
+    private bool TryCapture(IGraphBackend backend, [NotNullWhen(true)] out IBackendGraph? graph)
+    {
+        graph = backend.CreateGraph();
+        try
+        {
+            graph.BeginCapture();
+            RunStep();
+            graph.EndCapture();
+            graph = Own(graph); // disposed before the memory it refers to, which was owned earlier
+            return true;
+        }
+        catch (Exception e) when (e is not OutOfMemoryException)
+        {
+            graph.Dispose(); // ends an unfinished capture, so the stream takes eager work again
+            graph = null;
+            GraphFailure = $"{e.GetType().Name}: {e.Message}";
+            UseGraph = false;
+            return false;
+        }
+    }
+
+    private void WriteStepScalars()
+    {
+        Scalars.SetNoiseOffset(State.NoiseOffset);
+        foreach (var network in _networks) network.Optimizer.WriteScalars();
+        Scalars.Upload();
+    }
+
+    private void RunStep()
+    {
+        _noiseDrawn = 0;
+        Step();
+        // A replay draws what the captured step drew, so the amount must not depend on anything but the config.
+        if (_noisePerStep is ulong expected && expected != _noiseDrawn)
+            throw new InvalidOperationException($"a step drew {_noiseDrawn} noise values, an earlier one {expected}");
+        _noisePerStep = _noiseDrawn;
+    }
+
+    /// <summary>The host's side of a step, eager or replayed: where the next step's noise starts, the optimizers' t.</summary>
+    private void AdvanceHostState()
+    {
+        State.NoiseOffset += _noisePerStep!.Value;
+        foreach (var network in _networks) network.Optimizer.Steps++;
+    }
+
+    /// <summary>
+    /// Queues one step's work on the backend. Nothing in it may wait for the device, and nothing may depend on host
+    /// state that changes from step to step: it may be captured once and replayed (see the class comment). Noise comes
+    /// from <see cref="DrawNoise"/>, optimizer updates from <see cref="Optimizer.Apply"/>.
+    /// </summary>
     protected abstract void Step();
+
+    /// <summary>
+    /// Fills <paramref name="destination"/> with the step's next noise values: Philox noise stream at the step's noise
+    /// offset (read from <see cref="Scalars"/> when the op runs) plus what this step has drawn so far.
+    /// </summary>
+    protected void DrawNoise(Tensor destination)
+    {
+        Backend.FillNormal(destination, Config.Seed, (ulong)Philox.Stream.Noise, Scalars.NoiseOffset, _noiseDrawn);
+        _noiseDrawn += (ulong)destination.Length;
+    }
 
     /// <summary>Copies the last step's metrics back (the one synchronizing call).</summary>
     protected abstract void ReadMetrics(Span<float> metrics);

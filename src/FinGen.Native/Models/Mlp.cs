@@ -56,8 +56,7 @@ public sealed class Mlp : Network
         {
             var pre = work.PreActivation(l, batch);
             var post = work.Activated(l, batch);
-            backend.LinearForward(x, parameters.Value(_weights[l]), parameters.Value(_biases[l]), pre);
-            ActivationOps.Forward(backend, ActivationOf(l), Slope, pre, post);
+            backend.LinearActivationForward(x, parameters.Value(_weights[l]), parameters.Value(_biases[l]), ActivationOf(l), Slope, pre, post);
             x = post;
         }
         return x;

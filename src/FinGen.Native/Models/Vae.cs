@@ -1,6 +1,5 @@
 using FinGen.Native.Backends;
 using FinGen.Native.Memory;
-using FinGen.Native.Randomness;
 
 namespace FinGen.Native.Models;
 
@@ -55,8 +54,7 @@ public sealed class Vae : GenerativeModel
         var hidden = _trunk.Forward(backend, _params, x, _trunkWork);
         var mu = _muHead.Forward(backend, _params, hidden, _muWork);
         var logVar = _logVarHead.Forward(backend, _params, hidden, _logVarWork);
-        backend.FillNormal(_epsilon, Config.Seed, (ulong)Philox.Stream.Noise, State.NoiseOffset);
-        State.NoiseOffset += (ulong)_epsilon.Length;
+        DrawNoise(_epsilon);
         backend.ReparameterizeForward(mu, logVar, _epsilon, _z);
         var output = Generator.Forward(backend, _params, _z, _decoderWork);
 
@@ -83,7 +81,7 @@ public sealed class Vae : GenerativeModel
         _logVarHead.Backward(backend, _params, hidden, _logVarWork, _dHidden, parameterGradients: true);
         backend.Add(dTrunk, _dHidden, dTrunk);
         _trunk.Backward(backend, _params, x, _trunkWork, default, parameterGradients: true);
-        OptimizerOf(_params).Step();
+        OptimizerOf(_params).Apply();
     }
 
     protected override void ReadMetrics(Span<float> metrics)
