@@ -73,7 +73,7 @@ public class SamplingBenchmarks
 }
 
 /// <summary>
-/// Sampling with two threads per call for both engines: Sampler splits a one-sample draw layer by layer between
+/// Sampling with two threads per call for both engines: Sampler splits the last layer of a one-sample draw between
 /// the caller and a partner thread it owns (<c>Sampler.Load(path, threads: 2)</c>), and runs larger draws' GEMMs on
 /// the worker pool; torch gets two intra-op threads.
 /// </summary>

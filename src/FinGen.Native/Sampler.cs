@@ -48,10 +48,10 @@ public sealed class Sampler : IDisposable
     /// <param name="threads">
     /// Threads one <see cref="Sample"/> call may use, the calling thread included (at most 64). With 1, the default,
     /// everything runs on the caller's thread. With more, a one-sample draw from an MLP generator (the seed GAN and
-    /// VAE) is split layer by layer across the caller and threads − 1 threads the sampler owns; they poll for the
-    /// next draw for a millisecond after each one (keeping those cores busy meanwhile), then sleep. Larger draws
-    /// run their matrix products on the engine's worker pool. Use it when a core is free for it and latency matters
-    /// more than throughput; many callers drawing at once are better served by threads = 1 each.
+    /// VAE) splits its last, widest layer between the caller and threads − 1 threads the sampler owns; they poll
+    /// for the next draw for a millisecond after each one (keeping those cores busy meanwhile), then sleep. Larger
+    /// draws run their matrix products on the engine's worker pool. Use it when a core is free for it and latency
+    /// matters more than throughput; many callers drawing at once are better served by threads = 1 each.
     /// </param>
     public static Sampler Load(string checkpointPath, int threads = 1)
     {
@@ -100,12 +100,13 @@ public sealed class Sampler : IDisposable
     }
 
     /// <summary>
-    /// One sample through an MLP generator on a <see cref="CpuGang"/>: every member draws the latent vector itself
-    /// (cheaper than waiting for one copy), then each layer's outputs are dealt out in contiguous slices, one per
-    /// member, with a barrier before the next layer reads them. At batch 1 each layer is a matrix-vector product
-    /// bound by reading its weights from cache, so a slice per core divides the time of the big last layer.
-    /// Slices are multiples of 16 rows (except the layer's last), so every output goes through the same code as in
-    /// an unsplit draw — <see cref="Mlp.ForwardSlice"/> — and the numbers are identical.
+    /// One sample through an MLP generator on a <see cref="CpuGang"/>. At batch 1 every layer is a matrix-vector
+    /// product bound by reading its weights from cache, and the last layer (128→784 in the seed GAN, 400 KB) holds
+    /// most of them, so only it is split: each member draws the latent vector and runs the narrow front layers
+    /// itself (cheaper than a barrier, which costs two cache-line transfers between cores), then computes one
+    /// contiguous slice of the last layer's outputs and writes it into the caller's buffer. Slices are whole
+    /// 16-row blocks, so every output goes through the same code as in an unsplit draw (<see cref="Mlp.ForwardSlice"/>)
+    /// and the numbers are identical.
     /// </summary>
     private sealed unsafe class SplitDraw : IDisposable
     {
@@ -114,9 +115,10 @@ public sealed class Sampler : IDisposable
         private readonly bool _sigmoidAfter;
         private readonly CpuSimdBackend _backend = new(threads: 1);
         private readonly CpuGang _gang;
-        private readonly MlpWorkspace _activations;
-        private readonly DeviceMemory _latent;       // one row per member
-        private readonly int[,] _bounds;             // [layer, member] first output; [layer, Size] = layer width
+        private readonly MlpWorkspace[] _activations; // one per member
+        private readonly DeviceMemory _latent;        // one row per member
+        private readonly int[] _bounds;               // member m computes last-layer outputs [_bounds[m], _bounds[m + 1])
+        private readonly int _blocks;                 // 16-row blocks in the last layer
         private GCHandle _self;
 
         private struct Job
@@ -131,15 +133,12 @@ public sealed class Sampler : IDisposable
             _mlp = mlp;
             _parameters = parameters;
             _sigmoidAfter = sigmoidAfter;
-            _activations = (MlpWorkspace)mlp.CreateWorkspace(_backend, 1);
+            _activations = new MlpWorkspace[threads];
+            for (int m = 0; m < threads; m++) _activations[m] = (MlpWorkspace)mlp.CreateWorkspace(_backend, 1);
             _latent = _backend.Allocate((long)threads * mlp.InputWidth);
-            _bounds = new int[mlp.Layers, threads + 1];
-            for (int l = 0; l < mlp.Layers; l++)
-            {
-                int width = mlp.Widths[l + 1];
-                int blocks = (width + 15) / 16;
-                for (int m = 0; m <= threads; m++) _bounds[l, m] = Math.Min(width, (int)((long)blocks * m / threads) * 16);
-            }
+            _blocks = (mlp.OutputWidth + 15) / 16;
+            _bounds = new int[threads + 1];
+            Deal(_blocks / threads);
             _gang = new CpuGang(threads, TimeSpan.FromMilliseconds(1));
             _self = GCHandle.Alloc(this);
         }
@@ -149,44 +148,57 @@ public sealed class Sampler : IDisposable
             fixed (float* d = destination)
             {
                 var job = new Job { Self = GCHandle.ToIntPtr(_self), Destination = d, Seed = seed };
-                return _gang.TryRun(&Part, &job);
+                if (!_gang.TryRun(&Part, &job)) return false;
             }
+            // Balance the parts, one 16-row block at a time: the partners start a cache-line transfer after the
+            // caller and their finish reaches it one transfer late, so on a VM where that takes ~0.3 µs the caller
+            // should take more than an even share, and on a machine with fast transfers less. Only which thread
+            // computes a row changes, never how, so the samples stay identical. (Between jobs, the caller is
+            // the only one touching the bounds; the next fork publishes them.)
+            int callerBlocks = _bounds[1] / 16;
+            if (_gang.LastJoinWaits > 0) { if (_blocks - callerBlocks > _gang.Size - 1) Deal(callerBlocks + 1); }
+            else if (callerBlocks > 1) Deal(callerBlocks - 1);
+            return true;
         }
 
-        private static void Part(int member, CpuGang gang, void* state)
+        /// <summary>The caller's part is its first <paramref name="callerBlocks"/> blocks of 16 rows; the partners share the rest evenly.</summary>
+        private void Deal(int callerBlocks)
+        {
+            int width = _mlp.OutputWidth, partners = _gang?.Size - 1 ?? _bounds.Length - 2;
+            _bounds[0] = 0;
+            for (int m = 1; m < _bounds.Length; m++)
+                _bounds[m] = Math.Min(width, 16 * (callerBlocks + (int)((long)(_blocks - callerBlocks) * (m - 1) / partners)));
+        }
+
+        private static void Part(int member, void* state)
         {
             var job = (Job*)state;
             var self = (SplitDraw)GCHandle.FromIntPtr(job->Self).Target!;
             var mlp = self._mlp;
             var backend = self._backend;
+            var work = self._activations[member];
             var x = self._latent.Slice((long)member * mlp.InputWidth, 1, mlp.InputWidth);
             backend.FillNormal(x, job->Seed, (ulong)Philox.Stream.Sample, 0); // sample 0's offset, as in an unsplit draw
             int last = mlp.Layers - 1;
-            for (int l = 0; l <= last; l++)
+            for (int l = 0; l < last; l++)
             {
-                int from = self._bounds[l, member], to = self._bounds[l, member + 1];
-                var pre = self._activations.PreActivation(l, 1);
-                var post = self._activations.Activated(l, 1);
-                if (from < to)
-                {
-                    mlp.ForwardSlice(backend, self._parameters, l, x, pre, post, from, to);
-                    if (l == last)
-                    {
-                        var slice = new Tensor(post.Data + from, 1, to - from);
-                        if (self._sigmoidAfter) backend.SigmoidForward(slice, slice);
-                        slice.Span.CopyTo(new Span<float>(job->Destination + from, to - from));
-                    }
-                }
-                if (l < last) gang.Barrier(member);
-                x = post;
+                mlp.ForwardSlice(backend, self._parameters, l, x, work.PreActivation(l, 1), work.Activated(l, 1), 0, mlp.Widths[l + 1]);
+                x = work.Activated(l, 1);
             }
+            int from = self._bounds[member], to = self._bounds[member + 1];
+            if (from == to) return;
+            var post = work.Activated(last, 1);
+            mlp.ForwardSlice(backend, self._parameters, last, x, work.PreActivation(last, 1), post, from, to);
+            var slice = new Tensor(post.Data + from, 1, to - from);
+            if (self._sigmoidAfter) backend.SigmoidForward(slice, slice);
+            slice.Span.CopyTo(new Span<float>(job->Destination + from, to - from));
         }
 
         public void Dispose()
         {
             _gang.Dispose();
             if (_self.IsAllocated) _self.Free();
-            _activations.Dispose();
+            foreach (var work in _activations) work.Dispose();
             _latent.Dispose();
             _backend.Dispose();
         }
