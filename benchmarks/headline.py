@@ -13,6 +13,7 @@ CLASSES = [
     ("DcganStepBenchmarks", "DCGAN training step"),
     ("ConvVaeStepBenchmarks", "Conv VAE training step"),
     ("SamplingBenchmarks", "Sampling"),
+    ("SamplingTwoThreadsBenchmarks", "Sampling, 2 threads per call"),
     ("SgemmBenchmarks", "SGEMM"),
 ]
 STATISTICS = {"Mean", "Error", "StdDev", "Median", "Ratio", "RatioSD", "Threads", "Gen0", "Gen1", "Gen2",

@@ -74,7 +74,7 @@ threads=$(sed -n 's/.*steps, \([0-9]*\) threads.*/\1/p' "$work/parity.txt")
   echo
   sed -n '/^Parity check/,$p' "$work/parity.txt"
   echo
-  for class in GanStepBenchmarks VaeStepBenchmarks DcganStepBenchmarks ConvVaeStepBenchmarks SamplingBenchmarks SgemmBenchmarks; do
+  for class in GanStepBenchmarks VaeStepBenchmarks DcganStepBenchmarks ConvVaeStepBenchmarks SamplingBenchmarks SamplingTwoThreadsBenchmarks SgemmBenchmarks; do
     report="$work/results/FinGen.Benchmarks.$class-report-github.md"
     [ -f "$report" ] || continue
     echo "## $class"

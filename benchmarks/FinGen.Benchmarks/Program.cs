@@ -21,7 +21,7 @@ internal static class Program
         Type[] suite =
         [
             typeof(GanStepBenchmarks), typeof(VaeStepBenchmarks), typeof(DcganStepBenchmarks), typeof(ConvVaeStepBenchmarks),
-            typeof(SamplingBenchmarks), typeof(SgemmBenchmarks),
+            typeof(SamplingBenchmarks), typeof(SamplingTwoThreadsBenchmarks), typeof(SgemmBenchmarks),
         ];
         var summaries = BenchmarkSwitcher.FromTypes(suite).Run(args, Suite.Config());
         return summaries.Any(s => s.HasCriticalValidationErrors || s.Reports.Any(r => !r.Success)) ? 1 : 0;

@@ -11,12 +11,15 @@ namespace FinGen.Benchmarks;
 /// Drawing samples from a trained seed-GAN checkpoint: our embedding API (<see cref="Sampler.Sample"/>: Philox
 /// normals, generator forward, copy into the caller's span) against the TorchSharp generator with the same weights
 /// (normal_ into a preallocated latent, forward under no_grad, copy into the same span).
-/// Sampler runs its GEMMs on the calling thread by design (callers bring their own parallelism), so torch gets
-/// one thread here too.
+/// By default Sampler runs everything on the calling thread (callers bring their own parallelism), so torch gets
+/// one thread here too; <see cref="SamplingTwoThreadsBenchmarks"/> gives both engines two.
 /// </summary>
 [EngineThreads(1)]
 public class SamplingBenchmarks
 {
+    /// <summary>Threads per call, for both engines (must match the class's EngineThreads, which the report shows).</summary>
+    protected virtual int Threads => 1;
+
     private const ulong Seed = 7;
     private string _directory = "";
     private Sampler _sampler = null!;
@@ -30,7 +33,7 @@ public class SamplingBenchmarks
     [GlobalSetup]
     public void Setup()
     {
-        set_num_threads(1);
+        set_num_threads(Threads);
         var config = ModelConfig.Default(ModelKind.Gan);
         using var backend = new CpuSimdBackend(1);
         using var model = GenerativeModel.Create(backend, config);
@@ -38,7 +41,7 @@ public class SamplingBenchmarks
         _directory = Directory.CreateTempSubdirectory("fingen-bench-").FullName;
         string path = Path.Combine(_directory, Checkpoint.FileName);
         Checkpoint.Save(path, model, new Dictionary<string, string>());
-        _sampler = Sampler.Load(path);
+        _sampler = Sampler.Load(path, Threads);
         _generator = new TorchMlp("generator", (Mlp)config.BuildGenerator(new ParameterLayout(), out bool sigmoidAfter));
         if (sigmoidAfter) throw new InvalidOperationException("the seed GAN's generator ends in its own sigmoid");
         _generator.CopyFrom(model);
@@ -67,4 +70,15 @@ public class SamplingBenchmarks
         _sampler.Dispose();
         Directory.Delete(_directory, recursive: true);
     }
+}
+
+/// <summary>
+/// Sampling with two threads per call for both engines: Sampler splits the last layer of a one-sample draw between
+/// the caller and a partner thread it owns (<c>Sampler.Load(path, threads: 2)</c>), and runs larger draws' GEMMs on
+/// the worker pool; torch gets two intra-op threads.
+/// </summary>
+[EngineThreads(2)]
+public class SamplingTwoThreadsBenchmarks : SamplingBenchmarks
+{
+    protected override int Threads => 2;
 }

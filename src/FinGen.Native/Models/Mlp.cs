@@ -62,6 +62,22 @@ public sealed class Mlp : Network
         return x;
     }
 
+    /// <summary>
+    /// One input row through layer <paramref name="layer"/>, outputs [<paramref name="from"/>, <paramref name="to"/>)
+    /// only: <paramref name="x"/> is [1, In], <paramref name="pre"/> and <paramref name="post"/> are the layer's
+    /// whole [1, Out] rows, of which this writes the slice. Each output is computed exactly as <see cref="Forward"/>
+    /// computes it (one dot product per weight row), so disjoint slices on different threads give the same numbers.
+    /// </summary>
+    internal unsafe void ForwardSlice(IBackend backend, ParameterSet parameters, int layer, Tensor x, Tensor pre, Tensor post, int from, int to)
+    {
+        var w = parameters.Value(_weights[layer]);
+        var b = parameters.Value(_biases[layer]);
+        int n = to - from;
+        var preSlice = new Tensor(pre.Data + from, 1, n);
+        backend.LinearForward(x, new Tensor(w.Data + (long)from * w.Cols, n, w.Cols), new Tensor(b.Data + from, 1, n), preSlice);
+        ActivationOps.Forward(backend, ActivationOf(layer), Slope, preSlice, new Tensor(post.Data + from, 1, n));
+    }
+
     /// <inheritdoc/>
     public override void Backward(IBackend backend, ParameterSet parameters, Tensor input, NetworkWorkspace workspace,
         Tensor inputGradient, bool parameterGradients)
