@@ -73,9 +73,8 @@ public sealed class Mlp : Network
         var w = parameters.Value(_weights[layer]);
         var b = parameters.Value(_biases[layer]);
         int n = to - from;
-        var preSlice = new Tensor(pre.Data + from, 1, n);
-        backend.LinearForward(x, new Tensor(w.Data + (long)from * w.Cols, n, w.Cols), new Tensor(b.Data + from, 1, n), preSlice);
-        ActivationOps.Forward(backend, ActivationOf(layer), Slope, preSlice, new Tensor(post.Data + from, 1, n));
+        backend.LinearActivationForward(x, new Tensor(w.Data + (long)from * w.Cols, n, w.Cols), new Tensor(b.Data + from, 1, n),
+            ActivationOf(layer), Slope, new Tensor(pre.Data + from, 1, n), new Tensor(post.Data + from, 1, n));
     }
 
     /// <inheritdoc/>
