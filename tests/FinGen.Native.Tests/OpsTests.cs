@@ -1,4 +1,5 @@
 using FinGen.Native.Backends;
+using FinGen.Native.Backends.Cpu;
 using FinGen.Native.Memory;
 using FinGen.Native.Randomness;
 
@@ -169,6 +170,22 @@ public sealed class OpsTests
         Compare.Close(dLogits.Span, FiniteDifference(x, Loss), 1e-6, 1e-4, "dLogits");
     }
 
+    [Test]
+    public void BceWithLogitsOverManyChunksMatchesTheFormulaWhateverTheThreadCount()
+    {
+        // A VAE batch of 300 images: 235 200 terms, split into fixed chunks summed in order.
+        var rng = new System.Random(5);
+        using var logits = Buffer.Random(300, 784, rng, -12, 12);
+        using var targets = Buffer.Random(300, 784, rng, 0, 1);
+        using var lossOne = Buffer.Filled(1, 1, float.NaN);
+        using var lossTwo = Buffer.Filled(1, 1, float.NaN);
+        using (var one = new CpuSimdBackend(1)) one.BceWithLogitsForward(logits.T, targets.T, 1f / 300, lossOne.T);
+        using (var two = new CpuSimdBackend(2)) two.BceWithLogitsForward(logits.T, targets.T, 1f / 300, lossTwo.T);
+        Assert.That(BitConverter.SingleToInt32Bits(lossTwo.Span[0]), Is.EqualTo(BitConverter.SingleToInt32Bits(lossOne.Span[0])), "1 and 2 threads");
+        double[] x = logits.ToDouble(), t = targets.ToDouble();
+        Compare.Close(lossOne.Span, [x.Select((v, i) => Bce(v, t[i])).Sum() / 300], 1e-6, 1e-6, "loss");
+    }
+
     [TestCaseSource(nameof(BackendNames))]
     public void BceWithLogitsIsFiniteAtExtremeLogits(string backendName)
     {
@@ -293,6 +310,32 @@ public sealed class OpsTests
         Compare.Close(p.Span, pd, 1e-6, 1e-5, "parameters");
         Compare.Close(m.Span, md, 1e-7, 1e-5, "m");
         Compare.Close(v.Span, vd, 1e-7, 1e-5, "v");
+    }
+
+    [Test]
+    public void AdamOverManyChunksGivesTheReferenceValuesWhateverTheThreadCount()
+    {
+        // More than one chunk of the worker pool, and a length that is no multiple of a vector.
+        const int n = 100_003;
+        var rng = new System.Random(23);
+        using var g = Buffer.Random(1, n, rng);
+        using var start = Buffer.Random(1, n, rng);
+        using var reference = new CpuReferenceBackend();
+        using var one = new CpuSimdBackend(1);
+        using var two = new CpuSimdBackend(2);
+        var results = new List<float[]>();
+        foreach (IBackend backend in new IBackend[] { reference, one, two })
+        {
+            using var p = new Buffer(1, n);
+            using var m = new Buffer(1, n);
+            using var v = new Buffer(1, n);
+            start.Span.CopyTo(p.Span);
+            for (int step = 1; step <= 2; step++) backend.AdamStep(p.T, g.T, m.T, v.T, 2e-4f, 0.5f, 0.999f, 1e-8f, step);
+            results.Add([.. p.Span.ToArray(), .. m.Span.ToArray(), .. v.Span.ToArray()]);
+        }
+        Assert.That(results[0], Is.Not.EqualTo(start.Span.ToArray().Concat(new float[2 * n]).ToArray()), "the step moved something");
+        Assert.That(results[1], Is.EqualTo(results[0]), "SIMD on 1 thread against the scalar reference");
+        Assert.That(results[2], Is.EqualTo(results[0]), "SIMD on 2 threads against the scalar reference");
     }
 
     [TestCaseSource(nameof(BackendShapes))]

@@ -252,6 +252,12 @@ public unsafe class CpuReferenceBackend : IBackend
     {
         Shapes.Same(parameters, gradients); Shapes.Same(parameters, m); Shapes.Same(parameters, v);
         ArgumentOutOfRangeException.ThrowIfLessThan(step, 1);
+        ScalarAdam(parameters, gradients, m, v, learningRate, beta1, beta2, epsilon, step);
+    }
+
+    /// <summary>Adam one element at a time: the reference, and the SIMD backend's tail.</summary>
+    protected static void ScalarAdam(Tensor parameters, Tensor gradients, Tensor m, Tensor v, float learningRate, float beta1, float beta2, float epsilon, int step)
+    {
         float correction1 = 1f - MathF.Pow(beta1, step);
         float correction2 = 1f - MathF.Pow(beta2, step);
         for (int i = 0; i < parameters.Length; i++)
