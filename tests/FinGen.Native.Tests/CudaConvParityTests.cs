@@ -12,25 +12,8 @@ namespace FinGen.Native.Tests;
 /// (they must be accumulated into). Where no device answers every test is ignored with the probe's reason.
 /// </summary>
 [TestFixture]
-public sealed class CudaConvParityTests
+public sealed class CudaConvParityTests : CudaFixture
 {
-    private CudaBackend? _cuda;
-
-    [OneTimeSetUp]
-    public void CreateBackend()
-    {
-        if (CudaBackend.Probe().IsAvailable) _cuda = CudaBackend.Create();
-    }
-
-    [OneTimeTearDown]
-    public void DisposeBackend() => _cuda?.Dispose();
-
-    /// <summary>Every test here needs a device: ignored, with the probe's reason, before it builds any input.</summary>
-    [SetUp]
-    public void RequireDevice() => CudaTestSupport.RequireCuda();
-
-    private CudaBackend Cuda() => _cuda ?? throw new InvalidOperationException("CUDA became available after the fixture started");
-
     // ---- shapes
 
     private static TestCaseData Case(string name, ConvGeometry g) => new TestCaseData(g).SetArgDisplayNames(name);

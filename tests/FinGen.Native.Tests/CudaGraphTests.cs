@@ -17,29 +17,13 @@ namespace FinGen.Native.Tests;
 /// answers every test is ignored with the probe's reason.
 /// </summary>
 [TestFixture]
-public sealed class CudaGraphTests
+public sealed class CudaGraphTests : CudaFixture
 {
     private const int Steps = 10;
 
     // Its own digits rather than TrainingRuns': the GPU check compiles this file without the CLI helpers.
     private static TrainingData? _mnist;
     private static TrainingData Mnist => _mnist ??= DataSets.FromImages(EmbeddedData.Mnist(512));
-
-    private CudaBackend? _cuda;
-
-    [OneTimeSetUp]
-    public void CreateBackend()
-    {
-        if (CudaBackend.Probe().IsAvailable) _cuda = CudaBackend.Create();
-    }
-
-    [OneTimeTearDown]
-    public void DisposeBackend() => _cuda?.Dispose();
-
-    [SetUp]
-    public void RequireDevice() => CudaTestSupport.RequireCuda();
-
-    private CudaBackend Cuda() => _cuda ?? throw new InvalidOperationException("CUDA became available after the fixture started");
 
     private static IEnumerable<TestCaseData> Cases()
     {

@@ -15,29 +15,12 @@ namespace FinGen.Native.Tests;
 /// runs, determinism and Philox. Where no device answers every test is ignored with the probe's reason.
 /// </summary>
 [TestFixture]
-public sealed class CudaParityTests
+public sealed class CudaParityTests : CudaFixture
 {
     private static readonly (int Rows, int Cols)[] Shapes = [(1, 1), (3, 5), (7, 17), (16, 33), (9, 130), (37, 1000)];
 
     /// <summary>More than 4096 blocks of 256: every thread of the grid-stride loops goes round more than once.</summary>
     private static readonly (int Rows, int Cols) Large = (1100, 1000);
-
-    private CudaBackend? _cuda;
-
-    [OneTimeSetUp]
-    public void CreateBackend()
-    {
-        if (CudaBackend.Probe().IsAvailable) _cuda = CudaBackend.Create();
-    }
-
-    [OneTimeTearDown]
-    public void DisposeBackend() => _cuda?.Dispose();
-
-    /// <summary>Every test here needs a device: ignored, with the probe's reason, before it builds any input.</summary>
-    [SetUp]
-    public void RequireDevice() => CudaTestSupport.RequireCuda();
-
-    private CudaBackend Cuda() => _cuda ?? throw new InvalidOperationException("CUDA became available after the fixture started");
 
     private static IEnumerable<TestCaseData> ShapeCases() =>
         from s in Shapes select new TestCaseData(s.Rows, s.Cols).SetArgDisplayNames($"{s.Rows}x{s.Cols}");
@@ -591,16 +574,5 @@ public sealed class CudaParityTests
         Assert.That(cuda.Info.ToString(), Does.StartWith("device 0: ").And.Not.Contain('\n'));
         using var tf32 = CudaBackend.Create(math: CudaMath.Tf32);
         Assert.That(tf32.Name, Is.EqualTo("cuda-tf32"));
-    }
-}
-
-/// <summary>What every CUDA test starts with.</summary>
-internal static class CudaTestSupport
-{
-    /// <summary><c>Assert.Ignore</c> with the probe's one-line reason when CUDA is not usable here.</summary>
-    public static void RequireCuda()
-    {
-        var availability = CudaBackend.Probe();
-        if (!availability.IsAvailable) Assert.Ignore($"CUDA not available: {availability.Reason}");
     }
 }

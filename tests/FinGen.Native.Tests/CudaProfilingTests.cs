@@ -87,7 +87,7 @@ public sealed unsafe class CudaProfilingTests
     [Test]
     public void EventTimesOfBackToBackOpsAddUpToOneTimerAroundThem()
     {
-        CudaTestSupport.RequireCuda();
+        CudaFixture.RequireCuda();
         using var cuda = CudaBackend.Create();
         using var memory = cuda.Allocate(Floats);
         var opTimer = new CudaOpTimer(cuda, ProfilingBackend.OpNames);
@@ -119,7 +119,7 @@ public sealed unsafe class CudaProfilingTests
     [Test]
     public void AFullPoolIsReadAndReusedWithoutLosingAnOp()
     {
-        CudaTestSupport.RequireCuda();
+        CudaFixture.RequireCuda();
         using var cuda = CudaBackend.Create();
         using var memory = cuda.Allocate(1 << 20);
         var opTimer = new CudaOpTimer(cuda, ProfilingBackend.OpNames, capacity: 4, nvtxRanges: false);
@@ -146,7 +146,7 @@ public sealed unsafe class CudaProfilingTests
     [Test]
     public void TimingAndRangesAllocateNothingPerOp()
     {
-        CudaTestSupport.RequireCuda();
+        CudaFixture.RequireCuda();
         using var cuda = CudaBackend.Create();
         using var memory = cuda.Allocate(1 << 16);
         var opTimer = new CudaOpTimer(cuda, ProfilingBackend.OpNames, capacity: 64); // filled and read once in the loop
@@ -167,7 +167,7 @@ public sealed unsafe class CudaProfilingTests
     [Test]
     public void AProfiledTrainingStepOnCudaRunsTheCpusOps()
     {
-        CudaTestSupport.RequireCuda();
+        CudaFixture.RequireCuda();
         var data = DataSets.FromImages(EmbeddedData.Mnist(256));
         var config = ModelConfig.Default(ModelKind.Gan) with { BatchSize = 16 };
         Profile Run(ProfilingBackend profiler)
