@@ -155,16 +155,17 @@ public sealed class Sampler : IDisposable
             // should take more than an even share, and on a machine with fast transfers less. Only which thread
             // computes a row changes, never how, so the samples stay identical. (Between jobs, the caller is
             // the only one touching the bounds; the next fork publishes them.)
-            int callerBlocks = _bounds[1] / 16;
-            if (_gang.LastJoinWaits > 0) { if (_blocks - callerBlocks > _gang.Size - 1) Deal(callerBlocks + 1); }
-            else if (callerBlocks > 1) Deal(callerBlocks - 1);
+            int callerBlocks = _bounds[1] / 16, partners = _gang.Size - 1;
+            bool callerWaited = _gang.LastJoinWaits > 0;
+            if (callerWaited && _blocks - callerBlocks > partners) Deal(callerBlocks + 1); // every partner keeps a block
+            else if (!callerWaited && callerBlocks > 1) Deal(callerBlocks - 1);
             return true;
         }
 
         /// <summary>The caller's part is its first <paramref name="callerBlocks"/> blocks of 16 rows; the partners share the rest evenly.</summary>
         private void Deal(int callerBlocks)
         {
-            int width = _mlp.OutputWidth, partners = _gang?.Size - 1 ?? _bounds.Length - 2;
+            int width = _mlp.OutputWidth, partners = _bounds.Length - 2; // _bounds has one entry per member, plus the end
             _bounds[0] = 0;
             for (int m = 1; m < _bounds.Length; m++)
                 _bounds[m] = Math.Min(width, 16 * (callerBlocks + (int)((long)(_blocks - callerBlocks) * (m - 1) / partners)));
