@@ -20,14 +20,16 @@ internal static class EvalCommand
         var data = new Option<string?>("--data") { Description = "price data (default: the data the checkpoint was trained on); its held-out part is evaluated" };
         var column = new Option<string?>("--column") { Description = "the price column to evaluate against (default: the checkpoint's column, the first of a panel's)", HelpName = "NAME" };
         var paths = new Option<int>("--paths") { Description = "synthetic paths per source, each as long as the held-out period", DefaultValueFactory = _ => 100 };
+        var scenarios = new Option<int>("--scenarios") { Description = "scenarios per held-out day of the conditional VaR/ES forecasts", DefaultValueFactory = _ => 1000 };
         var seed = Options.Seed(7);
         var output = new Option<string?>("--out") { Description = "output directory (new or empty; default: eval-<timestamp> beside the checkpoint)" };
-        var command = new Command("eval", "Compare a price model's scenarios with held-out data, historical simulation and GARCH(1,1)-t") { checkpoint, data, column, paths, seed, output };
+        var command = new Command("eval", "Compare a price model's scenarios and conditional VaR/ES forecasts with held-out data and four baselines: historical simulation, GARCH(1,1)-t, GJR-GARCH(1,1)-t and filtered historical simulation") { checkpoint, data, column, paths, scenarios, seed, output };
         command.SetAction(parse =>
         {
             string checkpointPath = parse.GetValue(checkpoint)!;
             Options.MustExist(checkpointPath, "--checkpoint");
             int pathCount = Options.AtLeast(parse.GetValue(paths), 2, "--paths");
+            int scenarioCount = Options.AtLeast(parse.GetValue(scenarios), 100, "--scenarios");
             ulong seedValue = parse.GetValue(seed);
             string outDir = parse.GetValue(output)
                 ?? Path.Combine(Path.GetDirectoryName(Path.GetFullPath(checkpointPath))!, $"eval-{DateTime.Now:yyyyMMdd-HHmmss}");
@@ -58,9 +60,16 @@ internal static class EvalCommand
             if (panel.Missing.ToString() is { Length: > 0 } missing) log.WriteLine($"  data: {missing}");
 
             string modelName = $"FinGen {ModelConfig.CliName(sampler.Config.Model).ToUpperInvariant()}";
-            var modelPaths = DataSets.ReturnPaths(sampler, encoding, pathCount, heldOut.Length, seedValue);
+            // The evaluated column's own filter: a panel model standardized each column by its own fit.
+            int filterColumn = chosen is null ? 0 : Math.Max(0, dataOptions.Columns.ToList().FindIndex(c => c.Equals(chosen, StringComparison.OrdinalIgnoreCase)));
+            var filter = VolatilityFilter.FromMetadata(sampler.DataMetadata, filterColumn);
+            var modelPaths = DataSets.ReturnPaths(sampler, encoding, pathCount, heldOut.Length, seedValue, filter);
+            // The model's conditional forecasts re-colour its own generated residual windows from each day's filtered
+            // variance; a model without a filter cannot condition on the past, so its scenarios are its windows' returns.
+            var windows = DataSets.DecodedWindows(sampler, encoding, ConditionalPool, seedValue ^ 0xC0D1_7105UL);
+            var modelConditional = new ConditionalSource(modelName, filter?.Parameters, Innovations.Windows(windows, encoding.WindowLength));
             var report = ScenarioEvaluation.Run(train, heldOut, modelName, modelPaths,
-                new EvaluationSettings(Paths: pathCount, Seed: seedValue));
+                new EvaluationSettings(Paths: pathCount, Seed: seedValue, Window: encoding.WindowLength, Scenarios: scenarioCount), modelConditional);
 
             Directory.CreateDirectory(outDir);
             var provenance = new Dictionary<string, string>
@@ -90,6 +99,9 @@ internal static class EvalCommand
         });
         return command;
     }
+
+    /// <summary>Generated windows behind the model's conditional forecasts; each day draws its scenarios from them.</summary>
+    public const int ConditionalPool = 100_000;
 
     private static string Sha256(Stream stream)
     {

@@ -32,6 +32,26 @@ internal static class EvalReport
         json.WritePropertyName("conditional_backtests");
         WriteBacktests(json, report.GarchConditionalBacktests);
         json.WriteEndObject();
+        var j = report.Gjr.Parameters;
+        json.WriteStartObject("gjr_garch_fit");
+        json.WriteNumber("mu", j.Mu); json.WriteNumber("omega", j.Omega); json.WriteNumber("alpha", j.Alpha);
+        json.WriteNumber("gamma", j.Gamma); json.WriteNumber("beta", j.Beta); json.WriteNumber("nu", j.Nu);
+        json.WriteNumber("log_likelihood", report.Gjr.LogLikelihood);
+        json.WriteBoolean("converged", report.Gjr.Converged);
+        json.WriteEndObject();
+        json.WriteStartArray("conditional");
+        foreach (var c in report.Conditional)
+        {
+            json.WriteStartObject();
+            json.WriteString("source", c.Source);
+            json.WriteNumber("alpha", c.Alpha);
+            json.WriteNumber("horizon", c.Horizon);
+            json.WriteNumber("mean_fz0", c.MeanFz0);
+            json.WritePropertyName("backtest");
+            WriteBacktests(json, [c.Backtest]);
+            json.WriteEndObject();
+        }
+        json.WriteEndArray();
         json.WriteStartArray("sources");
         foreach (var s in report.Sources)
         {
@@ -140,9 +160,31 @@ internal static class EvalReport
         md.AppendLine();
         var g = report.Garch.Parameters;
         md.AppendLine($"GARCH(1,1)-t fit on the training returns: μ {F(g.Mu, "E2")}, ω {F(g.Omega, "E2")}, α {F(g.Alpha, "F3")}, β {F(g.Beta, "F3")}, ν {F(g.Nu, "F2")} (log-likelihood {F(report.Garch.LogLikelihood, "F1")}).").AppendLine();
+        var j = report.Gjr.Parameters;
+        md.AppendLine($"GJR-GARCH(1,1)-t fit on the training returns (the filter of FHS): μ {F(j.Mu, "E2")}, ω {F(j.Omega, "E2")}, α {F(j.Alpha, "F3")}, γ {F(j.Gamma, "F3")}, β {F(j.Beta, "F3")}, ν {F(j.Nu, "F2")} (log-likelihood {F(report.Gjr.LogLikelihood, "F1")}).").AppendLine();
+        ConditionalTables(md, report);
         md.AppendLine("Plots: `returns_histogram.png`, `qq.png`, `acf.png`, `fan_chart.png`, `images.png`.");
         File.WriteAllText(path, md.ToString());
         return path;
+    }
+
+    /// <summary>The conditional VaR/ES forecasts of the held-out days: one table per level and horizon.</summary>
+    private static void ConditionalTables(StringBuilder md, EvaluationReport report)
+    {
+        md.AppendLine("## Conditional VaR and ES forecasts of the held-out days").AppendLine();
+        md.AppendLine($"For every held-out day each source conditions on the real returns before it and draws {report.Settings.Scenarios} scenarios; VaR and ES are read off them. Lower mean FZ0 loss is better.").AppendLine();
+        foreach (var group in report.Conditional.GroupBy(c => (c.Alpha, c.Horizon)))
+        {
+            md.AppendLine($"### {group.Key.Alpha:P1} VaR and ES, {group.Key.Horizon}-day").AppendLine();
+            md.AppendLine("| source | exceptions / days | expected | Kupiec p | Christoffersen p | traffic light | mean FZ0 |");
+            md.AppendLine("|---|---|---|---|---|---|---|");
+            foreach (var c in group)
+            {
+                var b = c.Backtest;
+                md.AppendLine($"| {c.Source} | {b.Exceptions} / {b.Observations} | {F(b.Observations * (1 - b.Alpha), "F1")} | {F(b.Kupiec.PValue, "F3")} | {F(b.Independence.PValue, "F3")} | {b.Zone.ToString().ToLowerInvariant()} | {F(c.MeanFz0, "F4")} |");
+            }
+            md.AppendLine();
+        }
     }
 
     private static void BacktestRow(StringBuilder md, string name, BacktestResult b) =>

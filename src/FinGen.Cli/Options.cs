@@ -83,15 +83,20 @@ internal sealed class DataOptionFlags
 
     public Option<string?> Encoding { get; } = new Option<string?>("--encoding")
     {
-        Description = "how a window becomes an image: gasf (the default; decodes back to returns), raw (decodes), gadf, mtf, recurrence (these three do not decode, so no paths can be drawn from them)",
+        Description = "how a window becomes an image: raw (the default for price data; decodes exactly), gasf (decodes by a least-squares fit), gadf, mtf, recurrence (these three do not decode, so no paths can be drawn from them)",
     }.AcceptOnlyFromAmong([.. ImageEncodings.Names]);
 
     public Option<string?> Transform { get; } = new Option<string?>("--transform")
     {
-        Description = "returns before encoding: none (the default), robust (median and MAD standardization) or lambert-w (robust, then inverse Lambert W Gaussianization fitted by maximum likelihood, as QuantGAN); inverted exactly when decoding",
+        Description = "returns (or filtered residuals) before encoding: lambert-w (the default for price data: robust standardization, then inverse Lambert W Gaussianization fitted by maximum likelihood, as QuantGAN), robust (median and MAD standardization) or none; inverted exactly when decoding",
     }.AcceptOnlyFromAmong("none", "robust", "lambert-w");
 
-    public IEnumerable<Option> All => [Column, Columns, DateColumn, Missing, Stride, Window, Encoding, Transform];
+    public Option<string?> Filter { get; } = new Option<string?>("--filter")
+    {
+        Description = "volatility filter: gjr-garch (the default for price data: a GJR-GARCH(1,1)-t fitted on the training returns standardizes them, the model learns the residuals, and generated residuals are re-coloured along each path, so volatility memory and leverage carry across windows) or none (windows of returns, each on its own)",
+    }.AcceptOnlyFromAmong("none", VolatilityFilter.GjrGarchName);
+
+    public IEnumerable<Option> All => [Column, Columns, DateColumn, Missing, Stride, Window, Encoding, Transform, Filter];
 
     /// <summary>True when the user typed any of the options.</summary>
     public bool AnyGiven(ParseResult parse) => All.Any(o => parse.GetResult(o) is { Implicit: false });
@@ -114,6 +119,7 @@ internal sealed class DataOptionFlags
         if (parse.GetValue(Window) is { } window) options = options with { Window = window };
         if (parse.GetValue(Encoding) is { } encoding) options = options with { Encoding = encoding };
         if (parse.GetValue(Transform) is { } transform) options = options with { Transform = DataOptions.ParseTransform(transform) };
+        if (parse.GetValue(Filter) is { } filter) options = options with { Filter = VolatilityFilter.ParseKind(filter) };
         return options.Validate();
     }
 }

@@ -29,7 +29,9 @@ internal static class Pictures
         if (encoding is { CanDecode: true })
         {
             string paths = Path.Combine(directory, "paths.png");
-            SavePricePaths(paths, samples, GridSamples, encoding, data.Metadata, RealReturns(data, encoding));
+            // A filtered model's training windows are residuals, not returns, so they cannot be drawn as the real stretch.
+            var filter = VolatilityFilter.FromMetadata(data.Metadata);
+            SavePricePaths(paths, samples, GridSamples, encoding, data.Metadata, filter is null ? RealReturns(data, encoding) : null, filter);
             written.Add(paths);
         }
         return written;
@@ -64,7 +66,7 @@ internal static class Pictures
     /// last training close: S_t = S₀·exp(Σ r). The real path is the last stretch of training data, for scale.
     /// </summary>
     public static void SavePricePaths(string path, ReadOnlySpan<float> samples, int count, IImageEncoding encoding,
-        IReadOnlyDictionary<string, string> metadata, float[]? realReturns)
+        IReadOnlyDictionary<string, string> metadata, float[]? realReturns, VolatilityFilter? filter = null)
     {
         double s0 = metadata.TryGetValue("last_train_close", out var close) && double.TryParse(close, System.Globalization.CultureInfo.InvariantCulture, out var c) ? c : 100.0;
         int length = encoding.WindowLength, size = encoding.Height * encoding.Width;
@@ -74,9 +76,11 @@ internal static class Pictures
         for (int p = 0; p < paths; p++)
         {
             var returns = new float[WindowsPerPath * length];
+            double variance = filter?.NextVariance ?? 0;
             for (int w = 0; w < WindowsPerPath; w++)
             {
                 encoding.Decode(samples.Slice((p * WindowsPerPath + w) * size, size), window);
+                if (filter is not null) variance = filter.Recolour(variance, window, window);
                 window.CopyTo(returns, w * length);
             }
             var line = plot.Add.Signal(MarketImages.Prices(s0, Array.ConvertAll(returns, r => (double)r)));

@@ -55,7 +55,7 @@ internal static class SampleCommand
                 using var writer = outPath is null
                     ? Sep.New(',').Writer().To(console.Out)
                     : Sep.New(',').Writer().ToFile(outPath);
-                WriteCsv(writer, samples, n, sampler.SampleSize, encoding);
+                WriteCsv(writer, samples, n, sampler.SampleSize, encoding, VolatilityFilter.FromMetadata(sampler.DataMetadata));
             }
             if (outPath is not null) console.Out.WriteLine($"wrote {n} samples to {outPath}");
             return Cli.Ok;
@@ -70,7 +70,7 @@ internal static class SampleCommand
         using var sampler = Sampler.Load(checkpointPath);
         var encoding = DataSets.EncodingOf(sampler.DataMetadata)
             ?? throw new FinGenException($"--checkpoint {checkpointPath}: the model was trained on images, not prices; .parquet return paths need a price model");
-        var returns = DataSets.ReturnPaths(sampler, encoding, pathCount, days, seed);
+        var returns = DataSets.ReturnPaths(sampler, encoding, pathCount, days, seed, VolatilityFilter.FromMetadata(sampler.DataMetadata));
         // A one-column model starts its paths at the last training close; a panel's paths belong to no one column and start at 1.
         var meta = sampler.DataMetadata;
         bool fromClose = meta.TryGetValue("last_train_close", out var close);
@@ -91,7 +91,8 @@ internal static class SampleCommand
         console.Out.WriteLine($"wrote {pathCount} paths of {days} days to {outPath}: path, day, log_return, price {from}; data {options}");
     }
 
-    private static void WriteCsv(SepWriter writer, float[] samples, int count, int width, IImageEncoding? encoding)
+    /// <summary>One row a sample; a filtered model's window is re-coloured from the filter's start variance, as the first window of a path.</summary>
+    private static void WriteCsv(SepWriter writer, float[] samples, int count, int width, IImageEncoding? encoding, VolatilityFilter? filter)
     {
         int columns = encoding?.WindowLength ?? width;
         var names = Enumerable.Range(0, columns).Select(i => (encoding is null ? "p" : "r") + i.ToString(CultureInfo.InvariantCulture)).ToArray();
@@ -100,7 +101,11 @@ internal static class SampleCommand
         {
             var sample = samples.AsSpan(s * width, width);
             if (encoding is null) sample.CopyTo(values);
-            else encoding.Decode(sample, values);
+            else
+            {
+                encoding.Decode(sample, values);
+                filter?.Recolour(filter.NextVariance, values, values);
+            }
             using var row = writer.NewRow();
             for (int i = 0; i < columns; i++) row[names[i]].Format(values[i]);
         }

@@ -37,7 +37,7 @@ internal static class TrainCommand
 
         var command = new Command("train", "Train a GAN or VAE and write checkpoint.safetensors, metrics.csv, samples.png and config.json")
         {
-            model, data, dataOptions.Column, dataOptions.Columns, dataOptions.DateColumn, dataOptions.Missing, dataOptions.Stride, dataOptions.Window, dataOptions.Encoding, dataOptions.Transform, steps, batch, lr, optimizer, beta1, beta2, realLabel, recon, seed, device, output, metricsEvery, resume,
+            model, data, dataOptions.Column, dataOptions.Columns, dataOptions.DateColumn, dataOptions.Missing, dataOptions.Stride, dataOptions.Window, dataOptions.Encoding, dataOptions.Transform, dataOptions.Filter, steps, batch, lr, optimizer, beta1, beta2, realLabel, recon, seed, device, output, metricsEvery, resume,
         };
         command.SetAction(parse =>
         {
@@ -104,7 +104,10 @@ internal static class TrainCommand
             Options.Throw($"--out {outDir} is not empty; choose a new directory (nothing was overwritten)");
         if (File.Exists(outDir)) Options.Throw($"--out {outDir} is a file; choose a directory");
 
-        var dataOptions = request.DataOptions(checkpoint is null ? DataOptions.Default : DataOptions.FromMetadata(checkpoint.Data));
+        // A fresh price model starts from the recommended options (the best measured configuration), images from the plain defaults.
+        var baseline = checkpoint is not null ? DataOptions.FromMetadata(checkpoint.Data)
+            : dataSpec == DataSets.Mnist ? DataOptions.Default : DataOptions.Recommended;
+        var dataOptions = request.DataOptions(baseline);
         var data = DataSets.Load(dataSpec, dataOptions);
         if (checkpoint is not null) CheckSameEncoding(checkpoint, data);
         var trainConfig = config with { DataWidth = data.Width, ImageSide = (int)Math.Round(Math.Sqrt(data.Width)) };
@@ -176,6 +179,8 @@ internal static class TrainCommand
         double seconds = clock.Elapsed.TotalSeconds;
 
         string checkpointPath = Path.Combine(outDir, Checkpoint.FileName);
+        // A filtered model's decoded windows are calibrated to the training residuals' moments (DataSets.CalibratedMetadata).
+        data = data with { Metadata = DataSets.CalibratedMetadata(model, data, config.Seed) };
         Checkpoint.Save(checkpointPath, model, data.Metadata);
         WriteConfig(Path.Combine(outDir, "config.json"), model, data, backend.Name, request, seconds);
         var written = new List<string> { checkpointPath, Path.Combine(outDir, "metrics.csv"), Path.Combine(outDir, "config.json") };
@@ -195,9 +200,10 @@ internal static class TrainCommand
     /// <summary>The model learned images of one encoding, with its fitted bounds and transform: resuming needs exactly those.</summary>
     private static void CheckSameEncoding(Checkpoint.CheckpointFile checkpoint, TrainingData data)
     {
-        var encodingKeys = DataSets.EncodingOf(checkpoint.Data)?.ToMetadata().Keys ?? [];
+        // The calibration is refitted at the end of every run, so it is not part of what must match.
+        var encodingKeys = DataSets.EncodingOf(checkpoint.Data)?.ToMetadata().Keys.Where(k => k != CalibratedEncoding.Key) ?? [];
         var newKeys = DataSets.EncodingOf(data.Metadata)?.ToMetadata().Keys ?? [];
-        foreach (var key in encodingKeys.Union(newKeys).Prepend("kind"))
+        foreach (var key in encodingKeys.Union(newKeys).Prepend("kind").Append(VolatilityFilter.KindKey).Append(VolatilityFilter.ParametersKey))
         {
             checkpoint.Data.TryGetValue(key, out var was);
             data.Metadata.TryGetValue(key, out var now);

@@ -70,11 +70,29 @@ public sealed record DataOptions
     /// <summary>One of <see cref="ImageEncodings.Names"/>.</summary>
     public string Encoding { get; init; } = DefaultEncoding;
     public ReturnTransform Transform { get; init; } = ReturnTransform.None;
+    /// <summary>The volatility filter that standardizes the returns before the transform (see <see cref="VolatilityFilter"/>).</summary>
+    public VolatilityFilterKind Filter { get; init; } = VolatilityFilterKind.None;
+
+    /// <summary>
+    /// What <c>fingen train</c> uses for price data when no option says otherwise: the best configuration measured
+    /// on the training parts of the series in <c>benchmarks/results/quality.md</c>. Returns are filtered by a
+    /// GJR-GARCH(1,1)-t (volatility memory across windows, leverage), the standardized residuals Gaussianized by the
+    /// Lambert W transform, and windows encoded raw with bounds covering every training value (no clipped tails; a
+    /// raw window decodes exactly, where a GASF needs a least-squares fit). <see cref="Default"/> stays the plain
+    /// library default that checkpoints without these keys were written with.
+    /// </summary>
+    public static DataOptions Recommended { get; } = new()
+    {
+        Filter = VolatilityFilterKind.GjrGarch,
+        Transform = ReturnTransform.LambertW,
+        Encoding = RawWindowEncoding.EncodingName,
+    };
 
     /// <summary>True when nothing differs from <see cref="Default"/>.</summary>
     public bool IsDefault => Columns.Count == 0 && Missing == MissingValues.Error && Stride == 1
         && DateColumn.Equals(DefaultDateColumn, StringComparison.OrdinalIgnoreCase)
-        && Window == DefaultWindow && Encoding == DefaultEncoding && Transform == ReturnTransform.None;
+        && Window == DefaultWindow && Encoding == DefaultEncoding && Transform == ReturnTransform.None
+        && Filter == VolatilityFilterKind.None;
 
     /// <summary>Throws a one-line <see cref="FinGenException"/> unless the options can be used.</summary>
     public DataOptions Validate()
@@ -142,15 +160,21 @@ public sealed record DataOptions
     /// The keys a checkpoint stores; <paramref name="resolvedColumns"/> are the header's spellings of the
     /// columns actually used, so a checkpoint never depends on how the default was resolved.
     /// </summary>
-    public IReadOnlyDictionary<string, string> ToMetadata(IReadOnlyList<string> resolvedColumns) => new Dictionary<string, string>
+    public IReadOnlyDictionary<string, string> ToMetadata(IReadOnlyList<string> resolvedColumns)
     {
-        [ColumnsKey] = JsonSerializer.Serialize(resolvedColumns.ToArray(), DataOptionsJson.Default.StringArray),
-        [MissingKey] = Name(Missing),
-        [StrideKey] = Stride.ToString(CultureInfo.InvariantCulture),
-        [DateColumnKey] = DateColumn,
-        [TransformKey] = Name(Transform),
-        // the encoding's name and window are written by the encoding itself, under EncodingKey and WindowKey
-    };
+        var metadata = new Dictionary<string, string>
+        {
+            [ColumnsKey] = JsonSerializer.Serialize(resolvedColumns.ToArray(), DataOptionsJson.Default.StringArray),
+            [MissingKey] = Name(Missing),
+            [StrideKey] = Stride.ToString(CultureInfo.InvariantCulture),
+            [DateColumnKey] = DateColumn,
+            [TransformKey] = Name(Transform),
+            // the encoding's name and window are written by the encoding itself, under EncodingKey and WindowKey
+        };
+        // Only a filtered model says so, so that a model without a filter keeps the keys it always had.
+        if (Filter != VolatilityFilterKind.None) metadata[VolatilityFilter.KindKey] = VolatilityFilter.Name(Filter);
+        return metadata;
+    }
 
     /// <summary>
     /// Rebuilds the options from a checkpoint's data metadata; keys a checkpoint from before these options
@@ -181,6 +205,8 @@ public sealed record DataOptions
             options = options with { DateColumn = dateColumn };
         if (metadata.TryGetValue(TransformKey, out var transform))
             options = options with { Transform = ParseTransform(transform) };
+        if (metadata.TryGetValue(VolatilityFilter.KindKey, out var filter))
+            options = options with { Filter = VolatilityFilter.ParseKind(filter) };
         if (metadata.TryGetValue(EncodingKey, out var encoding))
             options = options with { Encoding = encoding };
         if (metadata.TryGetValue(WindowKey, out var window))
@@ -196,10 +222,10 @@ public sealed record DataOptions
     public bool Equals(DataOptions? other) =>
         other is not null && Missing == other.Missing && Stride == other.Stride && Window == other.Window
         && DateColumn.Equals(other.DateColumn, StringComparison.OrdinalIgnoreCase)
-        && Encoding == other.Encoding && Transform == other.Transform
+        && Encoding == other.Encoding && Transform == other.Transform && Filter == other.Filter
         && Columns.SequenceEqual(other.Columns, StringComparer.OrdinalIgnoreCase);
 
-    public override int GetHashCode() => HashCode.Combine(Missing, Stride, Window, Encoding, Transform, Columns.Count);
+    public override int GetHashCode() => HashCode.Combine(Missing, Stride, Window, Encoding, Transform, Filter, Columns.Count);
 
     /// <summary>e.g. <c>columns 'AA', 'T'; na ffill; stride 5; window 28; transform none; encoding gasf</c>.</summary>
     public override string ToString()
@@ -208,7 +234,8 @@ public sealed record DataOptions
             : Columns.Count == 1 ? $"column '{Columns[0]}'"
             : $"columns {string.Join(", ", Columns.Select(c => $"'{c}'"))}";
         if (!DateColumn.Equals(DefaultDateColumn, StringComparison.OrdinalIgnoreCase)) columns += $"; date column '{DateColumn}'";
-        return string.Create(CultureInfo.InvariantCulture, $"{columns}; na {Name(Missing)}; stride {Stride}; window {Window}; transform {Name(Transform)}; encoding {Encoding}");
+        return string.Create(CultureInfo.InvariantCulture, $"{columns}; na {Name(Missing)}; stride {Stride}; window {Window}; transform {Name(Transform)}; encoding {Encoding}")
+            + (Filter == VolatilityFilterKind.None ? "" : $"; filter {VolatilityFilter.Name(Filter)}");
     }
 }
 

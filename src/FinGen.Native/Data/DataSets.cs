@@ -1,4 +1,5 @@
 using System.Globalization;
+using FinGen.Native.Models;
 using FinGen.Native.Training;
 
 namespace FinGen.Native.Data;
@@ -99,6 +100,17 @@ public static class DataSets
         int trainReturns = train[0].Length;
         if (trainReturns < window)
             Throw.User($"{panel.Source}: {panel.Count} prices leave {trainReturns} training returns after holding out the last {HeldOutFraction:P0}; one window needs {window}");
+        // With a filter the model learns each column's standardized residuals, not its returns.
+        var filters = new List<VolatilityFilter>();
+        if (options.Filter == VolatilityFilterKind.GjrGarch)
+        {
+            for (int c = 0; c < columns; c++)
+            {
+                var (filter, residuals) = VolatilityFilter.Fit(train[c], $"{panel.Source} column '{panel.Columns[c]}'");
+                filters.Add(filter);
+                train[c] = residuals;
+            }
+        }
         var pooled = columns == 1 ? train[0] : train.SelectMany(t => t).ToArray();
         var encoding = FitEncoding(pooled, options);
 
@@ -140,6 +152,7 @@ public static class DataSets
         if (report.Length > 0) metadata[MissingKey] = report;
         foreach (var (key, value) in (options with { Missing = panel.Missing.Policy }).ToMetadata(panel.Columns)) metadata[key] = value;
         foreach (var (key, value) in encoding.ToMetadata()) metadata[key] = value;
+        if (filters.Count > 0) metadata[VolatilityFilter.ParametersKey] = VolatilityFilter.ToMetadata(filters);
         return new TrainingData(panel.Source, images, count, size, metadata);
     }
 
@@ -170,10 +183,14 @@ public static class DataSets
 
     /// <summary>
     /// <paramref name="paths"/> return paths of <paramref name="length"/> days from a price model: each path
-    /// chains consecutive generated windows, each decoded to 28 log returns.
+    /// chains consecutive generated windows, each decoded by <paramref name="encoding"/>. With a volatility
+    /// <paramref name="filter"/> the decoded windows are standardized residuals, re-coloured along the whole path from
+    /// the filter's start variance, so the variance carries from one window into the next.
     /// </summary>
-    public static double[][] ReturnPaths(Sampler sampler, IImageEncoding encoding, int paths, int length, ulong seed)
+    public static double[][] ReturnPaths(Sampler sampler, IImageEncoding encoding, int paths, int length, ulong seed, VolatilityFilter? filter = null)
     {
+        ArgumentNullException.ThrowIfNull(sampler);
+        ArgumentNullException.ThrowIfNull(encoding);
         int window = encoding.WindowLength, size = sampler.SampleSize;
         int perPath = (length + window - 1) / window;
         var samples = new float[(long)paths * perPath * size];
@@ -183,11 +200,36 @@ public static class DataSets
         for (int p = 0; p < paths; p++)
         {
             result[p] = new double[length];
+            double variance = filter?.NextVariance ?? 0;
             for (int w = 0; w < perPath; w++)
             {
                 encoding.Decode(samples.AsSpan((p * perPath + w) * size, size), decoded);
+                if (filter is not null) variance = filter.Recolour(variance, decoded, decoded);
                 for (int i = 0; i < window && w * window + i < length; i++) result[p][w * window + i] = decoded[i];
             }
+        }
+        return result;
+    }
+
+    /// <summary>
+    /// <paramref name="count"/> generated windows decoded by <paramref name="encoding"/> without any filter, [count, L]:
+    /// for a filtered model these are its standardized residuals, the innovations of its conditional forecasts.
+    /// </summary>
+    public static float[] DecodedWindows(Sampler sampler, IImageEncoding encoding, int count, ulong seed)
+    {
+        ArgumentNullException.ThrowIfNull(sampler);
+        ArgumentNullException.ThrowIfNull(encoding);
+        int window = encoding.WindowLength, size = sampler.SampleSize;
+        const int Chunk = 4096;
+        var result = new float[(long)count * window];
+        var samples = new float[(long)Math.Min(count, Chunk) * size];
+        for (int start = 0, chunk = 0; start < count; start += Chunk, chunk++)
+        {
+            int n = Math.Min(Chunk, count - start);
+            // Each chunk's noise comes from its own seed, so the windows do not depend on the chunk size of a caller.
+            sampler.Sample(samples.AsSpan(0, n * size), n, seed + (ulong)chunk * 0x9E3779B97F4A7C15UL);
+            for (int k = 0; k < n; k++)
+                encoding.Decode(samples.AsSpan(k * size, size), result.AsSpan((start + k) * window, window));
         }
         return result;
     }
@@ -196,10 +238,44 @@ public static class DataSets
     public static PriceSeries LoadPrices(string spec) => LoadPanel(spec, DataOptions.Default).Series(0);
 
     /// <summary>The image encoding a checkpoint's data metadata describes, or null for plain images.</summary>
-    public static IImageEncoding? EncodingOf(IReadOnlyDictionary<string, string> dataMetadata) =>
-        !(dataMetadata.TryGetValue("kind", out var kind) && kind == "prices") ? null
-        : dataMetadata.ContainsKey(PreprocessingKey) ? new PreprocessedEncoding(Preprocessing.FromMetadata(dataMetadata), ImageEncodings.FromMetadata(dataMetadata))
-        : ImageEncodings.FromMetadata(dataMetadata);
+    public static IImageEncoding? EncodingOf(IReadOnlyDictionary<string, string> dataMetadata)
+    {
+        if (!(dataMetadata.TryGetValue("kind", out var kind) && kind == "prices")) return null;
+        IImageEncoding encoding = dataMetadata.ContainsKey(PreprocessingKey)
+            ? new PreprocessedEncoding(Preprocessing.FromMetadata(dataMetadata), ImageEncodings.FromMetadata(dataMetadata))
+            : ImageEncodings.FromMetadata(dataMetadata);
+        return CalibratedEncoding.Wrap(encoding, dataMetadata);
+    }
+
+    /// <summary>Generated windows the calibration of a filtered model is fitted on.</summary>
+    public const int CalibrationWindows = 20_000;
+    /// <summary>The longest window a filtered model's output is calibrated for (see <see cref="CalibratedMetadata"/>).</summary>
+    public const int MaxCalibratedWindow = 64;
+
+    /// <summary>
+    /// The data metadata to store with a trained price model: <paramref name="data"/>'s, plus, for a model with a
+    /// volatility filter, the <see cref="CalibratedEncoding"/> that gives its decoded windows the training residuals'
+    /// mean and standard deviation at every day (fitted on <see cref="CalibrationWindows"/> windows generated from
+    /// <paramref name="seed"/> and on the training windows, so a resumed run calibrates to the same bits).
+    /// </summary>
+    public static IReadOnlyDictionary<string, string> CalibratedMetadata(GenerativeModel model, TrainingData data, ulong seed)
+    {
+        ArgumentNullException.ThrowIfNull(model);
+        ArgumentNullException.ThrowIfNull(data);
+        var metadata = data.Metadata.Where(p => p.Key != CalibratedEncoding.Key).ToDictionary(p => p.Key, p => p.Value);
+        if (VolatilityFilter.FromMetadata(metadata) is null || EncodingOf(metadata) is not { CanDecode: true } encoding) return metadata;
+        // The matrix has L² entries in the checkpoint's header: beyond a few months of days it is not worth its size.
+        if (encoding.WindowLength > MaxCalibratedWindow) return metadata;
+        int window = encoding.WindowLength, size = data.Width;
+        var images = new float[(long)CalibrationWindows * size];
+        model.Generate(images, CalibrationWindows, seed);
+        var generated = new float[(long)CalibrationWindows * window];
+        for (int k = 0; k < CalibrationWindows; k++) encoding.Decode(images.AsSpan(k * size, size), generated.AsSpan(k * window, window));
+        var training = new float[(long)data.Count * window];
+        for (int k = 0; k < data.Count; k++) encoding.Decode(data.Row(k), training.AsSpan(k * window, window));
+        foreach (var (key, value) in CalibratedEncoding.Fit(encoding, generated, training).ToMetadata()) metadata[key] = value;
+        return metadata;
+    }
 
     private const string PreprocessingKey = "preprocessing";
 

@@ -20,17 +20,30 @@ public static class ImageEncodings
 
     /// <summary>
     /// Fits the encoding called <paramref name="name"/> on <paramref name="trainingReturns"/> (only the training
-    /// part of the series), with each encoding's default quantiles or bin count.
+    /// part of the series). The bounded encodings (GASF, GADF, raw) and the recurrence plot's scale cover every
+    /// training value, widened by <see cref="BoundsMargin"/> of the range on each side (<see cref="EncodingMetadata.CoveringBounds"/>),
+    /// so no training return is clipped and the most extreme one round-trips; the Markov transition field uses
+    /// its quantile bins, which clip nothing.
     /// </summary>
-    public static IImageEncoding Fit(string name, ReadOnlySpan<float> trainingReturns, int windowLength) => name switch
+    public static IImageEncoding Fit(string name, ReadOnlySpan<float> trainingReturns, int windowLength)
     {
-        GasfEncoding.EncodingName => GasfEncoding.Fit(trainingReturns, windowLength),
-        GadfEncoding.EncodingName => GadfEncoding.Fit(trainingReturns, windowLength),
-        MarkovTransitionFieldEncoding.EncodingName => MarkovTransitionFieldEncoding.Fit(trainingReturns, windowLength),
-        RecurrencePlotEncoding.EncodingName => RecurrencePlotEncoding.Fit(trainingReturns, windowLength),
-        RawWindowEncoding.EncodingName => RawWindowEncoding.Fit(trainingReturns, windowLength),
-        _ => Throw.User<IImageEncoding>(Unknown(name)),
-    };
+        if (name == MarkovTransitionFieldEncoding.EncodingName) return MarkovTransitionFieldEncoding.Fit(trainingReturns, windowLength);
+        if (!Names.Contains(name)) Throw.User(Unknown(name));
+        var (lower, upper) = EncodingMetadata.CoveringBounds(EncodingMetadata.ToDouble(trainingReturns), BoundsMargin, name);
+        return name switch
+        {
+            GasfEncoding.EncodingName => new GasfEncoding(windowLength, lower, upper),
+            GadfEncoding.EncodingName => new GadfEncoding(windowLength, lower, upper),
+            RecurrencePlotEncoding.EncodingName => new RecurrencePlotEncoding(windowLength, upper - lower),
+            _ => new RawWindowEncoding(windowLength, lower, upper),
+        };
+    }
+
+    /// <summary>
+    /// The share of the training range added below the minimum and above the maximum: a sigmoid output reaches
+    /// 0 or 1 only at infinite logits, so the most extreme training value must sit inside the open interval.
+    /// </summary>
+    public const double BoundsMargin = 0.05;
 
     /// <summary>Rebuilds an encoding from its <see cref="IImageEncoding.ToMetadata"/>; bad metadata throws <see cref="FinGenException"/>.</summary>
     public static IImageEncoding FromMetadata(IReadOnlyDictionary<string, string> metadata)
@@ -151,6 +164,19 @@ internal static class EncodingMetadata
         if (!(lower < upper))
             Throw.User($"cannot fit {encoding} bounds: the training returns between the {lowerQuantile} and {upperQuantile} quantiles are all {R(lower)} (a constant price series?)");
         return (lower, upper);
+    }
+
+    /// <summary>
+    /// Bounds that hold every training value: [min − m·(max − min), max + m·(max − min)]; a constant series is a
+    /// user error.
+    /// </summary>
+    public static (double Lower, double Upper) CoveringBounds(ReadOnlySpan<double> trainingReturns, double margin, string encoding)
+    {
+        var sorted = SortedTrainingReturns(trainingReturns, $"{encoding} bounds");
+        double min = sorted[0], max = sorted[^1], range = max - min;
+        if (!(range > 0))
+            Throw.User($"cannot fit {encoding} bounds: every training return is {R(min)} (a constant price series?)");
+        return (min - margin * range, max + margin * range);
     }
 
     /// <summary>

@@ -14,6 +14,9 @@ static class EvaluationStreams
     public const ulong GarchInnovations = Base + 3;
     public const ulong FixedBlockBootstrap = Base + 4;
     public const ulong StationaryBootstrap = Base + 5;
+    public const ulong GjrInnovations = Base + 16;
+    public const ulong FilteredBootstrap = Base + 17;
+    public const ulong ConditionalScenarios = Base + 18;
 }
 
 /// <summary>

@@ -2,7 +2,11 @@ using FinGen.Native.Data;
 
 namespace FinGen.Native.Evaluation;
 
-public sealed record EvaluationSettings(int Paths = 100, ulong Seed = 7, int MaxLag = 250, int LeverageLags = 20, double GainLossTheta = 0.05, int GainLossHorizon = 250);
+/// <param name="Window">Returns per window of the discriminative score (the model's window length).</param>
+/// <param name="Scenarios">Scenarios per held-out day of the conditional forecasts.</param>
+/// <param name="RollingWindow">Days of history behind rolling historical simulation's conditional forecasts.</param>
+public sealed record EvaluationSettings(int Paths = 100, ulong Seed = 7, int MaxLag = 250, int LeverageLags = 20, double GainLossTheta = 0.05, int GainLossHorizon = 250,
+    int Window = 28, int Scenarios = 1000, int RollingWindow = 500);
 
 /// <summary>Everything measured on one source of returns (the held-out data, the model, or a baseline).</summary>
 public sealed class SourceStatistics
@@ -33,6 +37,10 @@ public sealed class EvaluationReport
     public required int HeldOutReturns { get; init; }
     public required IReadOnlyList<SourceStatistics> Sources { get; init; }
     public required Garch11Fit Garch { get; init; }
+    /// <summary>The GJR-GARCH(1,1)-t fit behind the GJR baseline and filtered historical simulation.</summary>
+    public required GjrGarchFit Gjr { get; init; }
+    /// <summary>Every source's conditional VaR/ES forecasts of the held-out days, backtested and scored.</summary>
+    public required IReadOnlyList<ConditionalRiskResult> Conditional { get; init; }
     /// <summary>GARCH's own conditional one-day VaR forecasts backtested on the held-out days (95 %, 99 %).</summary>
     public required IReadOnlyList<BacktestResult> GarchConditionalBacktests { get; init; }
     /// <summary>Return paths of each synthetic source, by name, for plots.</summary>
@@ -50,7 +58,17 @@ public static class ScenarioEvaluation
     public static readonly int[] Horizons = [1, 5, 20, 100];
     public static readonly double[] Levels = [0.95, 0.99];
 
-    public static EvaluationReport Run(double[] train, double[] heldOut, string modelName, double[][] modelPaths, EvaluationSettings settings)
+    /// <summary>The baselines' names, as the report shows them.</summary>
+    public const string HistoricalName = "historical simulation", GarchName = "GARCH(1,1)-t", GjrName = "GJR-GARCH(1,1)-t", FhsName = "FHS";
+
+    /// <summary>
+    /// Measures the model's <paramref name="modelPaths"/> beside the four baselines, each fitted on
+    /// <paramref name="train"/>: historical simulation, GARCH(1,1)-t, GJR-GARCH(1,1)-t and filtered historical
+    /// simulation, then every source's conditional forecasts of the held-out days (the model's from
+    /// <paramref name="modelConditional"/>; rolling historical simulation stands in for plain historical simulation there).
+    /// </summary>
+    public static EvaluationReport Run(double[] train, double[] heldOut, string modelName, double[][] modelPaths, EvaluationSettings settings,
+        ConditionalSource? modelConditional = null)
     {
         int length = heldOut.Length;
         int maxLag = Math.Min(settings.MaxLag, length / 4);
@@ -58,18 +76,27 @@ public static class ScenarioEvaluation
         settings = settings with { MaxLag = maxLag };
 
         var garch = Garch11.Fit(train);
+        var fhs = FilteredHistoricalSimulation.Create(train);
+        var gjr = fhs.Fit.Parameters;
         var historical = new double[settings.Paths][];
         var garchPaths = new double[settings.Paths][];
+        var gjrPaths = new double[settings.Paths][];
+        var fhsPaths = new double[settings.Paths][];
         for (int p = 0; p < settings.Paths; p++)
         {
             historical[p] = HistoricalSimulation.Sample(train, length, settings.Seed + (ulong)p);
             garchPaths[p] = Garch11.Simulate(garch.Parameters, length, settings.Seed + 1_000_003UL + (ulong)p);
+            // The GJR and FHS paths continue the training series from its last filtered variance, as the model's do.
+            gjrPaths[p] = GjrGarch.Simulate(gjr, length, settings.Seed + 2_000_003UL + (ulong)p, startVariance: fhs.NextVariance);
+            fhsPaths[p] = fhs.Simulate(length, settings.Seed + 3_000_003UL + (ulong)p);
         }
         var paths = new Dictionary<string, double[][]>
         {
             [modelName] = modelPaths,
-            ["historical simulation"] = historical,
-            ["GARCH(1,1)-t"] = garchPaths,
+            [HistoricalName] = historical,
+            [GarchName] = garchPaths,
+            [GjrName] = gjrPaths,
+            [FhsName] = fhsPaths,
         };
 
         var sources = new List<SourceStatistics> { Measure("held-out (real)", [heldOut], settings, null, null) };
@@ -77,6 +104,13 @@ public static class ScenarioEvaluation
 
         var conditional = Levels.Select(alpha =>
             Risk.Backtest(heldOut, Garch11.ValueAtRiskForecasts(garch.Parameters, train, heldOut, alpha), alpha)).ToList();
+        var conditionalSources = new List<ConditionalSource>();
+        if (modelConditional is not null) conditionalSources.Add(modelConditional with { Name = modelName });
+        conditionalSources.Add(new ConditionalSource($"rolling {HistoricalName} ({settings.RollingWindow} days)", null, null, settings.RollingWindow));
+        conditionalSources.Add(new ConditionalSource(GarchName, GjrGarchParameters.FromGarch(garch.Parameters), Innovations.StudentT(garch.Parameters.Nu)));
+        conditionalSources.Add(new ConditionalSource(GjrName, gjr, Innovations.StudentT(gjr.Nu)));
+        conditionalSources.Add(new ConditionalSource(FhsName, gjr, Innovations.Bootstrap(fhs.Residuals)));
+        var forecasts = ConditionalForecasts.Run(train, heldOut, conditionalSources, settings.Scenarios, settings.Seed);
         return new EvaluationReport
         {
             Settings = settings,
@@ -84,7 +118,9 @@ public static class ScenarioEvaluation
             HeldOutReturns = length,
             Sources = sources,
             Garch = garch,
+            Gjr = fhs.Fit,
             GarchConditionalBacktests = conditional,
+            Conditional = forecasts,
             Paths = paths,
         };
     }
@@ -129,8 +165,8 @@ public static class ScenarioEvaluation
                 backtests.Add(Risk.Backtest(heldOut, Enumerable.Repeat(valueAtRisk, heldOut.Length).ToArray(), alpha));
             }
             // Real windows overlap (stride 1) to give the classifier enough of them; synthetic paths are chained
-            // windows, so stride 28 takes each generated window once.
-            discriminative = DiscriminativeScore.Compute(Windows([heldOut], 1), Windows(paths, DataSets.WindowLength), DataSets.WindowLength, settings.Seed);
+            // windows, so a stride of the window length takes each generated window once.
+            discriminative = DiscriminativeScore.Compute(Windows([heldOut], 1, settings.Window), Windows(paths, settings.Window, settings.Window), settings.Window, settings.Seed);
         }
 
         return new SourceStatistics
@@ -150,10 +186,9 @@ public static class ScenarioEvaluation
         };
     }
 
-    /// <summary>Windows of 28 consecutive returns of every path, every <paramref name="stride"/> days, flattened [count, 28].</summary>
-    private static double[] Windows(double[][] paths, int stride)
+    /// <summary>Windows of <paramref name="length"/> consecutive returns of every path, every <paramref name="stride"/> days, flattened [count, length].</summary>
+    private static double[] Windows(double[][] paths, int stride, int length)
     {
-        int length = DataSets.WindowLength;
         var windows = new List<double>();
         foreach (var path in paths)
             for (int start = 0; start + length <= path.Length; start += stride)

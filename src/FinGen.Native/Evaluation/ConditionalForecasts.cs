@@ -1,0 +1,222 @@
+using FinGen.Native.Randomness;
+
+namespace FinGen.Native.Evaluation;
+
+/// <summary>Where the innovations of a conditional forecast come from.</summary>
+public abstract class Innovations
+{
+    /// <summary>Fills <paramref name="z"/> with one scenario's consecutive innovations.</summary>
+    internal abstract void Draw(ref PhiloxCursor cursor, Span<double> z);
+
+    /// <summary>Unit-variance Student-t innovations with ν degrees of freedom, i.i.d.</summary>
+    public static Innovations StudentT(double nu) => new StudentTInnovations(nu);
+
+    /// <summary>Innovations drawn uniformly with replacement from <paramref name="pool"/>, i.i.d. (filtered historical simulation).</summary>
+    public static Innovations Bootstrap(double[] pool) => new BootstrapInnovations(pool);
+
+    /// <summary>
+    /// Consecutive days of one window drawn uniformly from <paramref name="windows"/> [count, <paramref name="windowLength"/>],
+    /// from a uniform start inside it: a generator's scenarios keep the joint shape of its windows, and no one
+    /// output position's quirks decide the forecast.
+    /// </summary>
+    public static Innovations Windows(float[] windows, int windowLength) => new WindowInnovations(windows, windowLength);
+
+    sealed class StudentTInnovations(double nu) : Innovations
+    {
+        internal override void Draw(ref PhiloxCursor cursor, Span<double> z)
+        {
+            for (int i = 0; i < z.Length; i++) z[i] = cursor.NextStandardizedStudentT(nu);
+        }
+    }
+
+    sealed class BootstrapInnovations(double[] pool) : Innovations
+    {
+        internal override void Draw(ref PhiloxCursor cursor, Span<double> z)
+        {
+            for (int i = 0; i < z.Length; i++) z[i] = pool[(int)(cursor.NextUniform() * pool.Length)];
+        }
+    }
+
+    sealed class WindowInnovations(float[] windows, int windowLength) : Innovations
+    {
+        readonly int _count = windows.Length / windowLength;
+
+        internal override void Draw(ref PhiloxCursor cursor, Span<double> z)
+        {
+            if (z.Length > windowLength) Throw.User($"a {z.Length}-day scenario is longer than the model's {windowLength}-day windows");
+            int start = (int)(cursor.NextUniform() * _count) * windowLength
+                + (int)(cursor.NextUniform() * (windowLength - z.Length + 1));
+            for (int i = 0; i < z.Length; i++) z[i] = windows[start + i];
+        }
+    }
+}
+
+/// <summary>
+/// One source of conditional forecasts. With a <see cref="Filter"/>, each day's scenarios start from the filtered
+/// variance of that day (the filter run over every real return before it) and re-colour <see cref="Innovations"/>;
+/// without one, the innovations are the returns themselves (an unconditional generator). With
+/// <see cref="RollingWindow"/> the scenarios are the returns of the last that many real days (rolling historical
+/// simulation).
+/// </summary>
+public sealed record ConditionalSource(string Name, GjrGarchParameters? Filter, Innovations? Innovations, int RollingWindow = 0);
+
+/// <summary>The forecasts and backtests of one source at one level and horizon.</summary>
+public sealed record ConditionalRiskResult(
+    string Source,
+    double Alpha,
+    int Horizon,
+    double[] ValueAtRisk,
+    double[] ExpectedShortfall,
+    double[] Realized,
+    BacktestResult Backtest,
+    double[] Fz0Losses)
+{
+    /// <summary>The mean FZ0 loss over the forecast days (lower is better; see <see cref="ConditionalForecasts.Fz0"/>).</summary>
+    public double MeanFz0 => Fz0Losses.Average();
+}
+
+/// <summary>
+/// Conditional risk forecasts on the held-out days, the use a risk desk has for a generator: for every held-out day t,
+/// each source conditions on the real history before t, draws N scenarios of the next <c>h</c> days, and forecasts VaR
+/// and ES at each level; the forecasts are backtested against what happened (Kupiec, Christoffersen, the Basel
+/// traffic light) and ranked with the FZ0 loss, strictly consistent for (VaR, ES) jointly.
+/// </summary>
+public static class ConditionalForecasts
+{
+    /// <summary>The confidence levels forecast: 97.5 % (the FRTB ES level) and 99 % (the Basel VaR level).</summary>
+    public static readonly double[] Levels = [0.975, 0.99];
+    /// <summary>The horizons forecast, in days.</summary>
+    public static readonly int[] Horizons = [1, 10];
+
+    /// <summary>
+    /// Runs every source over the held-out days. An h-day forecast is made on days 0, h, 2h, … for the sum of the
+    /// next h returns, so its backtested periods do not overlap. Scenario k of day t and source s draws from its own
+    /// Philox position, so the result does not depend on the number of threads.
+    /// </summary>
+    public static List<ConditionalRiskResult> Run(double[] train, double[] heldOut, IReadOnlyList<ConditionalSource> sources, int scenarios, ulong seed)
+    {
+        Checks.Series(train, 2, "training returns", "conditional forecasts");
+        Checks.Finite(heldOut, "held-out returns");
+        Checks.AtLeast(scenarios, 10, "scenarios per day");
+        int days = heldOut.Length, maxHorizon = Horizons.Max();
+        var history = new double[train.Length + days];
+        train.CopyTo(history, 0);
+        heldOut.CopyTo(history, train.Length);
+        double initialVariance = Checks.PopulationVariance(train, out _);
+
+        var results = new List<ConditionalRiskResult>();
+        for (int s = 0; s < sources.Count; s++)
+        {
+            var source = sources[s];
+            // var[level][horizon][day], es likewise
+            var valueAtRisk = new double[Levels.Length, Horizons.Length, days];
+            var shortfall = new double[Levels.Length, Horizons.Length, days];
+            double[]? variances = source.Filter is { } filter ? FilteredVariances(filter, history, initialVariance, train.Length, days) : null;
+            int sourceIndex = s;
+            Parallel.For(0, days, t =>
+            {
+                var sums = new double[Horizons.Length][];
+                if (source.RollingWindow > 0)
+                {
+                    int window = source.RollingWindow, end = train.Length + t;
+                    var past = history.AsSpan(Math.Max(0, end - window), Math.Min(window, end));
+                    for (int h = 0; h < Horizons.Length; h++) sums[h] = OverlappingSums(past, Horizons[h]);
+                }
+                else
+                {
+                    var innovations = source.Innovations ?? Throw.User<Innovations>($"conditional source '{source.Name}' has neither innovations nor a rolling window");
+                    for (int h = 0; h < Horizons.Length; h++) sums[h] = new double[scenarios];
+                    var cursor = new PhiloxCursor(seed + (ulong)sourceIndex * 0x9E3779B97F4A7C15UL + (ulong)t * 0xD1B54A32D192ED03UL, EvaluationStreams.ConditionalScenarios);
+                    Span<double> z = stackalloc double[maxHorizon];
+                    for (int k = 0; k < scenarios; k++)
+                    {
+                        innovations.Draw(ref cursor, z);
+                        double variance = variances?[t] ?? 0, sum = 0;
+                        int next = 0;
+                        for (int d = 0; d < maxHorizon; d++)
+                        {
+                            double r = z[d];
+                            if (source.Filter is { } p)
+                            {
+                                r = p.Mu + Math.Sqrt(variance) * z[d];
+                                variance = p.NextVariance(variance, r);
+                            }
+                            sum += r;
+                            if (next < Horizons.Length && d + 1 == Horizons[next]) sums[next++][k] = sum;
+                        }
+                    }
+                }
+                for (int l = 0; l < Levels.Length; l++)
+                {
+                    for (int h = 0; h < Horizons.Length; h++)
+                    {
+                        valueAtRisk[l, h, t] = Risk.ValueAtRisk(sums[h], Levels[l]);
+                        shortfall[l, h, t] = Risk.ExpectedShortfall(sums[h], Levels[l]);
+                    }
+                }
+            });
+
+            for (int l = 0; l < Levels.Length; l++)
+            {
+                for (int h = 0; h < Horizons.Length; h++)
+                {
+                    // An h-day forecast is made every h days, so the backtested periods do not overlap and the
+                    // independence test keeps its meaning.
+                    int horizon = Horizons[h], count = days / horizon;
+                    if (count < 1) continue;
+                    var realized = StylizedFacts.AggregateReturns(heldOut, horizon);
+                    var v = new double[count];
+                    var e = new double[count];
+                    var losses = new double[count];
+                    for (int j = 0; j < count; j++)
+                    {
+                        v[j] = valueAtRisk[l, h, j * horizon];
+                        e[j] = shortfall[l, h, j * horizon];
+                        losses[j] = Fz0(realized[j], v[j], e[j], 1.0 - Levels[l]);
+                    }
+                    results.Add(new ConditionalRiskResult(source.Name, Levels[l], horizon, v, e, realized, Risk.Backtest(realized, v, Levels[l]), losses));
+                }
+            }
+        }
+        return results;
+    }
+
+    /// <summary>
+    /// The FZ0 loss of Patton, Ziegel &amp; Chen (J. Econometrics 208, 2019) for a (VaR, ES) forecast at tail
+    /// probability <paramref name="tail"/>, in return space with ES ≤ VaR &lt; 0:
+    /// L(y, v, e) = −(1/(a·e))·1[y ≤ v]·(v − y) + v/e + ln(−e) − 1. Here VaR and ES come as positive losses
+    /// (v = −VaR, e = −ES); an ES that is not a loss (≤ 0) is floored at 1e-12 so the loss stays defined.
+    /// </summary>
+    public static double Fz0(double realized, double valueAtRisk, double expectedShortfall, double tail)
+    {
+        double v = -valueAtRisk, e = -Math.Max(expectedShortfall, Math.Max(valueAtRisk, 1e-12));
+        double hit = realized <= v ? 1.0 : 0.0;
+        return -hit * (v - realized) / (tail * e) + v / e + Math.Log(-e) - 1.0;
+    }
+
+    /// <summary>Every h-day sum of consecutive returns, overlapping: n − h + 1 values.</summary>
+    static double[] OverlappingSums(ReadOnlySpan<double> returns, int h)
+    {
+        var sums = new double[Math.Max(0, returns.Length - h + 1)];
+        for (int t = 0; t < sums.Length; t++)
+        {
+            double sum = 0;
+            for (int i = 0; i < h; i++) sum += returns[t + i];
+            sums[t] = sum;
+        }
+        return sums;
+    }
+
+    /// <summary>σ² of every held-out day from the returns before it, the filter started at σ²₀ on the first training day.</summary>
+    static double[] FilteredVariances(GjrGarchParameters filter, double[] history, double initialVariance, int trainLength, int days)
+    {
+        var result = new double[days];
+        double variance = initialVariance;
+        for (int t = 0; t < trainLength + days; t++)
+        {
+            if (t >= trainLength) result[t - trainLength] = variance;
+            variance = filter.NextVariance(variance, history[t]);
+        }
+        return result;
+    }
+}
