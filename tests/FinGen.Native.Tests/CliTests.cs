@@ -154,7 +154,7 @@ public sealed class CliTests
         var root = json.RootElement;
         Assert.That(root.GetProperty("provenance").GetProperty("data_sha256").GetString(), Has.Length.EqualTo(64));
         var sources = root.GetProperty("sources").EnumerateArray().ToList();
-        Assert.That(sources.Select(s => s.GetProperty("name").GetString()), Is.EqualTo(new[] { "held-out (real)", "FinGen GAN", "historical simulation", "GARCH(1,1)-t" }));
+        Assert.That(sources.Select(s => s.GetProperty("name").GetString()), Is.EqualTo(new[] { "held-out (real)", "FinGen GAN", "historical simulation", "GARCH(1,1)-t", "GJR-GARCH(1,1)-t", "FHS" }));
         Assert.That(sources[0].GetProperty("distances").EnumerateObject(), Is.Empty, "the held-out data is the reference");
         foreach (var synthetic in sources.Skip(1))
         {
@@ -164,6 +164,17 @@ public sealed class CliTests
         }
         Assert.That(root.GetProperty("settings").GetProperty("held_out_returns").GetInt32(), Is.EqualTo(1021), "20 % of the S&P 500's 5104 returns");
         Assert.That(File.ReadAllText(In("eval/report.md")), Does.Contain("| Kupiec p |"));
+        // Conditional forecasts: every source at 97.5 % and 99 %, 1 and 10 days, 1-day ones on every held-out day.
+        var conditional = root.GetProperty("conditional").EnumerateArray().ToList();
+        Assert.That(conditional, Has.Count.EqualTo(5 * 2 * 2));
+        Assert.That(conditional.Select(c => c.GetProperty("source").GetString()).Distinct(),
+            Is.EqualTo(new[] { "FinGen GAN", "rolling historical simulation (500 days)", "GARCH(1,1)-t", "GJR-GARCH(1,1)-t", "FHS" }));
+        foreach (var c in conditional.Where(c => c.GetProperty("horizon").GetInt32() == 1))
+        {
+            Assert.That(c.GetProperty("backtest")[0].GetProperty("observations").GetInt32(), Is.EqualTo(1021));
+            Assert.That(double.IsFinite(c.GetProperty("mean_fz0").GetDouble()), c.GetProperty("source").GetString());
+        }
+        Assert.That(File.ReadAllText(In("eval/report.md")), Does.Contain("## Conditional VaR and ES forecasts"));
     }
 
     [Test]
