@@ -52,6 +52,13 @@ internal static class EvalReport
             json.WriteEndObject();
         }
         json.WriteEndArray();
+        json.WriteStartObject("training");
+        json.WriteNumber("mean", report.Training.Moments.Mean);
+        json.WriteNumber("std", report.Training.Moments.StandardDeviation);
+        json.WriteNumber("excess_kurtosis", report.Training.Moments.ExcessKurtosis);
+        json.WriteNumber("hill_tail_index", report.Training.HillTailIndex);
+        json.WriteNumber("tail_frequency", report.Training.TailFrequency);
+        json.WriteEndObject();
         json.WriteStartArray("sources");
         foreach (var s in report.Sources)
         {
@@ -62,6 +69,7 @@ internal static class EvalReport
             json.WriteNumber("skew", s.Moments.Skewness);
             json.WriteNumber("excess_kurtosis", s.Moments.ExcessKurtosis);
             json.WriteNumber("hill_tail_index", s.HillTailIndex);
+            json.WriteNumber("tail_frequency", s.TailFrequency);
             json.WriteNumber("abs_acf_power_law_beta", s.AbsoluteAcfDecay.Beta);
             json.WriteNumber("gain_horizon", s.GainHorizon);
             json.WriteNumber("loss_horizon", s.LossHorizon);

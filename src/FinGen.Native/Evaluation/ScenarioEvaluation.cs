@@ -28,12 +28,16 @@ public sealed class SourceStatistics
     /// <summary>Backtests of this source's unconditional 1-day VaR on the held-out days, at 95 % and 99 %.</summary>
     public IReadOnlyList<BacktestResult> Backtests { get; init; } = [];
     public (double Score, double Accuracy)? Discriminative { get; init; }
+    /// <summary>The share of returns below the training 0.5 % or above its 99.5 % quantile (1 % for the training returns themselves).</summary>
+    public double TailFrequency { get; init; }
 }
 
 public sealed class EvaluationReport
 {
     public required EvaluationSettings Settings { get; init; }
     public required int TrainReturns { get; init; }
+    /// <summary>The training returns measured like every source (what "no drift" and "heavy tails" are judged against).</summary>
+    public required SourceStatistics Training { get; init; }
     public required int HeldOutReturns { get; init; }
     public required IReadOnlyList<SourceStatistics> Sources { get; init; }
     public required Garch11Fit Garch { get; init; }
@@ -99,8 +103,9 @@ public static class ScenarioEvaluation
             [FhsName] = fhsPaths,
         };
 
-        var sources = new List<SourceStatistics> { Measure("held-out (real)", [heldOut], settings, null, null) };
-        foreach (var (name, sourcePaths) in paths) sources.Add(Measure(name, sourcePaths, settings, heldOut, train));
+        var tails = TailBounds(train);
+        var sources = new List<SourceStatistics> { Measure("held-out (real)", [heldOut], settings, null, null, tails) };
+        foreach (var (name, sourcePaths) in paths) sources.Add(Measure(name, sourcePaths, settings, heldOut, train, tails));
 
         var conditional = Levels.Select(alpha =>
             Risk.Backtest(heldOut, Garch11.ValueAtRiskForecasts(garch.Parameters, train, heldOut, alpha), alpha)).ToList();
@@ -115,6 +120,7 @@ public static class ScenarioEvaluation
         {
             Settings = settings,
             TrainReturns = train.Length,
+            Training = Measure("training (real)", [train], settings with { MaxLag = Math.Min(settings.MaxLag, train.Length / 4) }, null, null, tails),
             HeldOutReturns = length,
             Sources = sources,
             Garch = garch,
@@ -125,7 +131,16 @@ public static class ScenarioEvaluation
         };
     }
 
-    private static SourceStatistics Measure(string name, double[][] paths, EvaluationSettings settings, double[]? heldOut, double[]? train)
+    /// <summary>The training returns' 0.5 % and 99.5 % quantiles: a return beyond them is a tail event.</summary>
+    private static (double Lower, double Upper) TailBounds(double[] train)
+    {
+        var sorted = train.ToArray();
+        Array.Sort(sorted);
+        return (Data.EncodingMetadata.Quantile(sorted, 0.005), Data.EncodingMetadata.Quantile(sorted, 0.995));
+    }
+
+    private static SourceStatistics Measure(string name, double[][] paths, EvaluationSettings settings, double[]? heldOut, double[]? train,
+        (double Lower, double Upper) tails)
     {
         var pooled = paths.SelectMany(p => p).ToArray();
         int lag = settings.MaxLag;
@@ -183,6 +198,7 @@ public static class ScenarioEvaluation
             Distances = distances,
             Backtests = backtests,
             Discriminative = discriminative,
+            TailFrequency = pooled.Count(r => r < tails.Lower || r > tails.Upper) / (double)pooled.Length,
         };
     }
 
