@@ -14,6 +14,9 @@ static class EvaluationStreams
     public const ulong GarchInnovations = Base + 3;
     public const ulong FixedBlockBootstrap = Base + 4;
     public const ulong StationaryBootstrap = Base + 5;
+    // The forecast scores take a block of their own, so that streams added meanwhile after Base + 5 cannot collide with them.
+    public const ulong AcerbiSzekelyReplications = Base + 0x100;
+    public const ulong PathBootstrap = Base + 0x101;
 }
 
 /// <summary>
