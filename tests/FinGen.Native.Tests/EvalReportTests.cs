@@ -133,4 +133,15 @@ public sealed class EvalReportTests
         }
     }
 
+    [Test]
+    public void TheRealStretchInPathsPngEndsAtTheStartAndLiesBeforeIt()
+    {
+        double[] returns = [0.01, -0.02, 0.005, 0.013];
+        var (days, prices) = Pictures.StretchBefore(2875.0, returns);
+        Assert.That(days, Is.EqualTo(new double[] { -4, -3, -2, -1, 0 }));
+        Assert.That(prices[^1], Is.EqualTo(2875.0));
+        // Read forwards, the stretch is the returns: Pₖ₊₁ = Pₖ·exp(rₖ), so it leads into S₀ instead of starting from it.
+        for (int k = 0; k < returns.Length; k++) Assert.That(prices[k + 1], Is.EqualTo(prices[k] * Math.Exp(returns[k])).Within(1e-9));
+        Assert.That(prices[0], Is.EqualTo(2875.0 * Math.Exp(-(0.01 - 0.02 + 0.005 + 0.013))).Within(1e-9));
+    }
 }
