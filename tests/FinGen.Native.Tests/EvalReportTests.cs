@@ -78,7 +78,7 @@ public sealed class EvalReportTests
             Assert.That(guide, Does.Contain($"- **{label}**:"), label);
             explained++;
         }
-        Assert.That(explained, Is.EqualTo(11 + 9 + 8), "11 stylized facts, 9 distances, 8 risk measures");
+        Assert.That(explained, Is.EqualTo(11 + 10 + 8), "11 stylized facts, 10 distances, 8 risk measures");
         foreach (string column in new[] { "exceptions / days", "Kupiec p", "Christoffersen p", "traffic light" })
             Assert.That(guide, Does.Contain($"- **{column}**:"), column);
         // The traffic light scaled to the held-out length: 400 days at 99 % (expected 4) and at 95 % (expected 20).
