@@ -147,9 +147,9 @@ internal static class EvalPictures
         real.Color = Colors.Black;
         real.MarkerSize = 0;
         real.LineWidth = 2;
-        real.LegendText = "held-out (real)";
-        plot.Title($"Synthetic price paths over the held-out period, from S0 = {s0:F2}");
-        plot.XLabel("trading day");
+        real.LegendText = "held-out (real): the days after training, which no source saw";
+        plot.Title($"Synthetic price paths over the held-out period, from the last training close S0 = {s0:F2}");
+        plot.XLabel("trading day after the last training close");
         plot.YLabel("price");
         plot.ShowLegend(Alignment.UpperLeft);
         plot.SavePng(path, 900, 560);

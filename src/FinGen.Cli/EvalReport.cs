@@ -25,18 +25,18 @@ internal static class EvalReport
         json.WriteEndObject();
         json.WriteStartObject("garch_fit");
         var g = report.Garch.Parameters;
-        json.WriteNumber("mu", g.Mu); json.WriteNumber("omega", g.Omega); json.WriteNumber("alpha", g.Alpha);
-        json.WriteNumber("beta", g.Beta); json.WriteNumber("nu", g.Nu);
-        json.WriteNumber("log_likelihood", report.Garch.LogLikelihood);
+        Number(json, "mu", g.Mu); Number(json, "omega", g.Omega); Number(json, "alpha", g.Alpha);
+        Number(json, "beta", g.Beta); Number(json, "nu", g.Nu);
+        Number(json, "log_likelihood", report.Garch.LogLikelihood);
         json.WriteBoolean("converged", report.Garch.Converged);
         json.WritePropertyName("conditional_backtests");
         WriteBacktests(json, report.GarchConditionalBacktests);
         json.WriteEndObject();
         var j = report.Gjr.Parameters;
         json.WriteStartObject("gjr_garch_fit");
-        json.WriteNumber("mu", j.Mu); json.WriteNumber("omega", j.Omega); json.WriteNumber("alpha", j.Alpha);
-        json.WriteNumber("gamma", j.Gamma); json.WriteNumber("beta", j.Beta); json.WriteNumber("nu", j.Nu);
-        json.WriteNumber("log_likelihood", report.Gjr.LogLikelihood);
+        Number(json, "mu", j.Mu); Number(json, "omega", j.Omega); Number(json, "alpha", j.Alpha);
+        Number(json, "gamma", j.Gamma); Number(json, "beta", j.Beta); Number(json, "nu", j.Nu);
+        Number(json, "log_likelihood", report.Gjr.LogLikelihood);
         json.WriteBoolean("converged", report.Gjr.Converged);
         json.WriteEndObject();
         json.WriteStartArray("conditional");
@@ -44,33 +44,38 @@ internal static class EvalReport
         {
             json.WriteStartObject();
             json.WriteString("source", c.Source);
-            json.WriteNumber("alpha", c.Alpha);
-            json.WriteNumber("horizon", c.Horizon);
-            json.WriteNumber("mean_fz0", c.MeanFz0);
+            Number(json, "alpha", c.Alpha);
+            Number(json, "horizon", c.Horizon);
+            Number(json, "mean_fz0", c.MeanFz0);
+            if (c.ExpectedShortfallBacktest is { } es)
+            {
+                Number(json, "acerbi_szekely_z2", es.Statistic);
+                Number(json, "acerbi_szekely_p", es.PValue);
+            }
             json.WritePropertyName("backtest");
             WriteBacktests(json, [c.Backtest]);
             json.WriteEndObject();
         }
         json.WriteEndArray();
         json.WriteStartObject("training");
-        json.WriteNumber("mean", report.Training.Moments.Mean);
-        json.WriteNumber("std", report.Training.Moments.StandardDeviation);
-        json.WriteNumber("excess_kurtosis", report.Training.Moments.ExcessKurtosis);
-        json.WriteNumber("hill_tail_index", report.Training.HillTailIndex);
-        json.WriteNumber("tail_frequency", report.Training.TailFrequency);
+        Number(json, "mean", report.Training.Moments.Mean);
+        Number(json, "std", report.Training.Moments.StandardDeviation);
+        Number(json, "excess_kurtosis", report.Training.Moments.ExcessKurtosis);
+        Number(json, "hill_tail_index", report.Training.HillTailIndex);
+        Number(json, "tail_frequency", report.Training.TailFrequency);
         json.WriteEndObject();
         json.WriteStartArray("sources");
         foreach (var s in report.Sources)
         {
             json.WriteStartObject();
             json.WriteString("name", s.Name);
-            json.WriteNumber("mean", s.Moments.Mean);
-            json.WriteNumber("std", s.Moments.StandardDeviation);
-            json.WriteNumber("skew", s.Moments.Skewness);
-            json.WriteNumber("excess_kurtosis", s.Moments.ExcessKurtosis);
-            json.WriteNumber("hill_tail_index", s.HillTailIndex);
-            json.WriteNumber("tail_frequency", s.TailFrequency);
-            json.WriteNumber("abs_acf_power_law_beta", s.AbsoluteAcfDecay.Beta);
+            Number(json, "mean", s.Moments.Mean);
+            Number(json, "std", s.Moments.StandardDeviation);
+            Number(json, "skew", s.Moments.Skewness);
+            Number(json, "excess_kurtosis", s.Moments.ExcessKurtosis);
+            Number(json, "hill_tail_index", s.HillTailIndex);
+            Number(json, "tail_frequency", s.TailFrequency);
+            Number(json, "abs_acf_power_law_beta", s.AbsoluteAcfDecay.Beta);
             json.WriteNumber("gain_horizon", s.GainHorizon);
             json.WriteNumber("loss_horizon", s.LossHorizon);
             WriteArray(json, "acf_r", s.Acf.Returns);
@@ -78,17 +83,17 @@ internal static class EvalReport
             WriteArray(json, "acf_sq", s.Acf.Squared);
             WriteArray(json, "leverage", s.Leverage);
             json.WriteStartObject("risk");
-            foreach (var (key, value) in s.Risk) json.WriteNumber(key, value);
+            foreach (var (key, value) in s.Risk) Number(json, key, value);
             json.WriteEndObject();
             json.WriteStartObject("distances");
-            foreach (var (key, value) in s.Distances) json.WriteNumber(key, value);
+            foreach (var (key, value) in s.Distances) Number(json, key, value);
             json.WriteEndObject();
             json.WritePropertyName("backtests");
             WriteBacktests(json, s.Backtests);
             if (s.Discriminative is { } d)
             {
-                json.WriteNumber("discriminative_score", d.Score);
-                json.WriteNumber("discriminative_accuracy", d.Accuracy);
+                Number(json, "discriminative_score", d.Score);
+                Number(json, "discriminative_accuracy", d.Accuracy);
             }
             json.WriteEndObject();
         }
@@ -97,11 +102,23 @@ internal static class EvalReport
         return path;
     }
 
+    // JSON has no NaN or ∞, and 0 would read as a measured value: a statistic that is undefined (an ACF of a constant
+    // path, a fit with too few points) is written as null.
     private static void WriteArray(Utf8JsonWriter json, string name, double[] values)
     {
         json.WriteStartArray(name);
-        foreach (var v in values) json.WriteNumberValue(double.IsFinite(v) ? v : 0);
+        foreach (var v in values)
+        {
+            if (double.IsFinite(v)) json.WriteNumberValue(v);
+            else json.WriteNullValue();
+        }
         json.WriteEndArray();
+    }
+
+    private static void Number(Utf8JsonWriter json, string name, double value)
+    {
+        if (double.IsFinite(value)) json.WriteNumber(name, value);
+        else json.WriteNull(name);
     }
 
     private static void WriteBacktests(Utf8JsonWriter json, IReadOnlyList<BacktestResult> backtests)
@@ -110,58 +127,80 @@ internal static class EvalReport
         foreach (var b in backtests)
         {
             json.WriteStartObject();
-            json.WriteNumber("alpha", b.Alpha);
+            Number(json, "alpha", b.Alpha);
             json.WriteNumber("observations", b.Observations);
             json.WriteNumber("exceptions", b.Exceptions);
-            json.WriteNumber("kupiec_lr", b.Kupiec.Statistic);
-            json.WriteNumber("kupiec_p", b.Kupiec.PValue);
-            json.WriteNumber("christoffersen_lr", b.Independence.Statistic);
-            json.WriteNumber("christoffersen_p", b.Independence.PValue);
-            json.WriteNumber("conditional_coverage_p", b.ConditionalCoverage.PValue);
+            Number(json, "kupiec_lr", b.Kupiec.Statistic);
+            Number(json, "kupiec_p", b.Kupiec.PValue);
+            Number(json, "christoffersen_lr", b.Independence.Statistic);
+            Number(json, "christoffersen_p", b.Independence.PValue);
+            Number(json, "conditional_coverage_p", b.ConditionalCoverage.PValue);
             json.WriteString("traffic_light", b.Zone.ToString().ToLowerInvariant());
             json.WriteEndObject();
         }
         json.WriteEndArray();
     }
 
+    /// <summary>A row of a markdown table: its label, what it measures (for "How to read this report"), and its value per source.</summary>
+    private sealed record Measure(string Name, string Meaning, Func<SourceStatistics, string> Value);
+
     public static string WriteMarkdown(string path, EvaluationReport report, IReadOnlyDictionary<string, string> provenance)
     {
+        File.WriteAllText(path, Markdown(report, provenance));
+        return path;
+    }
+
+    /// <summary>The text of report.md.</summary>
+    internal static string Markdown(EvaluationReport report, IReadOnlyDictionary<string, string> provenance)
+    {
         var sources = report.Sources;
+        var synthetic = sources.Skip(1).ToList();
+        int maxLag = report.Settings.MaxLag;
         var md = new StringBuilder();
         md.AppendLine("# FinGen scenario evaluation").AppendLine();
         md.AppendLine($"Checkpoint `{provenance["checkpoint"]}` (sha256 `{provenance["checkpoint_sha256"][..16]}…`), data `{provenance["data_source"]}` (sha256 `{provenance["data_sha256"][..16]}…`), seed {provenance["seed"]}.");
-        md.AppendLine($"{report.TrainReturns} training returns (the model and both baselines saw only these), {report.HeldOutReturns} held-out returns; {report.Settings.Paths} synthetic paths per source, each {report.HeldOutReturns} days.").AppendLine();
+        md.AppendLine($"{report.TrainReturns} training returns (the model and both baselines saw only these), {report.HeldOutReturns} held-out returns; {report.Settings.Paths} synthetic paths per source, each {report.HeldOutReturns} days.");
+        md.AppendLine("Returns are daily log returns; what each row measures and what good looks like is under *How to read this report* at the end.").AppendLine();
 
-        Table(md, "Stylized facts", sources, [
-            ("mean", s => F(s.Moments.Mean, "E2")),
-            ("std", s => F(s.Moments.StandardDeviation, "E3")),
-            ("skew", s => F(s.Moments.Skewness, "F3")),
-            ("excess kurtosis", s => F(s.Moments.ExcessKurtosis, "F2")),
-            ("Hill tail index", s => F(s.HillTailIndex, "F2")),
-            ("ACF r, lag 1", s => F(s.Acf.Returns[1], "F3")),
-            ("ACF |r|, lag 1", s => F(s.Acf.Absolute[1], "F3")),
-            ("ACF |r|, lag 20", s => F(s.Acf.Absolute[Math.Min(20, s.Acf.Absolute.Length - 1)], "F3")),
-            ("power-law β of ACF |r|", s => F(s.AbsoluteAcfDecay.Beta, "F3")),
-            ("leverage corr(r, r² next day)", s => F(s.Leverage[0], "F3")),
-            ("gain / loss horizon (days)", s => $"{s.GainHorizon} / {s.LossHorizon}"),
-        ]);
-        var synthetic = sources.Skip(1).ToList();
-        Table(md, "Distances to the held-out returns (lower is closer)", synthetic, [
-            .. ScenarioEvaluation.Horizons.Select(k => ($"W1 of {k}-day returns", (Func<SourceStatistics, string>)(s => s.Distances.TryGetValue($"w1_{k}d", out var v) ? F(v, "E2") : "—"))),
-            ("ACF score r", s => F(s.Distances["acf_score_r"], "F3")),
-            ("ACF score |r|", s => F(s.Distances["acf_score_abs"], "F3")),
-            ("ACF score r²", s => F(s.Distances["acf_score_sq"], "F3")),
-            ("leverage score", s => F(s.Distances["leverage_score"], "F3")),
-            ("MMD² (RBF, median heuristic)", s => F(s.Distances["mmd2"], "E2")),
-            ("discriminative score \\|acc − 0.5\\|", s => F(s.Discriminative!.Value.Score, "F3")),
-        ]);
-        Table(md, "Risk (losses positive)", sources, [
-            .. report.Sources[0].Risk.Keys.Select(k => (k.Replace('_', ' '), (Func<SourceStatistics, string>)(s => F(s.Risk[k], "P2")))),
-        ]);
+        Measure[] facts =
+        [
+            new("mean (log return per day)", "the average daily log return over all paths; good: close to the held-out value (a generator that drifts shows a larger mean).", s => F(s.Moments.Mean, "E2")),
+            new("std (log return per day)", "the standard deviation of daily log returns (population, ÷n); good: close to the held-out value.", s => F(s.Moments.StandardDeviation, "E3")),
+            new("skew", "the third standardized moment; daily equity returns are usually slightly negative; good: the held-out sign and size.", s => F(s.Moments.Skewness, "F3")),
+            new("excess kurtosis", "m₄/m₂² − 3, 0 for a normal distribution; daily equity returns are far above 3; good: close to the held-out value, but one crash day can carry most of it.", s => F(s.Moments.ExcessKurtosis, "F2")),
+            new("Hill tail index", $"the Hill estimate α of the tail of |r| from the largest {StylizedFacts.DefaultHillFraction:P0} of them; smaller is heavier (daily equities 3–5); good: close to the held-out value.", s => F(s.HillTailIndex, "F2")),
+            new("ACF r, lag 1", "the autocorrelation of returns one day apart; good: near 0, as in real markets (no linear predictability).", s => F(s.Acf.Returns[1], "F3")),
+            new("ACF |r|, lag 1", "the autocorrelation of absolute returns one day apart, the measure of volatility clustering; real daily returns: clearly positive; good: close to the held-out value.", s => F(s.Acf.Absolute[1], "F3")),
+            new("ACF |r|, lag 20", "the same 20 days apart; real returns keep it positive for months (long memory); paths built from independent windows lose it.", s => F(s.Acf.Absolute[Math.Min(20, s.Acf.Absolute.Length - 1)], "F3")),
+            new("power-law β of ACF |r|", $"the exponent β of a fit ACF|r|(k) ≈ A·k^(−β) over lags 1–{maxLag} (least squares on logs, positive lags only); Cont (2001) reports 0.2–0.4; good: close to the held-out value.", s => F(s.AbsoluteAcfDecay.Beta, "F3")),
+            new("leverage corr(r, r² next day)", "the correlation of today's return with tomorrow's squared return; negative for equities (falls raise volatility); good: the held-out sign and size.", s => F(s.Leverage[0], "F3")),
+            new("gain / loss horizon (days)", $"the most likely number of days until the cumulative return first reaches +θ / −θ (θ = {report.Settings.GainLossTheta:P0}, first path only); for equities the loss horizon is usually the shorter.", s => $"{s.GainHorizon} / {s.LossHorizon}"),
+        ];
+        Measure[] distances =
+        [
+            .. ScenarioEvaluation.Horizons.Select(k => new Measure($"W1 of {k}-day returns (log return)",
+                $"the Wasserstein-1 (earth mover's) distance between the held-out and the synthetic {k}-day log returns, in log-return units; 0 = the same distribution.",
+                s => s.Distances.TryGetValue($"w1_{k}d", out var v) ? F(v, "E2") : "—")),
+            new("ACF score r", $"‖ACF_real − ACF_synthetic‖₂ of r over lags 1–{maxLag}, the synthetic ACF averaged over paths (Quant GANs' score); 0 = identical autocorrelations.", s => F(s.Distances["acf_score_r"], "F3")),
+            new("ACF score |r|", $"the same for |r| (volatility clustering); the number to watch for volatility memory.", s => F(s.Distances["acf_score_abs"], "F3")),
+            new("ACF score r²", "the same for r².", s => F(s.Distances["acf_score_sq"], "F3")),
+            new("leverage score", $"‖ℓ_real − ℓ_synthetic‖₂ of the leverage correlations corr(rₜ, r²ₜ₊ₖ), k = 1–{report.Settings.LeverageLags}; 0 = identical.", s => F(s.Distances["leverage_score"], "F3")),
+            new("MMD² (RBF, median heuristic)", "the unbiased squared maximum mean discrepancy of daily returns, Gaussian kernel with the median-distance bandwidth; ≈ 0 (it can be slightly negative) when the distributions agree.", s => F(s.Distances["mmd2"], "E2")),
+            new("discriminative score |acc − 0.5|", "|test accuracy − 0.5| of a small classifier trained to tell real from synthetic windows of consecutive days (real windows split by time); 0 = indistinguishable, 0.5 = always told apart; on one held-out period even a good source scores above 0 (real S&P 500 returns against their own bootstrap: about 0.08).", s => F(s.Discriminative!.Value.Score, "F3")),
+        ];
+        Measure[] risk =
+        [
+            .. report.Sources[0].Risk.Keys.Select(k => new Measure(RiskLabel(k), RiskMeaning(k), s => F(s.Risk[k], "P2"))),
+        ];
+
+        Table(md, "Stylized facts", sources, facts);
+        Table(md, "Distances to the held-out returns (lower is closer)", synthetic, distances);
+        Table(md, "Risk (losses positive, % of log return)", sources, risk);
+
         md.AppendLine("## VaR backtests on the held-out days").AppendLine();
         md.AppendLine("Each source's unconditional 1-day VaR is held fixed over the held-out period; GARCH also forecasts its own conditional VaR day by day.").AppendLine();
-        md.AppendLine("| source | level | exceptions / days | Kupiec p | Christoffersen p | traffic light |");
-        md.AppendLine("|---|---|---|---|---|---|");
+        md.AppendLine(Row("source", "level", "exceptions / days", "expected exceptions", "Kupiec p", "Christoffersen p", "traffic light", "yellow from / red from"));
+        md.AppendLine(Separator(8));
         foreach (var s in synthetic)
             foreach (var b in s.Backtests) BacktestRow(md, s.Name, b);
         foreach (var b in report.GarchConditionalBacktests) BacktestRow(md, "GARCH(1,1)-t, conditional", b);
@@ -171,41 +210,102 @@ internal static class EvalReport
         var j = report.Gjr.Parameters;
         md.AppendLine($"GJR-GARCH(1,1)-t fit on the training returns (the filter of FHS): μ {F(j.Mu, "E2")}, ω {F(j.Omega, "E2")}, α {F(j.Alpha, "F3")}, γ {F(j.Gamma, "F3")}, β {F(j.Beta, "F3")}, ν {F(j.Nu, "F2")} (log-likelihood {F(report.Gjr.LogLikelihood, "F1")}).").AppendLine();
         ConditionalTables(md, report);
-        md.AppendLine("Plots: `returns_histogram.png`, `qq.png`, `acf.png`, `fan_chart.png`, `images.png`.");
-        File.WriteAllText(path, md.ToString());
-        return path;
+        md.AppendLine("Plots: `returns_histogram.png`, `qq.png`, `acf.png`, `fan_chart.png`, `images.png`.").AppendLine();
+
+        HowToRead(md, report, [("Stylized facts", facts), ("Distances", distances), ("Risk", risk)]);
+        return md.ToString();
+    }
+
+    private static void HowToRead(StringBuilder md, EvaluationReport report, IReadOnlyList<(string Table, Measure[] Rows)> tables)
+    {
+        md.AppendLine("## How to read this report").AppendLine();
+        md.AppendLine($"Every synthetic source is measured on {report.Settings.Paths} paths as long as the held-out period and compared with the held-out returns, which no source saw. The held-out column is the target, not a score.").AppendLine();
+        foreach (var (table, rows) in tables)
+        {
+            md.AppendLine($"{table}:").AppendLine();
+            foreach (var row in rows) md.AppendLine($"- **{Escape(row.Name)}**: {Escape(row.Meaning)}");
+            md.AppendLine();
+        }
+        md.AppendLine("VaR backtests:").AppendLine();
+        md.AppendLine("- **exceptions / days**: the held-out days whose loss exceeded the VaR forecast; an accurate forecast at level α has about (1 − α)·days of them (the *expected exceptions* column).");
+        md.AppendLine("- **Kupiec p**: the proportion-of-failures likelihood-ratio test (Kupiec 1995) that the exception rate is 1 − α, against χ²(1); p < 0.05 rejects the forecast at the 5 % level, too many exceptions and too few alike.");
+        md.AppendLine("- **Christoffersen p**: the test (Christoffersen 1998) that exceptions do not cluster (a first-order Markov chain against independence), χ²(1); p < 0.05 rejects independence. A fixed unconditional VaR usually fails it in volatile periods.");
+        md.AppendLine("- **mean FZ0 loss** (conditional forecasts): the FZ0 scoring function of Patton, Ziegel & Chen (2019) for the day's (VaR, ES) pair, averaged over the forecasts; it is strictly consistent, so the correct forecaster has the lowest expected loss; only differences between sources on the same days mean anything.");
+        md.AppendLine("- **ES Z₂ (p)** (conditional 1-day forecasts): the Acerbi–Szekely (2014) expected-shortfall backtest Z₂ = Σ XₜIₜ/(T·a·ESₜ) + 1, 0 for a correct ES and negative when losses beyond the VaR are worse than the ES promised; p is the share of 2,000 test periods simulated from the forecasts' own scenarios with a Z₂ at most as low, so p < 0.05 says the ES understates the risk.");
+        md.AppendLine("- **traffic light**: the Basel zones. An accurate model's exception count is Binomial(days, 1 − α); the count is green while its cumulative probability is below 95 %, yellow from 95 %, red from 99.99 %. For 250 days at 99 % this is the Basel table (green 0–4, yellow 5–9, red 10 or more); here the same rule is applied to the held-out length and to each level, which gives the *yellow from / red from* column:");
+        foreach (double alpha in ScenarioEvaluation.Levels)
+        {
+            var (yellow, red) = Risk.TrafficLightThresholds(report.HeldOutReturns, alpha);
+            md.AppendLine($"  {report.HeldOutReturns} days at {alpha:P0}: green 0–{yellow - 1}, yellow {yellow}–{red - 1}, red {red} or more (expected {(1 - alpha) * report.HeldOutReturns:F1}).");
+        }
+        md.AppendLine();
     }
 
     /// <summary>The conditional VaR/ES forecasts of the held-out days: one table per level and horizon.</summary>
     private static void ConditionalTables(StringBuilder md, EvaluationReport report)
     {
         md.AppendLine("## Conditional VaR and ES forecasts of the held-out days").AppendLine();
-        md.AppendLine($"For every held-out day each source conditions on the real returns before it and draws {report.Settings.Scenarios} scenarios; VaR and ES are read off them. Lower mean FZ0 loss is better.").AppendLine();
+        md.AppendLine($"For every held-out day each source conditions on the real returns before it and draws {report.Settings.Scenarios} scenarios of the next days; VaR and ES are read off them. A 10-day forecast is made every 10 days, so its backtested periods do not overlap. Lower mean FZ0 loss is better.").AppendLine();
         foreach (var group in report.Conditional.GroupBy(c => (c.Alpha, c.Horizon)))
         {
-            md.AppendLine($"### {group.Key.Alpha:P1} VaR and ES, {group.Key.Horizon}-day").AppendLine();
-            md.AppendLine("| source | exceptions / days | expected | Kupiec p | Christoffersen p | traffic light | mean FZ0 |");
-            md.AppendLine("|---|---|---|---|---|---|---|");
+            md.AppendLine($"### {group.Key.Alpha.ToString("P1", CultureInfo.InvariantCulture)} VaR and ES, {group.Key.Horizon}-day").AppendLine();
+            md.AppendLine(Row("source", "exceptions / forecasts", "expected exceptions", "Kupiec p", "Christoffersen p", "traffic light", "mean FZ0 loss", "ES Z₂ (p)"));
+            md.AppendLine(Separator(8));
             foreach (var c in group)
             {
                 var b = c.Backtest;
-                md.AppendLine($"| {c.Source} | {b.Exceptions} / {b.Observations} | {F(b.Observations * (1 - b.Alpha), "F1")} | {F(b.Kupiec.PValue, "F3")} | {F(b.Independence.PValue, "F3")} | {b.Zone.ToString().ToLowerInvariant()} | {F(c.MeanFz0, "F4")} |");
+                md.AppendLine(Row(c.Source, $"{b.Exceptions} / {b.Observations}", F(b.Observations * (1 - b.Alpha), "F1"), F(b.Kupiec.PValue, "F3"),
+                    F(b.Independence.PValue, "F3"), b.Zone.ToString().ToLowerInvariant(), F(c.MeanFz0, "F4"),
+                    c.ExpectedShortfallBacktest is { } es ? $"{F(es.Statistic, "F3")} ({F(es.PValue, "F3")})" : "—"));
             }
             md.AppendLine();
         }
     }
 
-    private static void BacktestRow(StringBuilder md, string name, BacktestResult b) =>
-        md.AppendLine($"| {name} | {b.Alpha:P0} | {b.Exceptions} / {b.Observations} | {F(b.Kupiec.PValue, "F3")} | {F(b.Independence.PValue, "F3")} | {b.Zone.ToString().ToLowerInvariant()} |");
+    private static string RiskLabel(string key) => ParseRiskKey(key) is var (measure, level, days) ? $"{measure} {level} %, {days}-day" : key.Replace('_', ' ');
 
-    private static void Table(StringBuilder md, string title, IReadOnlyList<SourceStatistics> sources, IReadOnlyList<(string Name, Func<SourceStatistics, string> Value)> rows)
+    private static string RiskMeaning(string key) => ParseRiskKey(key) switch
+    {
+        ("VaR", var level, var days) => $"historical value at risk: the loss on {days}-day log returns exceeded with probability {100 - level} %, pooled over paths; good: close to the held-out value.",
+        ("ES", var level, var days) => $"expected shortfall: the mean loss over the worst {100 - level} % of {days}-day log returns, pooled over paths (≥ the VaR); good: close to the held-out value.",
+        _ => "a risk measure of the pooled paths, as a positive loss.",
+    };
+
+    // "var95_1d" → ("VaR", 95, 1); null for a key of another shape.
+    private static (string Measure, int Level, int Days)? ParseRiskKey(string key)
+    {
+        string measure = key.StartsWith("var", StringComparison.Ordinal) ? "VaR" : key.StartsWith("es", StringComparison.Ordinal) ? "ES" : "";
+        if (measure.Length == 0) return null;
+        var parts = key[(measure == "VaR" ? 3 : 2)..].Split('_');
+        if (parts.Length != 2 || !parts[1].EndsWith('d')) return null;
+        if (!int.TryParse(parts[0], NumberStyles.None, CultureInfo.InvariantCulture, out int level)) return null;
+        if (!int.TryParse(parts[1][..^1], NumberStyles.None, CultureInfo.InvariantCulture, out int days)) return null;
+        return (measure, level, days);
+    }
+
+    private static void BacktestRow(StringBuilder md, string name, BacktestResult b)
+    {
+        var (yellow, red) = Risk.TrafficLightThresholds(b.Observations, b.Alpha);
+        md.AppendLine(Row(name, F(b.Alpha, "P0"), $"{b.Exceptions} / {b.Observations}", F((1 - b.Alpha) * b.Observations, "F1"),
+            F(b.Kupiec.PValue, "F3"), F(b.Independence.PValue, "F3"), b.Zone.ToString().ToLowerInvariant(), $"{yellow} / {red}"));
+    }
+
+    private static void Table(StringBuilder md, string title, IReadOnlyList<SourceStatistics> sources, IReadOnlyList<Measure> rows)
     {
         md.AppendLine($"## {title}").AppendLine();
-        md.AppendLine("| | " + string.Join(" | ", sources.Select(s => s.Name)) + " |");
-        md.AppendLine("|---|" + string.Concat(sources.Select(_ => "---|")));
-        foreach (var (name, value) in rows) md.AppendLine($"| {name} | " + string.Join(" | ", sources.Select(value)) + " |");
+        md.AppendLine(Row(["", .. sources.Select(s => s.Name)]));
+        md.AppendLine(Separator(sources.Count + 1));
+        foreach (var row in rows) md.AppendLine(Row([row.Name, .. sources.Select(row.Value)]));
         md.AppendLine();
     }
+
+    /// <summary>One markdown table row; every cell's text is escaped, so a | in a label or a value stays in its cell.</summary>
+    internal static string Row(params IEnumerable<string> cells) => "| " + string.Join(" | ", cells.Select(Escape)) + " |";
+
+    private static string Separator(int columns) => "|" + string.Concat(Enumerable.Repeat("---|", columns));
+
+    /// <summary>Markdown text with every | escaped as \| (a bare | ends a table cell) and line breaks as spaces.</summary>
+    internal static string Escape(string text) => text.Replace("|", "\\|", StringComparison.Ordinal).Replace('\n', ' ').Replace("\r", "", StringComparison.Ordinal);
 
     private static string F(double value, string format) => value.ToString(format, CultureInfo.InvariantCulture);
 }

@@ -63,7 +63,9 @@ internal static class Pictures
 
     /// <summary>
     /// Each path chains <see cref="WindowsPerPath"/> generated windows decoded to log returns, starting from the
-    /// last training close: S_t = S₀·exp(Σ r). The real path is the last stretch of training data, for scale.
+    /// last training close at day 0: S_t = S₀·exp(Σ r). The real path is the last stretch of training data, for scale;
+    /// it is history, so it is drawn before day 0 and ends at S₀ (see <see cref="StretchBefore"/>), never over the
+    /// synthetic future.
     /// </summary>
     public static void SavePricePaths(string path, ReadOnlySpan<float> samples, int count, IImageEncoding encoding,
         IReadOnlyDictionary<string, string> metadata, float[]? realReturns, VolatilityFilter? filter = null)
@@ -90,21 +92,43 @@ internal static class Pictures
         }
         if (realReturns is not null)
         {
-            var real = plot.Add.Signal(MarketImages.Prices(s0, Array.ConvertAll(realReturns, r => (double)r)));
+            var (days, prices) = StretchBefore(s0, Array.ConvertAll(realReturns, r => (double)r));
+            var real = plot.Add.Scatter(days, prices);
             real.Color = Colors.Black;
             real.LineWidth = 2;
-            real.LegendText = "real (last training stretch)";
+            real.MarkerSize = 0;
+            real.LegendText = $"real: the last {realReturns.Length} training days, before the start (history, not a forecast)";
         }
+        var start = plot.Add.VerticalLine(0);
+        start.Color = Colors.Gray;
+        start.LinePattern = LinePattern.Dashed;
+        start.LegendText = "start: last training close S0";
         plot.ShowLegend(Alignment.UpperLeft);
         plot.Title($"{paths} synthetic price paths of {WindowsPerPath * length} days from S0 = {s0:F2}");
-        plot.XLabel("trading day");
+        plot.XLabel("trading day (0 = last training close; negative = history)");
         plot.YLabel("price");
         plot.SavePng(path, 900, 560);
     }
 
+    /// <summary>
+    /// A real stretch of log returns r₁..rₙ drawn as history ending at <paramref name="end"/>: days −n..0 and prices
+    /// P₀ = end, P₋ₖ = P₋ₖ₊₁·exp(−rₙ₋ₖ₊₁), so that the stretch's last return leads into day 0.
+    /// </summary>
+    internal static (double[] Days, double[] Prices) StretchBefore(double end, ReadOnlySpan<double> returns)
+    {
+        int n = returns.Length;
+        var days = new double[n + 1];
+        var prices = new double[n + 1];
+        prices[n] = end;
+        for (int k = n - 1; k >= 0; k--) prices[k] = prices[k + 1] * Math.Exp(-returns[k]);
+        for (int k = 0; k <= n; k++) days[k] = k - n;
+        return (days, prices);
+    }
 
     // The last WindowsPerPath non-overlapping windows of the training images (of the last column of a panel), decoded;
-    // none when the stride does not divide the window length, as then no windows follow each other exactly.
+    // none when the stride does not divide the window length, as then no windows follow each other exactly. When the
+    // stride does not divide (training returns − window length) either, the last window ends up to stride − 1 days
+    // before the last close; the picture anchors it at S₀ all the same, as it is there for scale.
     private static float[]? RealReturns(TrainingData data, IImageEncoding encoding)
     {
         int length = encoding.WindowLength;

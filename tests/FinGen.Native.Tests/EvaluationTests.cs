@@ -1,5 +1,7 @@
 using FinGen.Native.Evaluation;
 using FinGen.Native.Randomness;
+using MathNet.Numerics;
+using MathNet.Numerics.Distributions;
 
 namespace FinGen.Native.Tests;
 
@@ -30,87 +32,82 @@ public sealed class EvaluationTests
         Assert.That(() => HistoricalSimulation.Sample(r, 10, 1, blockLength: 5), Throws.TypeOf<FinGenException>());
     }
 
-    // ---- special functions
+    // ---- the MathNet special functions and distributions the evaluation relies on, at the values it needs
 
     [Test]
     public void LogGammaMatchesKnownValues()
     {
-        Assert.That(SpecialFunctions.LogGamma(0.5), Is.EqualTo(0.5 * Math.Log(Math.PI)).Within(1e-14)); // Γ(½) = √π
-        Assert.That(SpecialFunctions.LogGamma(1), Is.EqualTo(0).Within(1e-14));
-        Assert.That(SpecialFunctions.LogGamma(5), Is.EqualTo(Math.Log(24)).Within(1e-13));
-        Assert.That(SpecialFunctions.LogGamma(10), Is.EqualTo(Math.Log(362880)).Within(1e-12));
-        Assert.That(SpecialFunctions.LogGamma(0.1), Is.EqualTo(Math.Log(9.513507698668732)).Within(1e-13));
+        // MathNet's ln Γ carries the GARCH-t likelihood's constant.
+        Assert.That(SpecialFunctions.GammaLn(0.5), Is.EqualTo(0.5 * Math.Log(Math.PI)).Within(1e-14)); // Γ(½) = √π
+        Assert.That(SpecialFunctions.GammaLn(1), Is.EqualTo(0).Within(1e-14));
+        Assert.That(SpecialFunctions.GammaLn(5), Is.EqualTo(Math.Log(24)).Within(1e-13));
+        Assert.That(SpecialFunctions.GammaLn(10), Is.EqualTo(Math.Log(362880)).Within(1e-12));
+        Assert.That(SpecialFunctions.GammaLn(0.1), Is.EqualTo(Math.Log(9.513507698668732)).Within(1e-13));
         // ln 100! = Σ ln k
         double log100Factorial = 0;
         for (int k = 2; k <= 100; k++) log100Factorial += Math.Log(k);
-        Assert.That(SpecialFunctions.LogGamma(101), Is.EqualTo(log100Factorial).Within(1e-10));
+        Assert.That(SpecialFunctions.GammaLn(101), Is.EqualTo(log100Factorial).Within(1e-10));
     }
 
     [Test]
-    public void ChiSquaredCdfMatchesTablesAndClosedForms()
+    public void LikelihoodRatioPValuesMatchTablesAndClosedForms()
     {
-        // Critical values from χ² tables: P(χ²₁ ≤ 3.841459) = 0.95, P(χ²₁ ≤ 6.634897) = 0.99,
-        // P(χ²₂ ≤ 5.991465) = 0.95, P(χ²₁₀ ≤ 18.307038) = 0.95 (the last uses the continued fraction).
-        Assert.That(SpecialFunctions.ChiSquaredCdf(3.841459, 1), Is.EqualTo(0.95).Within(1e-7));
-        Assert.That(SpecialFunctions.ChiSquaredCdf(6.634897, 1), Is.EqualTo(0.99).Within(1e-7));
-        Assert.That(SpecialFunctions.ChiSquaredCdf(5.991465, 2), Is.EqualTo(0.95).Within(1e-7));
-        Assert.That(SpecialFunctions.ChiSquaredCdf(18.307038, 10), Is.EqualTo(0.95).Within(1e-7));
-        // χ²₂ is exponential: P(χ²₂ ≤ x) = 1 − e^(−x/2).
+        // Risk's p-values are P(χ²_k > x) = Q(k/2, x/2). χ² tables: P(χ²₁ > 3.841459) = 0.05, P(χ²₁ > 6.634897) = 0.01,
+        // P(χ²₂ > 5.991465) = 0.05, P(χ²₁₀ > 18.307038) = 0.05.
+        Assert.That(SpecialFunctions.GammaUpperRegularized(0.5, 0.5 * 3.841459), Is.EqualTo(0.05).Within(1e-7));
+        Assert.That(SpecialFunctions.GammaUpperRegularized(0.5, 0.5 * 6.634897), Is.EqualTo(0.01).Within(1e-7));
+        Assert.That(SpecialFunctions.GammaUpperRegularized(1, 0.5 * 5.991465), Is.EqualTo(0.05).Within(1e-7));
+        Assert.That(SpecialFunctions.GammaUpperRegularized(5, 0.5 * 18.307038), Is.EqualTo(0.05).Within(1e-7));
+        // χ²₂ is exponential: P(χ²₂ > x) = e^(−x/2).
         foreach (double x in new[] { 0.1, 1.0, 2.5, 7.0, 30.0 })
         {
-            Assert.That(SpecialFunctions.ChiSquaredCdf(x, 2), Is.EqualTo(1 - Math.Exp(-x / 2)).Within(1e-14));
+            Assert.That(SpecialFunctions.GammaUpperRegularized(1, 0.5 * x), Is.EqualTo(Math.Exp(-x / 2)).Within(1e-12).Percent);
         }
-        // A far tail keeps its relative precision: P(χ²₁ > 100) = erfc(√50) = 1.5239706048320995e-23.
-        Assert.That(SpecialFunctions.ChiSquaredSurvival(100, 1), Is.EqualTo(1.5239706048320995e-23).Within(1e-8).Percent);
-        Assert.That(SpecialFunctions.ChiSquaredCdf(0, 3), Is.EqualTo(0));
+        // A far tail keeps its relative precision, where 1 − ChiSquared.CDF would give 0: P(χ²₁ > 100) = erfc(√50).
+        Assert.That(SpecialFunctions.GammaUpperRegularized(0.5, 50), Is.EqualTo(1.5239706048320995e-23).Within(1e-8).Percent);
+        // Through Risk: 1 exception in 10 days at 99 %: LR = −2[9 ln 0.99 + ln 0.01] + 2[9 ln 0.9 + ln 0.1].
+        double lr = -2 * (9 * Math.Log(0.99) + Math.Log(0.01)) + 2 * (9 * Math.Log(0.9) + Math.Log(0.1));
+        var kupiec = Risk.Kupiec(1, 10, 0.99);
+        Assert.That(kupiec.Statistic, Is.EqualTo(lr).Within(1e-12));
+        Assert.That(kupiec.PValue, Is.EqualTo(1 - MathNet.Numerics.Distributions.ChiSquared.CDF(1, lr)).Within(1e-12));
+        Assert.That(Risk.Kupiec(1, 100, 0.99).PValue, Is.EqualTo(1).Within(1e-12)); // exactly the expected count: LR = 0
     }
 
     [Test]
-    public void IncompleteGammaMatchesClosedFormsOnBothBranches()
+    public void StudentTQuantilesMatchTablesAndClosedForms()
     {
-        // For integer a, P(a, x) = 1 − e^(−x) Σₖ₌₀^(a−1) xᵏ/k!.
-        // a = 3, x = 2 (series branch, x < a + 1): 1 − e⁻²(1 + 2 + 2) = 1 − 5e⁻².
-        Assert.That(SpecialFunctions.RegularizedGammaP(3, 2), Is.EqualTo(1 - 5 * Math.Exp(-2)).Within(1e-15));
-        // a = 3, x = 10 (continued fraction, x ≥ a + 1): Q = e⁻¹⁰(1 + 10 + 50) = 61e⁻¹⁰.
-        Assert.That(SpecialFunctions.RegularizedGammaQ(3, 10), Is.EqualTo(61 * Math.Exp(-10)).Within(1e-12).Percent);
-        Assert.That(SpecialFunctions.RegularizedGammaP(3, 10), Is.EqualTo(1 - 61 * Math.Exp(-10)).Within(1e-15));
-        Assert.That(SpecialFunctions.RegularizedGammaP(1, 0.3), Is.EqualTo(1 - Math.Exp(-0.3)).Within(1e-15));
-    }
-
-    [Test]
-    public void IncompleteBetaAndStudentTMatchClosedForms()
-    {
-        // I_x(a, 1) = xᵃ; I_x(1, b) = 1 − (1 − x)ᵇ.
-        Assert.That(SpecialFunctions.RegularizedBeta(0.3, 2.5, 1), Is.EqualTo(Math.Pow(0.3, 2.5)).Within(1e-14));
-        Assert.That(SpecialFunctions.RegularizedBeta(0.8, 1, 3.5), Is.EqualTo(1 - Math.Pow(0.2, 3.5)).Within(1e-14));
-        // I_x(2, 3) = P(Binomial(4, x) ≥ 2) = 6x²(1−x)² + 4x³(1−x) + x⁴; at x = 0.3: 0.2646 + 0.0756 + 0.0081 = 0.3483.
-        Assert.That(SpecialFunctions.RegularizedBeta(0.3, 2, 3), Is.EqualTo(0.3483).Within(1e-14));
-
-        foreach (double t in new[] { -7.0, -1.5, -0.2, 0.0, 0.4, 2.0, 30.0 })
+        // t tables: t₆(0.99) = 3.142668, t₆(0.95) = 1.943180.
+        Assert.That(Garch11.StudentTQuantile(0.99, 6), Is.EqualTo(3.142668).Within(1e-6));
+        Assert.That(Garch11.StudentTQuantile(0.95, 6), Is.EqualTo(1.943180).Within(1e-6));
+        Assert.That(Garch11.StudentTQuantile(0.01, 6), Is.EqualTo(-3.142668).Within(1e-6));
+        Assert.That(Garch11.StudentTQuantile(0.5, 4), Is.EqualTo(0));
+        // Closed forms, tighter than MathNet's InvCDF alone (absolute accuracy 1e-8) reaches:
+        // ν = 1 (Cauchy): tan(π(p − ½)) = −cot(πp), written with the cotangent so that the reference itself is well
+        // conditioned in the tails; ν = 2: (2p − 1)/√(2p(1 − p)). Relative 1e-13, where InvCDF alone is off by up to 8e-8.
+        foreach (double p in new[] { 1e-6, 1e-4, 0.001, 0.01, 0.025, 0.3, 0.7, 0.975, 0.99, 0.999 })
         {
-            // ν = 1 is Cauchy: ½ + atan(t)/π. ν = 2: ½ + t/(2√(2 + t²)).
-            Assert.That(SpecialFunctions.StudentTCdf(t, 1), Is.EqualTo(0.5 + Math.Atan(t) / Math.PI).Within(1e-14));
-            Assert.That(SpecialFunctions.StudentTCdf(t, 2), Is.EqualTo(0.5 + t / (2 * Math.Sqrt(2 + t * t))).Within(1e-14));
+            double cauchy = p < 0.5 ? -1 / Math.Tan(Math.PI * p) : 1 / Math.Tan(Math.PI * (1 - p));
+            double two = (2 * p - 1) / Math.Sqrt(2 * p * (1 - p));
+            if (Math.Abs(cauchy) < 800) Assert.That(Garch11.StudentTQuantile(p, 1), Is.EqualTo(cauchy).Within(1e-11).Percent, $"ν = 1, p = {p}");
+            else Assert.That(() => Garch11.StudentTQuantile(p, 1), Throws.TypeOf<FinGenException>().With.Message.Contains("±800"));
+            Assert.That(Garch11.StudentTQuantile(p, 2), Is.EqualTo(two).Within(1e-11).Percent, $"ν = 2, p = {p}");
         }
-        // t tables: t₆(0.99) = 3.142668, t₆(0.95) = 1.943180; ν = 1: tan(π(p − ½)); ν = 2: (2p − 1)/√(2p(1 − p)).
-        Assert.That(SpecialFunctions.StudentTQuantile(0.99, 6), Is.EqualTo(3.142668).Within(1e-6));
-        Assert.That(SpecialFunctions.StudentTQuantile(0.95, 6), Is.EqualTo(1.943180).Within(1e-6));
-        Assert.That(SpecialFunctions.StudentTQuantile(0.01, 6), Is.EqualTo(-3.142668).Within(1e-6));
-        Assert.That(SpecialFunctions.StudentTQuantile(0.975, 1), Is.EqualTo(Math.Tan(Math.PI * 0.475)).Within(1e-12));
-        Assert.That(SpecialFunctions.StudentTQuantile(0.9, 2), Is.EqualTo(0.8 / Math.Sqrt(2 * 0.9 * 0.1)).Within(1e-12));
-        Assert.That(SpecialFunctions.StudentTQuantile(0.5, 4), Is.EqualTo(0));
+        // The unit-variance quantile scales by √((ν − 2)/ν): t₆(0.01)·√(4/6).
+        Assert.That(Garch11.StandardizedQuantile(0.01, 6), Is.EqualTo(-3.142668 * Math.Sqrt(4.0 / 6)).Within(1e-6));
     }
 
     [Test]
     public void BinomialCdfMatchesTheBaselTable()
     {
         // Basel Committee (1996), Table 2, 250 days at 99 %: cumulative probability of at most x exceptions.
-        Assert.That(SpecialFunctions.BinomialCdf(0, 250, 0.01), Is.EqualTo(0.0811).Within(5e-5));
-        Assert.That(SpecialFunctions.BinomialCdf(4, 250, 0.01), Is.EqualTo(0.8922).Within(5e-5));
-        Assert.That(SpecialFunctions.BinomialCdf(5, 250, 0.01), Is.EqualTo(0.9588).Within(5e-5));
-        Assert.That(SpecialFunctions.BinomialCdf(9, 250, 0.01), Is.EqualTo(0.9997).Within(5e-5));
+        Assert.That(Binomial.CDF(0.01, 250, 0), Is.EqualTo(0.0811).Within(5e-5));
+        Assert.That(Binomial.CDF(0.01, 250, 4), Is.EqualTo(0.8922).Within(5e-5));
+        Assert.That(Binomial.CDF(0.01, 250, 5), Is.EqualTo(0.9588).Within(5e-5));
+        Assert.That(Binomial.CDF(0.01, 250, 9), Is.EqualTo(0.9997).Within(5e-5));
         // Binomial(3, ½): P(X ≤ 1) = (1 + 3)/8.
-        Assert.That(SpecialFunctions.BinomialCdf(1, 3, 0.5), Is.EqualTo(0.5).Within(1e-15));
+        Assert.That(Binomial.CDF(0.5, 3, 1), Is.EqualTo(0.5).Within(1e-14));
+        // … and so the zones: green 0–4, yellow 5–9, red from 10.
+        Assert.That(Risk.TrafficLightThresholds(250, 0.99), Is.EqualTo((5, 10)));
     }
 
     // ---- stylized facts
@@ -491,6 +488,8 @@ public sealed class EvaluationTests
         // The maximum is a maximum: at least the likelihood of the true parameters, and the reported value.
         Assert.That(fit.LogLikelihood, Is.GreaterThanOrEqualTo(Garch11.LogLikelihood(truth, r) - 1e-6));
         Assert.That(fit.LogLikelihood, Is.EqualTo(Garch11.LogLikelihood(p, r)).Within(1e-9).Percent);
+        // The maximum the hand-written Nelder–Mead found on this series before MathNet's simplex replaced it.
+        Assert.That(fit.LogLikelihood, Is.EqualTo(65844.7509747701).Within(1e-6));
     }
 
     [Test]
@@ -548,11 +547,22 @@ public sealed class EvaluationTests
     [Test]
     public void NelderMeadFindsTheRosenbrockMinimum()
     {
-        static double Rosenbrock(double[] x) => 100 * (x[1] - x[0] * x[0]) * (x[1] - x[0] * x[0]) + (1 - x[0]) * (1 - x[0]);
-        var result = NelderMead.Minimize(Rosenbrock, [-1.2, 1.0], [0.5, 0.5], valueTolerance: 1e-15, pointTolerance: 1e-10);
+        int calls = 0;
+        double Rosenbrock(double[] x) { calls++; return 100 * (x[1] - x[0] * x[0]) * (x[1] - x[0] * x[0]) + (1 - x[0]) * (1 - x[0]); }
+        var result = Minimizer.NelderMead(Rosenbrock, [-1.2, 1.0], [0.5, 0.5], tolerance: 1e-15, maxEvaluations: 10_000);
         Assert.That(result.Converged, Is.True);
         Assert.That(result.Point[0], Is.EqualTo(1).Within(1e-6));
         Assert.That(result.Point[1], Is.EqualTo(1).Within(1e-6));
+        Assert.That(result.Value, Is.EqualTo(Rosenbrock(result.Point)).Within(0));
+        Assert.That(result.Evaluations, Is.EqualTo(calls - 1), "every call counted (the last one is the check above)");
+
+        // Out of budget: not converged, and the best point seen so far, not a throw.
+        var starved = Minimizer.NelderMead(Rosenbrock, [-1.2, 1.0], [0.5, 0.5], tolerance: 1e-15, maxEvaluations: 30);
+        Assert.That(starved.Converged, Is.False);
+        Assert.That(starved.Value, Is.LessThan(Rosenbrock([-1.2, 1.0])));
+        // Infeasible points (NaN, ∞) are walls, not crashes.
+        var walled = Minimizer.NelderMead(x => x[0] < 0.5 ? double.NaN : (x[0] - 2) * (x[0] - 2), [1.0], [0.3], tolerance: 1e-14, maxEvaluations: 2000);
+        Assert.That(walled.Point[0], Is.EqualTo(2).Within(1e-5));
     }
 
     // ---- historical simulation

@@ -57,7 +57,7 @@ public sealed record Preprocessing
 
     /// <summary>
     /// The robust standardization, then the Lambert W × Gaussian model u = (r − median)/s₀ = σ·Z·exp(δZ²/2),
-    /// Z ~ N(0, 1), fitted by maximum likelihood over (σ, δ) with Nelder–Mead. The median stays the location:
+    /// Z ~ N(0, 1), fitted by maximum likelihood over (σ, δ) with MathNet's Nelder–Mead simplex. The median stays the location:
     /// the model is symmetric and monotone in Z, so its median is exactly the location. σ is fitted together with
     /// δ because heavier tails also widen the middle (MAD·1.4826 of δ = 0.2 data overstates σ by about 5 %), so
     /// δ alone on the MAD-scaled data would be biased; the result's Scale is s₀·σ̂.
@@ -73,7 +73,7 @@ public sealed record Preprocessing
             double delta = p[1] * p[1];
             return delta > MaxDelta ? double.PositiveInfinity : LambertW.NegativeLogLikelihood(u, Math.Exp(p[0]), delta);
         }
-        var result = NelderMead.Minimize(Objective, [0.0, 0.3], [0.1, 0.2], valueTolerance: 1e-12, pointTolerance: 1e-7, maxEvaluations: 2000);
+        var result = Minimizer.NelderMead(Objective, [0.0, 0.3], [0.1, 0.2], tolerance: 1e-12, maxEvaluations: 2000);
         double sigma = Math.Exp(result.Point[0]), fitted = result.Point[1] * result.Point[1];
         if (!double.IsFinite(result.Value) || !(sigma > 0) || !double.IsFinite(sigma))
             Throw.User("cannot fit the Lambert W tail parameter: the likelihood has no finite optimum on these training returns");

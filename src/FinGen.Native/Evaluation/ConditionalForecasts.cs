@@ -69,7 +69,8 @@ public sealed record ConditionalRiskResult(
     double[] ExpectedShortfall,
     double[] Realized,
     BacktestResult Backtest,
-    double[] Fz0Losses)
+    double[] Fz0Losses,
+    AcerbiSzekelyTest? ExpectedShortfallBacktest)
 {
     /// <summary>The mean FZ0 loss over the forecast days (lower is better; see <see cref="ConditionalForecasts.Fz0"/>).</summary>
     public double MeanFz0 => Fz0Losses.Average();
@@ -111,6 +112,7 @@ public static class ConditionalForecasts
             // var[level][horizon][day], es likewise
             var valueAtRisk = new double[Levels.Length, Horizons.Length, days];
             var shortfall = new double[Levels.Length, Horizons.Length, days];
+            var oneDayScenarios = new double[days][];
             double[]? variances = source.Filter is { } filter ? FilteredVariances(filter, history, initialVariance, train.Length, days) : null;
             int sourceIndex = s;
             Parallel.For(0, days, t =>
@@ -146,6 +148,7 @@ public static class ConditionalForecasts
                         }
                     }
                 }
+                oneDayScenarios[t] = sums[Array.IndexOf(Horizons, 1)];
                 for (int l = 0; l < Levels.Length; l++)
                 {
                     for (int h = 0; h < Horizons.Length; h++)
@@ -174,7 +177,9 @@ public static class ConditionalForecasts
                         e[j] = shortfall[l, h, j * horizon];
                         losses[j] = Fz0(realized[j], v[j], e[j], 1.0 - Levels[l]);
                     }
-                    results.Add(new ConditionalRiskResult(source.Name, Levels[l], horizon, v, e, realized, Risk.Backtest(realized, v, Levels[l]), losses));
+                    // The ES backtest simulates the test period under each day's own scenarios, so it needs them all: 1-day only.
+                    var esBacktest = horizon == 1 ? ForecastScores.AcerbiSzekely(realized, oneDayScenarios, 1.0 - Levels[l], seed) : (AcerbiSzekelyTest?)null;
+                    results.Add(new ConditionalRiskResult(source.Name, Levels[l], horizon, v, e, realized, Risk.Backtest(realized, v, Levels[l]), losses, esBacktest));
                 }
             }
         }
@@ -182,16 +187,14 @@ public static class ConditionalForecasts
     }
 
     /// <summary>
-    /// The FZ0 loss of Patton, Ziegel &amp; Chen (J. Econometrics 208, 2019) for a (VaR, ES) forecast at tail
-    /// probability <paramref name="tail"/>, in return space with ES ≤ VaR &lt; 0:
-    /// L(y, v, e) = −(1/(a·e))·1[y ≤ v]·(v − y) + v/e + ln(−e) − 1. Here VaR and ES come as positive losses
-    /// (v = −VaR, e = −ES); an ES that is not a loss (≤ 0) is floored at 1e-12 so the loss stays defined.
+    /// <see cref="ForecastScores.Fz0Loss"/> of a scenario forecast: a forecast whose VaR is no loss (≤ 0, possible for
+    /// an h-day sum of a strongly drifting source) is floored at a loss of 1e-12 and its ES at the VaR, so that one odd
+    /// day scores badly instead of stopping the evaluation.
     /// </summary>
     public static double Fz0(double realized, double valueAtRisk, double expectedShortfall, double tail)
     {
-        double v = -valueAtRisk, e = -Math.Max(expectedShortfall, Math.Max(valueAtRisk, 1e-12));
-        double hit = realized <= v ? 1.0 : 0.0;
-        return -hit * (v - realized) / (tail * e) + v / e + Math.Log(-e) - 1.0;
+        double v = Math.Max(valueAtRisk, 1e-12);
+        return ForecastScores.Fz0Loss(realized, v, Math.Max(expectedShortfall, v), tail);
     }
 
     /// <summary>Every h-day sum of consecutive returns, overlapping: n − h + 1 values.</summary>

@@ -1,3 +1,6 @@
+using MathNet.Numerics;
+using MathNet.Numerics.Distributions;
+
 namespace FinGen.Native.Evaluation;
 
 /// <summary>A likelihood-ratio test: the statistic, its χ² degrees of freedom and the p-value P(χ²_df &gt; statistic).</summary>
@@ -170,13 +173,10 @@ public static class Risk
         Checks.Level(alpha);
         Checks.AtLeast(observations, 1, "backtest observations");
         int yellow = observations + 1, red = observations + 1;
-        double p = 1.0 - alpha, logP = Math.Log(p), logQ = double.LogP1(-p);
-        double logNFactorial = SpecialFunctions.LogGamma(observations + 1.0), cumulative = 0;
+        double p = 1.0 - alpha;
         for (int x = 0; x <= observations && red > observations; x++)
         {
-            cumulative += Math.Exp(logNFactorial - SpecialFunctions.LogGamma(x + 1.0) - SpecialFunctions.LogGamma(observations - x + 1.0)
-                + x * logP + (observations - x) * logQ);
-            if (x == observations) cumulative = 1; // the whole distribution, free of summation rounding
+            double cumulative = x == observations ? 1.0 : Binomial.CDF(p, observations, x); // P(X ≤ T) = 1 exactly
             if (cumulative >= YellowCumulativeProbability && yellow > observations) yellow = x;
             if (cumulative >= RedCumulativeProbability) red = x;
         }
@@ -219,7 +219,8 @@ public static class Risk
     static LikelihoodRatioTest ChiSquaredTest(double statistic, int degreesOfFreedom)
     {
         statistic = Math.Max(statistic, 0); // rounding can leave −1e-15 where the two likelihoods agree
-        return new LikelihoodRatioTest(statistic, degreesOfFreedom, SpecialFunctions.ChiSquaredSurvival(statistic, degreesOfFreedom));
+        // P(χ²_k > x) = Q(k/2, x/2) directly: 1 − ChiSquared.CDF cancels to 0 in the far tail (χ²₁ > 100 gives 0, not 1.5e-23).
+        return new LikelihoodRatioTest(statistic, degreesOfFreedom, SpecialFunctions.GammaUpperRegularized(0.5 * degreesOfFreedom, 0.5 * statistic));
     }
 
     // x·ln y with 0·ln 0 = 0, the convention of the likelihoods above.
