@@ -10,7 +10,12 @@ internal static class EvalReport
 {
     public static string WriteJson(string path, EvaluationReport report, IReadOnlyDictionary<string, string> provenance)
     {
-        using var stream = File.Create(path);
+        FinGen.Native.IO.AtomicFile.Write(path, stream => WriteJson(stream, report, provenance), replace: false);
+        return path;
+    }
+
+    private static void WriteJson(Stream stream, EvaluationReport report, IReadOnlyDictionary<string, string> provenance)
+    {
         using var json = new Utf8JsonWriter(stream, new JsonWriterOptions { Indented = true });
         json.WriteStartObject();
         json.WriteStartObject("provenance");
@@ -66,7 +71,6 @@ internal static class EvalReport
         }
         json.WriteEndArray();
         json.WriteEndObject();
-        return path;
     }
 
     private static void WriteArray(Utf8JsonWriter json, string name, double[] values)
@@ -141,7 +145,8 @@ internal static class EvalReport
         var g = report.Garch.Parameters;
         md.AppendLine($"GARCH(1,1)-t fit on the training returns: μ {F(g.Mu, "E2")}, ω {F(g.Omega, "E2")}, α {F(g.Alpha, "F3")}, β {F(g.Beta, "F3")}, ν {F(g.Nu, "F2")} (log-likelihood {F(report.Garch.LogLikelihood, "F1")}).").AppendLine();
         md.AppendLine("Plots: `returns_histogram.png`, `qq.png`, `acf.png`, `fan_chart.png`, `images.png`.");
-        File.WriteAllText(path, md.ToString());
+        byte[] text = Encoding.UTF8.GetBytes(md.ToString());
+        FinGen.Native.IO.AtomicFile.Write(path, stream => stream.Write(text), replace: false);
         return path;
     }
 

@@ -32,12 +32,25 @@ internal static class Options
             Throw($"{option} {path} already exists; choose another path (nothing was overwritten)");
     }
 
+    /// <summary>A file to create: it must not exist, and its folder must.</summary>
+    public static void MustBeNewFile(string path, string option)
+    {
+        MustNotExist(path, option);
+        string folder = Path.GetDirectoryName(Path.GetFullPath(path))!;
+        if (!Directory.Exists(folder))
+            Throw($"{option} {path}: the folder {(Path.GetDirectoryName(path) is { Length: > 0 } given ? given : folder)} does not exist; create it first");
+    }
+
     public static void MustExist(string path, string option)
     {
         if (!File.Exists(path)) Throw($"{option} {path}: no such file");
     }
 
+    [System.Diagnostics.CodeAnalysis.DoesNotReturn]
     public static void Throw(string message) => throw new FinGenException(message);
+
+    [System.Diagnostics.CodeAnalysis.DoesNotReturn]
+    public static T Throw<T>(string message) => throw new FinGenException(message);
 }
 
 /// <summary>
