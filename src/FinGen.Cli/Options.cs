@@ -104,7 +104,12 @@ internal sealed class DataOptionFlags
         Description = "returns before encoding: none (the default), robust (median and MAD standardization) or lambert-w (robust, then inverse Lambert W Gaussianization fitted by maximum likelihood, as QuantGAN); inverted exactly when decoding",
     }.AcceptOnlyFromAmong("none", "robust", "lambert-w");
 
-    public IEnumerable<Option> All => [Column, Columns, DateColumn, Missing, Stride, Window, Encoding, Transform];
+    public Option<bool> AllowExtreme { get; } = new("--allow-extreme")
+    {
+        Description = $"accept daily log returns beyond ±{FinGen.Native.Data.DataOptions.MaxAbsLogReturn:F0} (a 170 % rise or 63 % fall in a day); without it such a price is an error naming its line",
+    };
+
+    public IEnumerable<Option> All => [Column, Columns, DateColumn, Missing, Stride, Window, Encoding, Transform, AllowExtreme];
 
     /// <summary>True when the user typed any of the options.</summary>
     public bool AnyGiven(ParseResult parse) => All.Any(o => parse.GetResult(o) is { Implicit: false });
@@ -127,6 +132,7 @@ internal sealed class DataOptionFlags
         if (parse.GetValue(Window) is { } window) options = options with { Window = window };
         if (parse.GetValue(Encoding) is { } encoding) options = options with { Encoding = encoding };
         if (parse.GetValue(Transform) is { } transform) options = options with { Transform = DataOptions.ParseTransform(transform) };
+        if (parse.GetValue(AllowExtreme)) options = options with { AllowExtreme = true };
         return options.Validate();
     }
 }

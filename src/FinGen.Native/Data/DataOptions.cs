@@ -70,11 +70,20 @@ public sealed record DataOptions
     /// <summary>One of <see cref="ImageEncodings.Names"/>.</summary>
     public string Encoding { get; init; } = DefaultEncoding;
     public ReturnTransform Transform { get; init; } = ReturnTransform.None;
+    /// <summary>
+    /// Accept daily log returns beyond ±<see cref="MaxAbsLogReturn"/> (a 170 % rise or a 63 % fall in a day): without it such
+    /// a price is an error naming its line, as it is far more often a typo (1e308, a missing decimal point) than a market move.
+    /// </summary>
+    public bool AllowExtreme { get; init; }
+
+    /// <summary>The largest |log(p_t / p_{t−1})| accepted unless <see cref="AllowExtreme"/>.</summary>
+    public const double MaxAbsLogReturn = 1.0;
+    public const string AllowExtremeKey = "allow_extreme";
 
     /// <summary>True when nothing differs from <see cref="Default"/>.</summary>
     public bool IsDefault => Columns.Count == 0 && Missing == MissingValues.Error && Stride == 1
         && DateColumn.Equals(DefaultDateColumn, StringComparison.OrdinalIgnoreCase)
-        && Window == DefaultWindow && Encoding == DefaultEncoding && Transform == ReturnTransform.None;
+        && Window == DefaultWindow && Encoding == DefaultEncoding && Transform == ReturnTransform.None && !AllowExtreme;
 
     /// <summary>Throws a one-line <see cref="FinGenException"/> unless the options can be used.</summary>
     public DataOptions Validate()
@@ -142,15 +151,20 @@ public sealed record DataOptions
     /// The keys a checkpoint stores; <paramref name="resolvedColumns"/> are the header's spellings of the
     /// columns actually used, so a checkpoint never depends on how the default was resolved.
     /// </summary>
-    public IReadOnlyDictionary<string, string> ToMetadata(IReadOnlyList<string> resolvedColumns) => new Dictionary<string, string>
+    public IReadOnlyDictionary<string, string> ToMetadata(IReadOnlyList<string> resolvedColumns)
     {
-        [ColumnsKey] = JsonSerializer.Serialize(resolvedColumns.ToArray(), DataOptionsJson.Default.StringArray),
-        [MissingKey] = Name(Missing),
-        [StrideKey] = Stride.ToString(CultureInfo.InvariantCulture),
-        [DateColumnKey] = DateColumn,
-        [TransformKey] = Name(Transform),
-        // the encoding's name and window are written by the encoding itself, under EncodingKey and WindowKey
-    };
+        var metadata = new Dictionary<string, string>
+        {
+            [ColumnsKey] = JsonSerializer.Serialize(resolvedColumns.ToArray(), DataOptionsJson.Default.StringArray),
+            [MissingKey] = Name(Missing),
+            [StrideKey] = Stride.ToString(CultureInfo.InvariantCulture),
+            [DateColumnKey] = DateColumn,
+            [TransformKey] = Name(Transform),
+            // the encoding's name and window are written by the encoding itself, under EncodingKey and WindowKey
+        };
+        if (AllowExtreme) metadata[AllowExtremeKey] = "true"; // only when given: checkpoints of ordinary data stay as they were
+        return metadata;
+    }
 
     /// <summary>
     /// Rebuilds the options from a checkpoint's data metadata; keys a checkpoint from before these options
@@ -179,6 +193,8 @@ public sealed record DataOptions
         }
         if (metadata.TryGetValue(DateColumnKey, out var dateColumn))
             options = options with { DateColumn = dateColumn };
+        if (metadata.TryGetValue(AllowExtremeKey, out var allow))
+            options = options with { AllowExtreme = allow == "true" };
         if (metadata.TryGetValue(TransformKey, out var transform))
             options = options with { Transform = ParseTransform(transform) };
         if (metadata.TryGetValue(EncodingKey, out var encoding))
@@ -196,7 +212,7 @@ public sealed record DataOptions
     public bool Equals(DataOptions? other) =>
         other is not null && Missing == other.Missing && Stride == other.Stride && Window == other.Window
         && DateColumn.Equals(other.DateColumn, StringComparison.OrdinalIgnoreCase)
-        && Encoding == other.Encoding && Transform == other.Transform
+        && Encoding == other.Encoding && Transform == other.Transform && AllowExtreme == other.AllowExtreme
         && Columns.SequenceEqual(other.Columns, StringComparer.OrdinalIgnoreCase);
 
     public override int GetHashCode() => HashCode.Combine(Missing, Stride, Window, Encoding, Transform, Columns.Count);
@@ -208,7 +224,7 @@ public sealed record DataOptions
             : Columns.Count == 1 ? $"column '{Columns[0]}'"
             : $"columns {string.Join(", ", Columns.Select(c => $"'{c}'"))}";
         if (!DateColumn.Equals(DefaultDateColumn, StringComparison.OrdinalIgnoreCase)) columns += $"; date column '{DateColumn}'";
-        return string.Create(CultureInfo.InvariantCulture, $"{columns}; na {Name(Missing)}; stride {Stride}; window {Window}; transform {Name(Transform)}; encoding {Encoding}");
+        return string.Create(CultureInfo.InvariantCulture, $"{columns}; na {Name(Missing)}; stride {Stride}; window {Window}; transform {Name(Transform)}; encoding {Encoding}{(AllowExtreme ? "; extreme returns allowed" : "")}");
     }
 }
 
