@@ -31,7 +31,8 @@ internal static class EvalCommand
             ulong seedValue = parse.GetValue(seed);
             string outDir = parse.GetValue(output)
                 ?? Path.Combine(Path.GetDirectoryName(Path.GetFullPath(checkpointPath))!, $"eval-{DateTime.Now:yyyyMMdd-HHmmss}");
-            if (Directory.Exists(outDir) && Directory.EnumerateFileSystemEntries(outDir).Any())
+            if (string.IsNullOrWhiteSpace(outDir)) Options.Throw("--out is empty; name a directory");
+            if (Directory.Exists(outDir) && Directory.EnumerateFileSystemEntries(outDir).Any(f => !FinGen.Native.IO.AtomicFile.IsTempName(Path.GetFileName(f))))
                 Options.Throw($"--out {outDir} is not empty; choose a new directory (nothing was overwritten)");
 
             using var sampler = Sampler.Load(checkpointPath);
@@ -59,10 +60,18 @@ internal static class EvalCommand
 
             string modelName = $"FinGen {ModelConfig.CliName(sampler.Config.Model).ToUpperInvariant()}";
             var modelPaths = DataSets.ReturnPaths(sampler, encoding, pathCount, heldOut.Length, seedValue);
-            var report = ScenarioEvaluation.Run(train, heldOut, modelName, modelPaths,
-                new EvaluationSettings(Paths: pathCount, Seed: seedValue));
+            EvaluationReport report;
+            try
+            {
+                report = ScenarioEvaluation.Run(train, heldOut, modelName, modelPaths, new EvaluationSettings(Paths: pathCount, Seed: seedValue));
+            }
+            catch (FinGenException e)
+            {
+                // The statistics do not know where their series came from: say which files they were.
+                throw new FinGenException($"evaluating {checkpointPath} against {panel.Source} ({train.Length} training and {heldOut.Length} held-out returns): {e.Message}", e);
+            }
 
-            Directory.CreateDirectory(outDir);
+            using var folder = OutputFolder.Open(outDir, "--out");
             var provenance = new Dictionary<string, string>
             {
                 ["checkpoint"] = Path.GetFullPath(checkpointPath),
@@ -77,11 +86,12 @@ internal static class EvalCommand
             };
             var written = new List<string>
             {
-                EvalReport.WriteJson(Path.Combine(outDir, "report.json"), report, provenance),
+                folder.Claim(dir => EvalReport.WriteJson(Path.Combine(dir, "report.json"), report, provenance)),
                 EvalReport.WriteMarkdown(Path.Combine(outDir, "report.md"), report, provenance),
             };
             double s0 = prices.Closes[train.Length];
             written.AddRange(EvalPictures.Write(outDir, report, heldOut, s0, modelName, sampler, encoding, train));
+            folder.Complete();
 
             var model = report.Sources[1];
             log.WriteLine($"  {model.Name}: W1(1d) {model.Distances["w1_1d"]:E2}, ACF score |r| {model.Distances["acf_score_abs"]:F3}, discriminative score {model.Discriminative!.Value.Score:F3}, VaR99 backtest {model.Backtests[1].Zone.ToString().ToLowerInvariant()}");
