@@ -19,7 +19,7 @@ internal static class Sizes
     public static void Require(double bytes, double elements, string what, string option)
     {
         if (elements > Array.MaxLength)
-            Options.Throw($"{option}: {what} need {elements.ToString("E2", CultureInfo.InvariantCulture)} values in one array, more than .NET allows ({Array.MaxLength}); use a smaller {option}");
+            Options.Throw($"{option}: {what} need {elements.ToString("N0", CultureInfo.InvariantCulture)} values in one array, more than .NET allows ({Array.MaxLength.ToString("N0", CultureInfo.InvariantCulture)}); use a smaller {option}");
         double available = AvailableBytes * Share;
         if (bytes > available)
             Options.Throw($"{option}: {what} need about {Gib(bytes)} of memory, more than the {Gib(available)} this machine can give; use a smaller {option}");
