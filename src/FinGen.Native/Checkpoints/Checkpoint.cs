@@ -79,7 +79,28 @@ public static class Checkpoint
         }
         var data = file.Metadata.Where(kv => kv.Key.StartsWith(Prefix + "data.", StringComparison.Ordinal))
             .ToDictionary(kv => kv.Key[(Prefix.Length + 5)..], kv => kv.Value);
+        CheckDataMetadata(path, config, data);
         return new CheckpointFile(path, config, file, data);
+    }
+
+    /// <summary>
+    /// The data metadata is read again by sample, eval and resume (the encoding to decode with, the data options to
+    /// reload with): check it once here, so a damaged or lying checkpoint is one message naming the file, up front.
+    /// </summary>
+    private static void CheckDataMetadata(string path, ModelConfig config, IReadOnlyDictionary<string, string> data)
+    {
+        Data.IImageEncoding? encoding;
+        try
+        {
+            encoding = Data.DataSets.EncodingOf(data);
+            Data.DataOptions.FromMetadata(data);
+        }
+        catch (FinGenException e)
+        {
+            throw new FinGenException($"{path}: {e.Message}", e);
+        }
+        if (encoding is not null && encoding.Height * encoding.Width != config.DataWidth)
+            Throw.User($"{path}: its data metadata describe {encoding.Height}×{encoding.Width} images (window_length {encoding.WindowLength}), but the model's samples have {config.DataWidth} values");
     }
 
     /// <summary>A model on <paramref name="backend"/> with every tensor and counter restored, ready to resume.</summary>
