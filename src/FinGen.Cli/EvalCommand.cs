@@ -59,6 +59,10 @@ internal static class EvalCommand
             if (panel.Missing.ToString() is { Length: > 0 } missing) log.WriteLine($"  data: {missing}");
 
             string modelName = $"FinGen {ModelConfig.CliName(sampler.Config.Model).ToUpperInvariant()}";
+            int windowsPerPath = (heldOut.Length + encoding.WindowLength - 1) / encoding.WindowLength;
+            // Three sources of paths (the model, historical simulation, GARCH) and their statistics, plus the model's images.
+            Sizes.Require(8.0 * pathCount * heldOut.Length * sizeof(double) + 4.0 * pathCount * windowsPerPath * sampler.SampleSize,
+                (double)pathCount * windowsPerPath * sampler.SampleSize, $"{pathCount} paths of {heldOut.Length} held-out days", "--paths");
             var modelPaths = DataSets.ReturnPaths(sampler, encoding, pathCount, heldOut.Length, seedValue);
             EvaluationReport report;
             try

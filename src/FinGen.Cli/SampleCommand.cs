@@ -33,7 +33,11 @@ internal static class SampleCommand
                 Options.Throw($"{(pathsGiven ? "--paths" : "--length")} applies to --out FILE.parquet (return paths of a price model)");
             if (extension == ".png" && n > Pictures.MaxGridSamples)
                 Options.Throw($"--count {n}: a PNG grid holds at most {Pictures.MaxGridSamples} samples; write a .csv for more");
-            if (outPath is not null) Options.MustBeNewFile(outPath, "--out");
+            if (outPath is not null)
+            {
+                Options.MustBeNewFile(outPath, "--out");
+                AtomicFile.CleanStray(Path.GetDirectoryName(Path.GetFullPath(outPath))!); // what a killed sample run left there
+            }
             Options.MustExist(path, "--checkpoint");
 
             if (extension == ".parquet")
@@ -108,23 +112,27 @@ internal static class SampleCommand
     /// <summary>Samples per chunk of a CSV: a multiple of the sampler's 64, so the chunks give exactly one draw's numbers.</summary>
     private const int CsvChunk = 4096;
 
-    /// <summary>Draws and writes <paramref name="count"/> samples a chunk at a time, so memory stays bounded whatever the count.</summary>
+    /// <summary>
+    /// Draws and writes <paramref name="count"/> samples a chunk at a time, so memory stays bounded whatever the count;
+    /// a chunk's samples are decoded on every core (a GASF decode is a least-squares fit, far dearer than the draw).
+    /// </summary>
     private static void WriteCsv(SepWriter writer, Sampler sampler, int count, ulong seed, IImageEncoding? encoding)
     {
         int width = sampler.SampleSize;
         int columns = encoding?.WindowLength ?? width;
         var names = Enumerable.Range(0, columns).Select(i => (encoding is null ? "p" : "r") + i.ToString(CultureInfo.InvariantCulture)).ToArray();
-        var values = new float[columns];
-        var chunk = new float[(long)Math.Min(count, CsvChunk) * width];
+        int chunkSamples = Math.Min(count, CsvChunk);
+        var chunk = new float[(long)chunkSamples * width];
+        var decoded = encoding is null ? chunk : new float[(long)chunkSamples * columns];
         for (long start = 0; start < count; start += CsvChunk)
         {
             int n = (int)Math.Min(CsvChunk, count - start);
             sampler.Sample(chunk, n, seed, start);
+            if (encoding is not null)
+                Parallel.For(0, n, s => encoding.Decode(chunk.AsSpan(s * width, width), decoded.AsSpan(s * columns, columns)));
             for (int s = 0; s < n; s++)
             {
-                var sample = chunk.AsSpan(s * width, width);
-                if (encoding is null) sample.CopyTo(values);
-                else encoding.Decode(sample, values);
+                var values = decoded.AsSpan(s * columns, columns);
                 using var row = writer.NewRow();
                 for (int i = 0; i < columns; i++) row[names[i]].Format(values[i]);
             }
