@@ -10,7 +10,12 @@ internal static class EvalReport
 {
     public static string WriteJson(string path, EvaluationReport report, IReadOnlyDictionary<string, string> provenance)
     {
-        using var stream = File.Create(path);
+        FinGen.Native.IO.AtomicFile.Write(path, stream => WriteJson(stream, report, provenance), replace: false);
+        return path;
+    }
+
+    private static void WriteJson(Stream stream, EvaluationReport report, IReadOnlyDictionary<string, string> provenance)
+    {
         using var json = new Utf8JsonWriter(stream, new JsonWriterOptions { Indented = true });
         json.WriteStartObject();
         json.WriteStartObject("provenance");
@@ -99,7 +104,6 @@ internal static class EvalReport
         }
         json.WriteEndArray();
         json.WriteEndObject();
-        return path;
     }
 
     // JSON has no NaN or ∞, and 0 would read as a measured value: a statistic that is undefined (an ACF of a constant
@@ -146,7 +150,8 @@ internal static class EvalReport
 
     public static string WriteMarkdown(string path, EvaluationReport report, IReadOnlyDictionary<string, string> provenance)
     {
-        File.WriteAllText(path, Markdown(report, provenance));
+        byte[] text = Encoding.UTF8.GetBytes(Markdown(report, provenance));
+        FinGen.Native.IO.AtomicFile.Write(path, stream => stream.Write(text), replace: false);
         return path;
     }
 

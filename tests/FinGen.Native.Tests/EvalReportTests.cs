@@ -113,6 +113,7 @@ public sealed class EvalReportTests
             Settings = report.Settings, TrainReturns = report.TrainReturns, HeldOutReturns = report.HeldOutReturns,
             Sources = [report.Sources[0], broken, .. report.Sources.Skip(2)], Garch = report.Garch,
             GarchConditionalBacktests = report.GarchConditionalBacktests, Paths = report.Paths,
+            Training = report.Training, Gjr = report.Gjr, Conditional = report.Conditional,
         };
         string path = Path.Combine(Directory.CreateTempSubdirectory("fingen-report-").FullName, "report.json");
         try
