@@ -101,7 +101,7 @@ public sealed partial class KillAndResumeTests
         var checkpoint = Checkpoint.Read(Path.Combine(run, Checkpoint.FileName));
         long step = checkpoint.Long("step");
         Assert.That(checkpoint.UntilStep, Is.EqualTo(Steps));
-        using (var sampler = Sampler.Load(checkpoint.Path)) Assert.That(sampler.SampleSize, Is.EqualTo(784));
+        using (var sampler = Sampler.Load(checkpoint.Path)) Assert.That(sampler.SampleSize, Is.EqualTo(28)); // the default price model: 28-day raw windows
         string metrics = Path.Combine(run, "metrics.csv");
         if (!File.Exists(metrics))
         {
