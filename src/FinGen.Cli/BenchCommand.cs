@@ -30,6 +30,7 @@ internal static class BenchCommand
         {
             var kind = ModelConfig.ParseCliName(parse.GetValue(model)!);
             var sizes = ParseBatches(parse.GetValue(batches)!);
+            foreach (int batch in sizes) Sizes.CheckTraining(ModelConfig.Default(kind) with { BatchSize = batch });
             int timed = Options.AtLeast(parse.GetValue(steps), 5, "--steps");
             int untimed = Options.AtLeast(parse.GetValue(warmup), 0, "--warmup");
             bool asCsv = parse.GetValue(csv);

@@ -22,6 +22,14 @@ public static class Cli
         root.Subcommands.Add(InfoCommand.Create(console));
 
         var parse = root.Parse(args);
+        string[] commands = [.. root.Subcommands.Select(c => c.Name)];
+        if (args.Length == 0 || (!args[0].StartsWith('-') && !commands.Contains(args[0])))
+        {
+            error.WriteLine(args.Length == 0
+                ? $"fingen: no command given; use one of: {string.Join(", ", commands)} (see 'fingen --help')"
+                : $"fingen: unknown command '{OneLine(args[0])}'; use one of: {string.Join(", ", commands)} (see 'fingen --help')");
+            return Usage;
+        }
         if (parse.Errors.Count > 0)
         {
             // One line, the first problem: the rest usually follows from it.
@@ -30,6 +38,7 @@ public static class Cli
         }
         try
         {
+            FinGen.Native.Backends.Backend.CheckThreadsVariable();
             return parse.Invoke(new InvocationConfiguration { Output = output, Error = error, EnableDefaultExceptionHandler = false });
         }
         catch (FinGenException e)

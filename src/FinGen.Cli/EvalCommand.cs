@@ -33,7 +33,8 @@ internal static class EvalCommand
             ulong seedValue = parse.GetValue(seed);
             string outDir = parse.GetValue(output)
                 ?? Path.Combine(Path.GetDirectoryName(Path.GetFullPath(checkpointPath))!, $"eval-{DateTime.Now:yyyyMMdd-HHmmss}");
-            if (Directory.Exists(outDir) && Directory.EnumerateFileSystemEntries(outDir).Any())
+            if (string.IsNullOrWhiteSpace(outDir)) Options.Throw("--out is empty; name a directory");
+            if (Directory.Exists(outDir) && Directory.EnumerateFileSystemEntries(outDir).Any(f => !FinGen.Native.IO.AtomicFile.IsTempName(Path.GetFileName(f))))
                 Options.Throw($"--out {outDir} is not empty; choose a new directory (nothing was overwritten)");
 
             using var sampler = Sampler.Load(checkpointPath);
@@ -60,6 +61,10 @@ internal static class EvalCommand
             if (panel.Missing.ToString() is { Length: > 0 } missing) log.WriteLine($"  data: {missing}");
 
             string modelName = $"FinGen {ModelConfig.CliName(sampler.Config.Model).ToUpperInvariant()}";
+            int windowsPerPath = (heldOut.Length + encoding.WindowLength - 1) / encoding.WindowLength;
+            // Five sources of paths (the model and four baselines) and their statistics, plus the model's images.
+            Sizes.Require(14.0 * pathCount * heldOut.Length * sizeof(double) + 4.0 * pathCount * windowsPerPath * sampler.SampleSize,
+                (double)pathCount * windowsPerPath * sampler.SampleSize, $"{pathCount} paths of {heldOut.Length} held-out days", "--paths");
             // The evaluated column's own filter: a panel model standardized each column by its own fit.
             int filterColumn = chosen is null ? 0 : Math.Max(0, dataOptions.Columns.ToList().FindIndex(c => c.Equals(chosen, StringComparison.OrdinalIgnoreCase)));
             var filter = VolatilityFilter.FromMetadata(sampler.DataMetadata, filterColumn);
@@ -68,10 +73,19 @@ internal static class EvalCommand
             // variance; a model without a filter cannot condition on the past, so its scenarios are its windows' returns.
             var windows = DataSets.DecodedWindows(sampler, encoding, ConditionalPool, seedValue ^ 0xC0D1_7105UL);
             var modelConditional = new ConditionalSource(modelName, filter?.Parameters, Innovations.Windows(windows, encoding.WindowLength));
-            var report = ScenarioEvaluation.Run(train, heldOut, modelName, modelPaths,
-                new EvaluationSettings(Paths: pathCount, Seed: seedValue, Window: encoding.WindowLength, Scenarios: scenarioCount), modelConditional);
+            EvaluationReport report;
+            try
+            {
+                report = ScenarioEvaluation.Run(train, heldOut, modelName, modelPaths,
+                    new EvaluationSettings(Paths: pathCount, Seed: seedValue, Window: encoding.WindowLength, Scenarios: scenarioCount), modelConditional);
+            }
+            catch (FinGenException e)
+            {
+                // The statistics do not know where their series came from: say which files they were.
+                throw new FinGenException($"evaluating {checkpointPath} against {panel.Source} ({train.Length} training and {heldOut.Length} held-out returns): {e.Message}", e);
+            }
 
-            Directory.CreateDirectory(outDir);
+            using var folder = OutputFolder.Open(outDir, "--out");
             var provenance = new Dictionary<string, string>
             {
                 ["checkpoint"] = Path.GetFullPath(checkpointPath),
@@ -86,11 +100,12 @@ internal static class EvalCommand
             };
             var written = new List<string>
             {
-                EvalReport.WriteJson(Path.Combine(outDir, "report.json"), report, provenance),
+                folder.Claim(dir => EvalReport.WriteJson(Path.Combine(dir, "report.json"), report, provenance)),
                 EvalReport.WriteMarkdown(Path.Combine(outDir, "report.md"), report, provenance),
             };
             double s0 = prices.Closes[train.Length];
             written.AddRange(EvalPictures.Write(outDir, report, heldOut, s0, modelName, sampler, encoding, train));
+            folder.Complete();
 
             var model = report.Sources[1];
             log.WriteLine($"  {model.Name}: W1(1d) {model.Distances["w1_1d"]:E2}, ACF score |r| {model.Distances["acf_score_abs"]:F3}, discriminative score {model.Discriminative!.Value.Score:F3}, VaR99 backtest {model.Backtests[1].Zone.ToString().ToLowerInvariant()}");

@@ -57,7 +57,7 @@ internal static class EvalPictures
         plot.XLabel("log return");
         plot.YLabel("log10 density");
         plot.ShowLegend(Alignment.UpperRight);
-        plot.SavePng(path, 900, 560);
+        Pictures.Save(plot, path, 900, 560, replace: false);
         return path;
     }
 
@@ -85,7 +85,7 @@ internal static class EvalPictures
         plot.XLabel("held-out quantile");
         plot.YLabel("synthetic quantile");
         plot.ShowLegend(Alignment.UpperLeft);
-        plot.SavePng(path, 700, 620);
+        Pictures.Save(plot, path, 700, 620, replace: false);
         return path;
     }
 
@@ -111,7 +111,7 @@ internal static class EvalPictures
         plot.XLabel("lag (days)");
         plot.YLabel("ACF");
         plot.ShowLegend(Alignment.UpperRight);
-        plot.SavePng(path, 900, 560);
+        Pictures.Save(plot, path, 900, 560, replace: false);
         return path;
     }
 
@@ -152,7 +152,7 @@ internal static class EvalPictures
         plot.XLabel("trading day after the last training close");
         plot.YLabel("price");
         plot.ShowLegend(Alignment.UpperLeft);
-        plot.SavePng(path, 900, 560);
+        Pictures.Save(plot, path, 900, 560, replace: false);
         return path;
     }
 
@@ -169,7 +169,7 @@ internal static class EvalPictures
             for (int t = 0; t < length; t++) window[t] = (float)train[i * stride + t];
             encoding.Encode(window, pixels.AsSpan((32 + i) * size, size));
         }
-        Pictures.SaveGrid(path, pixels, 64, encoding.Height, encoding.Width, "top 4 rows: generated; bottom 4 rows: real training windows");
+        Pictures.SaveGrid(path, pixels, 64, encoding.Height, encoding.Width, "top 4 rows: generated; bottom 4 rows: real training windows", replace: false);
         return path;
     }
 

@@ -10,7 +10,12 @@ internal static class EvalReport
 {
     public static string WriteJson(string path, EvaluationReport report, IReadOnlyDictionary<string, string> provenance)
     {
-        using var stream = File.Create(path);
+        FinGen.Native.IO.AtomicFile.Write(path, stream => WriteJson(stream, report, provenance), replace: false);
+        return path;
+    }
+
+    private static void WriteJson(Stream stream, EvaluationReport report, IReadOnlyDictionary<string, string> provenance)
+    {
         using var json = new Utf8JsonWriter(stream, new JsonWriterOptions { Indented = true });
         json.WriteStartObject();
         json.WriteStartObject("provenance");
@@ -99,7 +104,6 @@ internal static class EvalReport
         }
         json.WriteEndArray();
         json.WriteEndObject();
-        return path;
     }
 
     // JSON has no NaN or ∞, and 0 would read as a measured value: a statistic that is undefined (an ACF of a constant
@@ -146,7 +150,8 @@ internal static class EvalReport
 
     public static string WriteMarkdown(string path, EvaluationReport report, IReadOnlyDictionary<string, string> provenance)
     {
-        File.WriteAllText(path, Markdown(report, provenance));
+        byte[] text = Encoding.UTF8.GetBytes(Markdown(report, provenance));
+        FinGen.Native.IO.AtomicFile.Write(path, stream => stream.Write(text), replace: false);
         return path;
     }
 
@@ -230,8 +235,8 @@ internal static class EvalReport
         md.AppendLine("- **exceptions / days**: the held-out days whose loss exceeded the VaR forecast; an accurate forecast at level α has about (1 − α)·days of them (the *expected exceptions* column).");
         md.AppendLine("- **Kupiec p**: the proportion-of-failures likelihood-ratio test (Kupiec 1995) that the exception rate is 1 − α, against χ²(1); p < 0.05 rejects the forecast at the 5 % level, too many exceptions and too few alike.");
         md.AppendLine("- **Christoffersen p**: the test (Christoffersen 1998) that exceptions do not cluster (a first-order Markov chain against independence), χ²(1); p < 0.05 rejects independence. A fixed unconditional VaR usually fails it in volatile periods.");
-        md.AppendLine("- **mean FZ0 loss** (conditional forecasts): the FZ0 scoring function of Patton, Ziegel & Chen (2019) for the day's (VaR, ES) pair, averaged over the forecasts; it is strictly consistent, so the correct forecaster has the lowest expected loss; only differences between sources on the same days mean anything.");
-        md.AppendLine("- **ES Z₂ (p)** (conditional 1-day forecasts): the Acerbi–Szekely (2014) expected-shortfall backtest Z₂ = Σ XₜIₜ/(T·a·ESₜ) + 1, 0 for a correct ES and negative when losses beyond the VaR are worse than the ES promised; p is the share of 2,000 test periods simulated from the forecasts' own scenarios with a Z₂ at most as low, so p < 0.05 says the ES understates the risk.");
+        md.AppendLine("- **mean FZ0 loss**: of the conditional forecasts, the FZ0 scoring function of Patton, Ziegel & Chen (2019) for the day's (VaR, ES) pair, averaged over the forecasts; it is strictly consistent, so the correct forecaster has the lowest expected loss; only differences between sources on the same days mean anything.");
+        md.AppendLine("- **ES Z₂ (p)**: of the conditional 1-day forecasts, the Acerbi–Szekely (2014) expected-shortfall backtest Z₂ = Σ XₜIₜ/(T·a·ESₜ) + 1, 0 for a correct ES and negative when losses beyond the VaR are worse than the ES promised; p is the share of 2,000 test periods simulated from the forecasts' own scenarios with a Z₂ at most as low, so p < 0.05 says the ES understates the risk.");
         md.AppendLine("- **traffic light**: the Basel zones. An accurate model's exception count is Binomial(days, 1 − α); the count is green while its cumulative probability is below 95 %, yellow from 95 %, red from 99.99 %. For 250 days at 99 % this is the Basel table (green 0–4, yellow 5–9, red 10 or more); here the same rule is applied to the held-out length and to each level, which gives the *yellow from / red from* column:");
         foreach (double alpha in ScenarioEvaluation.Levels)
         {

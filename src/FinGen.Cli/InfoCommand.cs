@@ -20,7 +20,7 @@ internal static class InfoCommand
             var o = console.Out;
             o.WriteLine($"fingen {Version} (.NET {Environment.Version}, {System.Runtime.InteropServices.RuntimeInformation.OSDescription})");
             o.WriteLine($"backends: {string.Join(", ", Backend.CpuNames)}, cuda (--device auto: cuda when available, else cpu; {Backend.EnvironmentVariable} forces a CPU one)");
-            o.WriteLine($"cpu: {Environment.ProcessorCount} logical cores, {CpuWorkers.Count} worker threads, SIMD {SimdWidth()}");
+            o.WriteLine($"cpu: {Environment.ProcessorCount} logical cores, {TrainCommand.Plural(CpuWorkers.Count, "worker thread")}, SIMD {SimdWidth()}");
             WriteCuda(o);
             WriteNvtx(o);
             return Cli.Ok;

@@ -32,12 +32,25 @@ internal static class Options
             Throw($"{option} {path} already exists; choose another path (nothing was overwritten)");
     }
 
+    /// <summary>A file to create: it must not exist, and its folder must.</summary>
+    public static void MustBeNewFile(string path, string option)
+    {
+        MustNotExist(path, option);
+        string folder = Path.GetDirectoryName(Path.GetFullPath(path))!;
+        if (!Directory.Exists(folder))
+            Throw($"{option} {path}: the folder {(Path.GetDirectoryName(path) is { Length: > 0 } given ? given : folder)} does not exist; create it first");
+    }
+
     public static void MustExist(string path, string option)
     {
         if (!File.Exists(path)) Throw($"{option} {path}: no such file");
     }
 
+    [System.Diagnostics.CodeAnalysis.DoesNotReturn]
     public static void Throw(string message) => throw new FinGenException(message);
+
+    [System.Diagnostics.CodeAnalysis.DoesNotReturn]
+    public static T Throw<T>(string message) => throw new FinGenException(message);
 }
 
 /// <summary>
@@ -96,7 +109,12 @@ internal sealed class DataOptionFlags
         Description = "volatility filter: gjr-garch (the default for price data: a GJR-GARCH(1,1)-t fitted on the training returns standardizes them, the model learns the residuals, and generated residuals are re-coloured along each path, so volatility memory and leverage carry across windows) or none (windows of returns, each on its own)",
     }.AcceptOnlyFromAmong("none", VolatilityFilter.GjrGarchName);
 
-    public IEnumerable<Option> All => [Column, Columns, DateColumn, Missing, Stride, Window, Encoding, Transform, Filter];
+    public Option<bool> AllowExtreme { get; } = new("--allow-extreme")
+    {
+        Description = $"accept daily log returns beyond ±{FinGen.Native.Data.DataOptions.MaxAbsLogReturn:F0} (a 170 % rise or 63 % fall in a day); without it such a price is an error naming its line",
+    };
+
+    public IEnumerable<Option> All => [Column, Columns, DateColumn, Missing, Stride, Window, Encoding, Transform, Filter, AllowExtreme];
 
     /// <summary>True when the user typed any of the options.</summary>
     public bool AnyGiven(ParseResult parse) => All.Any(o => parse.GetResult(o) is { Implicit: false });
@@ -120,6 +138,7 @@ internal sealed class DataOptionFlags
         if (parse.GetValue(Encoding) is { } encoding) options = options with { Encoding = encoding };
         if (parse.GetValue(Transform) is { } transform) options = options with { Transform = DataOptions.ParseTransform(transform) };
         if (parse.GetValue(Filter) is { } filter) options = options with { Filter = VolatilityFilter.ParseKind(filter) };
+        if (parse.GetValue(AllowExtreme)) options = options with { AllowExtreme = true };
         return options.Validate();
     }
 }

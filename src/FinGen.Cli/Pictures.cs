@@ -1,4 +1,5 @@
 using FinGen.Native.Data;
+using FinGen.Native.IO;
 using FinGen.Native.Models;
 using FinGen.Native.Training;
 using ScottPlot;
@@ -9,6 +10,8 @@ namespace FinGen.Cli;
 internal static class Pictures
 {
     public const int GridSamples = 64;
+    /// <summary>The most samples one PNG grid shows (32×32 cells; beyond that the cells are too small to see).</summary>
+    public const int MaxGridSamples = 1024;
     private const int WindowsPerPath = 4;
 
     /// <summary>samples.png for every image model; paths.png too when the data are prices in an encoding that decodes.</summary>
@@ -23,7 +26,7 @@ internal static class Pictures
         if (height > 0)
         {
             string grid = Path.Combine(directory, "samples.png");
-            SaveGrid(grid, samples, GridSamples, height, width, $"{GridSamples} generated samples ({ModelConfig.CliName(model.Config.Model).ToUpperInvariant()}, step {model.State.Step})");
+            SaveGrid(grid, samples, GridSamples, height, width, $"{GridSamples} generated samples ({ModelConfig.CliName(model.Config.Model).ToUpperInvariant()}, step {model.State.Step})", replace: true);
             written.Add(grid);
         }
         if (encoding is { CanDecode: true })
@@ -31,14 +34,15 @@ internal static class Pictures
             string paths = Path.Combine(directory, "paths.png");
             // A filtered model's training windows are residuals, not returns, so they cannot be drawn as the real stretch.
             var filter = VolatilityFilter.FromMetadata(data.Metadata);
-            SavePricePaths(paths, samples, GridSamples, encoding, data.Metadata, filter is null ? RealReturns(data, encoding) : null, filter);
+            SavePricePaths(paths, samples, GridSamples, encoding, data.Metadata, filter is null ? RealReturns(data, encoding) : null, replace: true, filter);
             written.Add(paths);
         }
         return written;
     }
 
     /// <summary>A grid of ⌈√count⌉ columns of <paramref name="height"/>×<paramref name="width"/> grayscale images, one pixel gap between them.</summary>
-    public static void SaveGrid(string path, ReadOnlySpan<float> samples, int count, int height, int width, string title)
+    /// <param name="replace">True for a run's own picture (rewritten when the run is resumed); false for a path the user named.</param>
+    public static void SaveGrid(string path, ReadOnlySpan<float> samples, int count, int height, int width, string title, bool replace, string? option = null)
     {
         int columns = (int)Math.Ceiling(Math.Sqrt(count));
         int rows = (count + columns - 1) / columns;
@@ -58,7 +62,7 @@ internal static class Pictures
         plot.Axes.Frameless();
         plot.HideGrid();
         plot.Title(title);
-        plot.SavePng(path, 720, 760);
+        Save(plot, path, 720, 760, replace, option);
     }
 
     /// <summary>
@@ -68,7 +72,7 @@ internal static class Pictures
     /// synthetic future.
     /// </summary>
     public static void SavePricePaths(string path, ReadOnlySpan<float> samples, int count, IImageEncoding encoding,
-        IReadOnlyDictionary<string, string> metadata, float[]? realReturns, VolatilityFilter? filter = null)
+        IReadOnlyDictionary<string, string> metadata, float[]? realReturns, bool replace, VolatilityFilter? filter = null)
     {
         double s0 = metadata.TryGetValue("last_train_close", out var close) && double.TryParse(close, System.Globalization.CultureInfo.InvariantCulture, out var c) ? c : 100.0;
         int length = encoding.WindowLength, size = encoding.Height * encoding.Width;
@@ -107,7 +111,14 @@ internal static class Pictures
         plot.Title($"{paths} synthetic price paths of {WindowsPerPath * length} days from S0 = {s0:F2}");
         plot.XLabel("trading day (0 = last training close; negative = history)");
         plot.YLabel("price");
-        plot.SavePng(path, 900, 560);
+        Save(plot, path, 900, 560, replace);
+    }
+
+    /// <summary>A plot as a PNG that appears whole or not at all (see <see cref="AtomicFile"/>).</summary>
+    public static void Save(Plot plot, string path, int width, int height, bool replace, string? option = null)
+    {
+        byte[] png = plot.GetImageBytes(width, height, ImageFormat.Png);
+        AtomicFile.Write(path, stream => stream.Write(png), replace, option);
     }
 
     /// <summary>

@@ -46,21 +46,9 @@ internal static class ReturnPathsParquet
             }
         }
 
-        string full = Path.GetFullPath(path);
-        string temporary = Path.Combine(Path.GetDirectoryName(full)!, $".{Path.GetFileName(full)}.{Guid.NewGuid():N}.tmp");
-        try
-        {
-            using (var stream = new FileStream(temporary, FileMode.CreateNew, FileAccess.Write, FileShare.None))
-            {
-                WriteAsync(stream, pathColumn, dayColumn, returnColumn, priceColumn, metadata).GetAwaiter().GetResult();
-                stream.Flush(flushToDisk: true);
-            }
-            File.Move(temporary, full, overwrite: false);
-        }
-        finally
-        {
-            if (File.Exists(temporary)) File.Delete(temporary);
-        }
+        FinGen.Native.IO.AtomicFile.Write(path,
+            stream => WriteAsync(stream, pathColumn, dayColumn, returnColumn, priceColumn, metadata).GetAwaiter().GetResult(),
+            replace: false, option: "--out");
     }
 
     private static async Task WriteAsync(Stream stream, int[] path, int[] day, double[] logReturn, double[] price, IReadOnlyDictionary<string, string> metadata)

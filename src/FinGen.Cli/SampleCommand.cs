@@ -2,6 +2,7 @@ using System.CommandLine;
 using System.Globalization;
 using FinGen.Native;
 using FinGen.Native.Data;
+using FinGen.Native.IO;
 using nietras.SeparatedValues;
 
 namespace FinGen.Cli;
@@ -22,6 +23,7 @@ internal static class SampleCommand
             string path = parse.GetValue(checkpoint)!;
             int n = Options.AtLeast(parse.GetValue(count), 1, "--count");
             string? outPath = parse.GetValue(output);
+            if (outPath is not null && string.IsNullOrWhiteSpace(outPath)) Options.Throw("--out is empty; name a .csv, .png or .parquet file, or leave --out out for CSV on stdout");
             string extension = outPath is null ? ".csv" : Path.GetExtension(outPath).ToLowerInvariant();
             if (extension is not (".csv" or ".png" or ".parquet")) Options.Throw($"--out {outPath}: use a .csv or .png file name, or .parquet for return paths");
             bool pathsGiven = parse.GetResult(paths) is { Implicit: false }, lengthGiven = parse.GetResult(length) is { Implicit: false };
@@ -29,7 +31,13 @@ internal static class SampleCommand
                 Options.Throw("--count does not apply to .parquet output; use --paths N and --length DAYS");
             if (extension != ".parquet" && (pathsGiven || lengthGiven))
                 Options.Throw($"{(pathsGiven ? "--paths" : "--length")} applies to --out FILE.parquet (return paths of a price model)");
-            if (outPath is not null) Options.MustNotExist(outPath, "--out");
+            if (extension == ".png" && n > Pictures.MaxGridSamples)
+                Options.Throw($"--count {n}: a PNG grid holds at most {Pictures.MaxGridSamples} samples; write a .csv for more");
+            if (outPath is not null)
+            {
+                Options.MustBeNewFile(outPath, "--out");
+                AtomicFile.CleanStray(Path.GetDirectoryName(Path.GetFullPath(outPath))!); // what a killed sample run left there
+            }
             Options.MustExist(path, "--checkpoint");
 
             if (extension == ".parquet")
@@ -41,23 +49,30 @@ internal static class SampleCommand
             }
 
             using var sampler = Sampler.Load(path);
-            var samples = new float[(long)n * sampler.SampleSize];
-            sampler.Sample(samples, n, parse.GetValue(seed));
             var encoding = DataSets.EncodingOf(sampler.DataMetadata);
+            ulong seedValue = parse.GetValue(seed);
             if (extension == ".png")
             {
                 var (height, width) = encoding is not null ? (encoding.Height, encoding.Width) : (sampler.Config.ImageSide, sampler.Config.ImageSide);
                 if (height == 0) Options.Throw($"--out {outPath}: this model's samples are not images; write a .csv");
-                Pictures.SaveGrid(outPath!, samples, n, height, width, $"{n} samples of {Path.GetFileName(path)}");
+                var samples = new float[(long)n * sampler.SampleSize];
+                sampler.Sample(samples, n, seedValue);
+                Pictures.SaveGrid(outPath!, samples, n, height, width, $"{TrainCommand.Plural(n, "sample")} of {Path.GetFileName(path)}", replace: false, option: "--out");
+            }
+            else if (outPath is null)
+            {
+                using var writer = Sep.New(',').Writer().To(console.Out);
+                WriteCsv(writer, sampler, n, seedValue, encoding);
             }
             else
             {
-                using var writer = outPath is null
-                    ? Sep.New(',').Writer().To(console.Out)
-                    : Sep.New(',').Writer().ToFile(outPath);
-                WriteCsv(writer, samples, n, sampler.SampleSize, encoding, VolatilityFilter.FromMetadata(sampler.DataMetadata));
+                AtomicFile.Write(outPath, stream =>
+                {
+                    using var writer = Sep.New(',').Writer().To(stream, leaveOpen: true);
+                    WriteCsv(writer, sampler, n, seedValue, encoding);
+                }, replace: false, option: "--out");
             }
-            if (outPath is not null) console.Out.WriteLine($"wrote {n} samples to {outPath}");
+            if (outPath is not null) console.Out.WriteLine($"wrote {TrainCommand.Plural(n, "sample")} to {outPath}");
             return Cli.Ok;
         });
         return command;
@@ -70,6 +85,9 @@ internal static class SampleCommand
         using var sampler = Sampler.Load(checkpointPath);
         var encoding = DataSets.EncodingOf(sampler.DataMetadata)
             ?? throw new FinGenException($"--checkpoint {checkpointPath}: the model was trained on images, not prices; .parquet return paths need a price model");
+        int perPath = (days + encoding.WindowLength - 1) / encoding.WindowLength;
+        Sizes.Require(((double)pathCount * perPath * sampler.SampleSize * sizeof(float)) + (double)pathCount * days * sizeof(double) * 5,
+            (double)pathCount * perPath * sampler.SampleSize, $"{pathCount} paths of {days} days", "--paths × --length");
         var returns = DataSets.ReturnPaths(sampler, encoding, pathCount, days, seed, VolatilityFilter.FromMetadata(sampler.DataMetadata));
         // A one-column model starts its paths at the last training close; a panel's paths belong to no one column and start at 1.
         var meta = sampler.DataMetadata;
@@ -88,26 +106,43 @@ internal static class SampleCommand
         string from = fromClose
             ? $"from {start.ToString("R", CultureInfo.InvariantCulture)}, the last training close{(meta.TryGetValue("train_last_date", out var date) ? $" ({date})" : "")}"
             : $"from 1 (a model of {options.Columns.Count} pooled columns has no one start price)";
-        console.Out.WriteLine($"wrote {pathCount} paths of {days} days to {outPath}: path, day, log_return, price {from}; data {options}");
+        console.Out.WriteLine($"wrote {TrainCommand.Plural(pathCount, "path")} of {TrainCommand.Plural(days, "day")} to {outPath}: path, day, log_return, price {from}; data {options}");
     }
 
-    /// <summary>One row a sample; a filtered model's window is re-coloured from the filter's start variance, as the first window of a path.</summary>
-    private static void WriteCsv(SepWriter writer, float[] samples, int count, int width, IImageEncoding? encoding, VolatilityFilter? filter)
+    /// <summary>Samples per chunk of a CSV: a multiple of the sampler's 64, so the chunks give exactly one draw's numbers.</summary>
+    private const int CsvChunk = 4096;
+
+    /// <summary>
+    /// Draws and writes <paramref name="count"/> samples a chunk at a time, so memory stays bounded whatever the count;
+    /// a chunk's samples are decoded on every core (a GASF decode is a least-squares fit, far dearer than the draw).
+    /// A filtered model's window is re-coloured from the filter's start variance, as the first window of a path.
+    /// </summary>
+    private static void WriteCsv(SepWriter writer, Sampler sampler, int count, ulong seed, IImageEncoding? encoding)
     {
+        int width = sampler.SampleSize;
+        var filter = VolatilityFilter.FromMetadata(sampler.DataMetadata);
         int columns = encoding?.WindowLength ?? width;
         var names = Enumerable.Range(0, columns).Select(i => (encoding is null ? "p" : "r") + i.ToString(CultureInfo.InvariantCulture)).ToArray();
-        var values = new float[columns];
-        for (int s = 0; s < count; s++)
+        int chunkSamples = Math.Min(count, CsvChunk);
+        var chunk = new float[(long)chunkSamples * width];
+        var decoded = encoding is null ? chunk : new float[(long)chunkSamples * columns];
+        for (long start = 0; start < count; start += CsvChunk)
         {
-            var sample = samples.AsSpan(s * width, width);
-            if (encoding is null) sample.CopyTo(values);
-            else
+            int n = (int)Math.Min(CsvChunk, count - start);
+            sampler.Sample(chunk, n, seed, start);
+            if (encoding is not null)
+                Parallel.For(0, n, s =>
+                {
+                    var window = decoded.AsSpan(s * columns, columns);
+                    encoding.Decode(chunk.AsSpan(s * width, width), window);
+                    filter?.Recolour(filter.NextVariance, window, window);
+                });
+            for (int s = 0; s < n; s++)
             {
-                encoding.Decode(sample, values);
-                filter?.Recolour(filter.NextVariance, values, values);
+                var values = decoded.AsSpan(s * columns, columns);
+                using var row = writer.NewRow();
+                for (int i = 0; i < columns; i++) row[names[i]].Format(values[i]);
             }
-            using var row = writer.NewRow();
-            for (int i = 0; i < columns; i++) row[names[i]].Format(values[i]);
         }
     }
 }

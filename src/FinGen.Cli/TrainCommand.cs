@@ -2,11 +2,11 @@ using System.CommandLine;
 using System.Diagnostics;
 using System.Globalization;
 using System.Text.Json;
+using FinGen.Native;
 using FinGen.Native.Checkpoints;
 using FinGen.Native.Data;
 using FinGen.Native.Models;
 using FinGen.Native.Training;
-using nietras.SeparatedValues;
 using Spectre.Console;
 
 namespace FinGen.Cli;
@@ -33,17 +33,21 @@ internal static class TrainCommand
         var device = Options.Device();
         var output = new Option<string?>("--out") { Description = "output directory (new or empty; default runs/<model>-<timestamp>)" };
         var metricsEvery = new Option<int?>("--metrics-every") { Description = "copy the losses back every N steps (a GPU synchronization; default 1 on CPU, 10 on CUDA)" };
-        var resume = new Option<string?>("--resume") { Description = "checkpoint to continue from (its model, batch, optimizer and seed are kept; its data and data options too unless given)" };
+        var resume = new Option<string?>("--resume") { Description = "a run directory to continue in place (to the step count it was started with, unless --steps gives more), or a checkpoint to continue from into a new --out (--steps more steps); the model, batch, optimizer and seed are kept, the data and data options too unless given" };
+        var checkpointEvery = new Option<int>("--checkpoint-every") { Description = $"write the checkpoint every N steps (and at least every minute), so a killed run can be resumed with --resume DIR", DefaultValueFactory = _ => CheckpointPolicy.DefaultSteps, HelpName = "N" };
 
         var command = new Command("train", "Train a GAN or VAE and write checkpoint.safetensors, metrics.csv, samples.png and config.json")
         {
-            model, data, dataOptions.Column, dataOptions.Columns, dataOptions.DateColumn, dataOptions.Missing, dataOptions.Stride, dataOptions.Window, dataOptions.Encoding, dataOptions.Transform, dataOptions.Filter, steps, batch, lr, optimizer, beta1, beta2, realLabel, recon, seed, device, output, metricsEvery, resume,
+            model, data, dataOptions.Column, dataOptions.Columns, dataOptions.DateColumn, dataOptions.Missing, dataOptions.Stride, dataOptions.Window, dataOptions.Encoding, dataOptions.Transform, dataOptions.Filter, dataOptions.AllowExtreme, steps, batch, lr, optimizer, beta1, beta2, realLabel, recon, seed, device, output, metricsEvery, resume, checkpointEvery,
         };
         command.SetAction(parse =>
         {
             string? resumePath = parse.GetValue(resume);
+            if (resumePath is { Length: 0 }) Options.Throw("--resume is empty; name a run directory or a checkpoint");
             var request = new TrainRequest(
                 Options.AtLeast(parse.GetValue(steps), 1, "--steps"),
+                parse.GetResult(steps) is { Implicit: false },
+                new CheckpointPolicy(Options.AtLeast(parse.GetValue(checkpointEvery), 1, "--checkpoint-every"), CheckpointPolicy.DefaultInterval),
                 parse.GetValue(data)!,
                 parse.GetResult(data) is not null && parse.GetResult(data)!.Implicit == false,
                 parse.GetValue(device)!,
@@ -55,6 +59,8 @@ internal static class TrainCommand
             if (resumePath is null)
             {
                 var kind = ModelConfig.ParseCliName(parse.GetValue(model)!);
+                if (parse.GetResult(recon) is { Implicit: false } && kind is not (ModelKind.Vae or ModelKind.ConvVae))
+                    Options.Throw($"--recon applies to the VAEs (vae, conv-vae), not to --model {parse.GetValue(model)}");
                 var defaults = ModelConfig.Default(kind);
                 fresh = defaults with
                 {
@@ -85,24 +91,40 @@ internal static class TrainCommand
     }
 
     /// <param name="DataOptions">The data options given on the command line over a baseline: the defaults, or the resumed checkpoint's.</param>
-    private sealed record TrainRequest(int Steps, string Data, bool DataGiven, string Device, string? Out, int? MetricsEvery, string? Resume,
+    private sealed record TrainRequest(int Steps, bool StepsGiven, CheckpointPolicy Checkpoints, string Data, bool DataGiven, string Device, string? Out, int? MetricsEvery, string? Resume,
         Func<DataOptions, DataOptions> DataOptions);
 
     private static int Run(CliConsole console, TrainRequest request, ModelConfig? freshConfig)
     {
+        if (request.Out is { } outGiven && string.IsNullOrWhiteSpace(outGiven)) Options.Throw("--out is empty; name a directory");
+        bool inPlace = request.Resume is not null && Directory.Exists(request.Resume);
+        if (inPlace && request.Out is not null)
+            Options.Throw($"--resume {request.Resume} continues that run directory in place; --out does not apply (resume a checkpoint file to write a new directory)");
+        RunDirectory? run = null;
         Checkpoint.CheckpointFile? checkpoint = null;
-        if (request.Resume is not null)
+        try
         {
-            Options.MustExist(request.Resume, "--resume");
-            checkpoint = Checkpoint.Read(request.Resume);
+            if (inPlace) (run, checkpoint) = RunDirectory.Resume(request.Resume!);
+            else if (request.Resume is not null)
+            {
+                Options.MustExist(request.Resume, "--resume");
+                checkpoint = Checkpoint.Read(request.Resume);
+            }
+            return Train(console, request, freshConfig, checkpoint, run);
         }
+        finally
+        {
+            run?.Dispose();
+        }
+    }
+
+    private static int Train(CliConsole console, TrainRequest request, ModelConfig? freshConfig, Checkpoint.CheckpointFile? checkpoint, RunDirectory? resumed)
+    {
         var config = checkpoint?.Config ?? freshConfig!;
         string dataSpec = !request.DataGiven && checkpoint is not null && checkpoint.Data.TryGetValue(DataSets.SpecKey, out var source)
             ? source : request.Data;
-        string outDir = request.Out ?? Path.Combine("runs", $"{ModelConfig.CliName(config.Model)}-{DateTime.Now:yyyyMMdd-HHmmss}");
-        if (Directory.Exists(outDir) && Directory.EnumerateFileSystemEntries(outDir).Any())
-            Options.Throw($"--out {outDir} is not empty; choose a new directory (nothing was overwritten)");
-        if (File.Exists(outDir)) Options.Throw($"--out {outDir} is a file; choose a directory");
+        string outDir = resumed?.Path ?? request.Out ?? Path.Combine("runs", $"{ModelConfig.CliName(config.Model)}-{DateTime.Now:yyyyMMdd-HHmmss}");
+        if (resumed is null && File.Exists(outDir)) Options.Throw($"--out {outDir} is a file; choose a directory");
 
         // A fresh price model starts from the recommended options (the best measured configuration), images from the plain defaults.
         var baseline = checkpoint is not null ? DataOptions.FromMetadata(checkpoint.Data)
@@ -112,12 +134,20 @@ internal static class TrainCommand
         if (checkpoint is not null) CheckSameEncoding(checkpoint, data);
         var trainConfig = config with { DataWidth = data.Width, ImageSide = (int)Math.Round(Math.Sqrt(data.Width)) };
         if (trainConfig.ImageSide * trainConfig.ImageSide != data.Width) trainConfig = trainConfig with { ImageSide = 0 };
+        Sizes.CheckTraining(trainConfig);
 
         using var backend = Devices.Create(request.Device);
         using var model = checkpoint is null ? GenerativeModel.Create(backend, trainConfig) : Checkpoint.LoadModel(backend, checkpoint);
         if (checkpoint is null) model.Initialize();
 
-        Directory.CreateDirectory(outDir);
+        long first = model.State.Step, last = first + request.Steps;
+        if (resumed is not null && !request.StepsGiven)
+            last = checkpoint!.UntilStep ?? Options.Throw<long>($"--resume {outDir}: its checkpoint does not record the step count the run was started with (an older fingen wrote it); give --steps N for N more steps");
+        // The folder is claimed only now that the data and the model are ready, so a bad option leaves nothing behind.
+        using var created = resumed is null ? RunDirectory.Create(outDir, model, data.Metadata, last) : null;
+        var run = resumed ?? created!;
+        if (resumed is not null) run.ContinueMetrics(model);
+
         var log = console.Out;
         log.WriteLine($"fingen train: {ModelConfig.CliName(config.Model)} on {data.Name} ({data.Count} samples of {data.Width}), backend {backend.Name}, batch {config.BatchSize}, {config.Optimizer.Kind.ToString().ToLowerInvariant()} lr {config.Optimizer.LearningRate.ToString(CultureInfo.InvariantCulture)}, seed {config.Seed}");
         if (data.Metadata.TryGetValue("held_out_returns", out var heldOut))
@@ -126,9 +156,9 @@ internal static class TrainCommand
             log.WriteLine($"  data: {DataOptions.FromMetadata(data.Metadata)}: {data.Count} windows of {DataOptions.FromMetadata(data.Metadata).Window} returns");
             if (data.Metadata.TryGetValue(DataSets.MissingKey, out var missing)) log.WriteLine($"  data: {missing}");
         }
-        if (checkpoint is not null) log.WriteLine($"  resuming {request.Resume} at step {model.State.Step}");
+        if (checkpoint is not null) log.WriteLine($"  resuming {request.Resume} at step {first}{(resumed is not null ? $" in place, to step {last}" : "")}");
+        if (run.StrayFilesRemoved > 0) log.WriteLine($"  removed {Plural(run.StrayFilesRemoved, "temporary file")} a killed run left in {outDir}");
 
-        long first = model.State.Step, last = first + request.Steps;
         var names = model.MetricNames;
         var firstMetrics = new float[names.Count];
         var lastMetrics = new float[names.Count];
@@ -136,59 +166,70 @@ internal static class TrainCommand
         int metricsEvery = request.MetricsEvery ?? (backend.Name.StartsWith("cuda", StringComparison.Ordinal) ? 10 : 1);
         bool haveFirst = false;
         var clock = Stopwatch.StartNew();
-        using (var metrics = Sep.New(',').Writer(o => o with { WriteHeader = true }).ToFile(Path.Combine(outDir, "metrics.csv")))
+        void Remember(ReadOnlySpan<float> values)
         {
-            void Record(long step, ReadOnlySpan<float> values)
-            {
-                if (values.IsEmpty) return;
-                using var row = metrics.NewRow();
-                row["step"].Format(step);
-                for (int i = 0; i < names.Count; i++) row[names[i]].Format(values[i]);
-                if (!haveFirst) values.CopyTo(firstMetrics);
-                haveFirst = true;
-                values.CopyTo(lastMetrics);
-            }
-            var trainer = new Trainer(model, data);
+            if (values.IsEmpty) return;
+            if (!haveFirst) values.CopyTo(firstMetrics);
+            haveFirst = true;
+            values.CopyTo(lastMetrics);
+        }
+        var training = new CheckpointedTraining(model, data, run, last, request.Checkpoints);
+        TrainingOutcome outcome;
+        using (var signals = new StopSignals(console.Error))
+        {
             if (console.Interactive)
             {
+                outcome = TrainingOutcome.Completed;
                 AnsiConsole.Progress()
                     .Columns(new TaskDescriptionColumn(), new ProgressBarColumn(), new PercentageColumn(), new RemainingTimeColumn())
                     .Start(ctx =>
                     {
-                        var task = ctx.AddTask("training", maxValue: request.Steps);
-                        trainer.Run(last, (step, values) =>
+                        var task = ctx.AddTask("training", maxValue: last - first);
+                        outcome = training.Run((step, values) =>
                         {
-                            Record(step, values);
+                            Remember(values);
                             task.Increment(1);
                             if (!values.IsEmpty && (step % 50 == 0 || step == last)) task.Description = Describe(names, values);
-                        }, metricsEvery);
+                        }, metricsEvery, signals.Token);
                     });
             }
             else
             {
-                long every = Math.Max(1, request.Steps / 10), nextLog = first + every;
-                trainer.Run(last, (step, values) =>
+                long every = Math.Max(1, (last - first) / 10), nextLog = first + every;
+                outcome = training.Run((step, values) =>
                 {
-                    Record(step, values);
+                    Remember(values);
                     if (values.IsEmpty || (step < nextLog && step != last)) return;
                     nextLog += every;
                     log.WriteLine($"  step {step}/{last}  {Describe(names, values)}  {(step - first) / clock.Elapsed.TotalSeconds:F0} steps/s");
-                }, metricsEvery);
+                }, metricsEvery, signals.Token);
+            }
+            if (outcome == TrainingOutcome.Stopped)
+            {
+                log.WriteLine($"  stopped by {signals.SignalName} at step {model.State.Step} of {last}; checkpoint written to {run.CheckpointPath}; finish with: fingen train --resume {outDir}");
+                return signals.ExitCode == 0 ? Cli.Failed : signals.ExitCode;
             }
         }
+        if (outcome == TrainingOutcome.Diverged)
+        {
+            var d = training.Divergence!;
+            Options.Throw($"training diverged at step {d.Step}: {d.What}; kept the last good checkpoint (step {d.LastGoodStep}) in {run.CheckpointPath}; try a lower --lr than {config.Optimizer.LearningRate.ToString(CultureInfo.InvariantCulture)}");
+        }
         double seconds = clock.Elapsed.TotalSeconds;
+        long ran = model.State.Step - first;
 
-        string checkpointPath = Path.Combine(outDir, Checkpoint.FileName);
-        // A filtered model's decoded windows are calibrated to the training residuals' moments (DataSets.CalibratedMetadata).
+        // Every checkpoint carries the filtered model's calibration (CheckpointedTraining); the pictures use it too.
         data = data with { Metadata = DataSets.CalibratedMetadata(model, data, config.Seed) };
-        Checkpoint.Save(checkpointPath, model, data.Metadata);
-        WriteConfig(Path.Combine(outDir, "config.json"), model, data, backend.Name, request, seconds);
-        var written = new List<string> { checkpointPath, Path.Combine(outDir, "metrics.csv"), Path.Combine(outDir, "config.json") };
+        var written = new List<string> { run.CheckpointPath, run.MetricsPath };
+        written.Add(run.WriteFile("config.json", stream => WriteConfig(stream, model, data, backend.Name, request, ran, seconds)));
         written.AddRange(Pictures.WriteSamplePictures(model, data, outDir, seed: config.Seed));
 
-        log.WriteLine($"  first losses  {Describe(names, firstMetrics)}");
-        log.WriteLine($"  last losses   {Describe(names, lastMetrics)}");
-        log.WriteLine($"  {request.Steps} steps in {seconds:F1} s ({request.Steps / seconds:F0} steps/s)");
+        if (haveFirst)
+        {
+            log.WriteLine($"  first losses  {Describe(names, firstMetrics)}");
+            log.WriteLine($"  last losses   {Describe(names, lastMetrics)}");
+        }
+        log.WriteLine($"  {Plural(ran, "step")} in {seconds:F1} s ({ran / Math.Max(seconds, 1e-9):F0} steps/s){(training.PeriodicCheckpoints > 0 ? $"; {Plural(training.PeriodicCheckpoints, "periodic checkpoint")}" : "")}");
         if (model.IsReplaying)
             log.WriteLine($"  after {GenerativeModel.GraphWarmupSteps} warm-up steps, one step was captured as a graph and replayed; metrics copied back every {metricsEvery} steps");
         else if (model.GraphFailure is not null)
@@ -196,6 +237,9 @@ internal static class TrainCommand
         foreach (var path in written) log.WriteLine($"  wrote {path}");
         return Cli.Ok;
     }
+
+    /// <summary>"1 step", "2 steps".</summary>
+    internal static string Plural(long count, string noun) => $"{count} {noun}{(count == 1 ? "" : "s")}";
 
     /// <summary>The model learned images of one encoding, with its fitted bounds and transform: resuming needs exactly those.</summary>
     private static void CheckSameEncoding(Checkpoint.CheckpointFile checkpoint, TrainingData data)
@@ -219,15 +263,14 @@ internal static class TrainCommand
         return string.Join("  ", parts);
     }
 
-    private static void WriteConfig(string path, GenerativeModel model, TrainingData data, string backend, TrainRequest request, double seconds)
+    private static void WriteConfig(Stream stream, GenerativeModel model, TrainingData data, string backend, TrainRequest request, long steps, double seconds)
     {
-        using var stream = File.Create(path);
         using var json = new Utf8JsonWriter(stream, new JsonWriterOptions { Indented = true });
         json.WriteStartObject();
         json.WriteString("fingen_version", InfoCommand.Version);
         json.WriteString("backend", backend);
         json.WriteNumber("step", model.State.Step);
-        json.WriteNumber("steps_this_run", request.Steps);
+        json.WriteNumber("steps_this_run", steps);
         json.WriteNumber("seconds", Math.Round(seconds, 3));
         if (request.Resume is not null) json.WriteString("resumed_from", request.Resume);
         json.WritePropertyName("model");

@@ -78,20 +78,52 @@ public sealed class Sampler : IDisposable
     /// The same seed gives the same samples, bit for bit for any thread count, and sample i is the same whatever
     /// <paramref name="count"/> up to float rounding (one sample takes matrix-vector products, several take blocked GEMMs).
     /// </summary>
-    public void Sample(Span<float> destination, int count, ulong seed)
+    /// <exception cref="ObjectDisposedException">The sampler was disposed (also when <see cref="Dispose"/> began during this call's start).</exception>
+    public void Sample(Span<float> destination, int count, ulong seed) => Sample(destination, count, seed, first: 0);
+
+    /// <summary>
+    /// Samples <paramref name="first"/> .. <paramref name="first"/> + <paramref name="count"/> − 1 of the sequence
+    /// <see cref="Sample(Span{float}, int, ulong)"/> draws under <paramref name="seed"/>: a large draw can be made in
+    /// chunks with bounded memory (chunks of a multiple of 64 samples give exactly the numbers of one draw).
+    /// </summary>
+    public void Sample(Span<float> destination, int count, ulong seed, long first)
     {
-        ObjectDisposedException.ThrowIf(_disposed, this);
-        if (count == 1 && _split is not null && destination.Length >= SampleSize && _split.TryDraw(destination, seed)) return;
-        var workspace = _workspaces.Value!;
-        Sampling.Generate(_backend, _generator, _parameters, _sigmoidAfter, workspace.Activations, workspace.Latent, destination, count, seed);
+        ArgumentOutOfRangeException.ThrowIfNegative(first);
+        Enter();
+        try
+        {
+            if (first == 0 && count == 1 && _split is not null && destination.Length >= SampleSize && _split.TryDraw(destination, seed)) return;
+            var workspace = _workspaces.Value!;
+            Sampling.Generate(_backend, _generator, _parameters, _sigmoidAfter, workspace.Activations, workspace.Latent, destination, count, seed, first);
+        }
+        finally
+        {
+            Interlocked.Decrement(ref _inFlight);
+        }
     }
 
-    private bool _disposed;
+    // Dispose against calls in flight: a call counts itself in, then checks the flag; Dispose sets the flag, then waits
+    // for the count to drain. Both sides use full fences (Interlocked), so either the call sees the flag and throws, or
+    // Dispose sees the call and waits for it: no call ever runs on freed memory.
+    private int _disposed;
+    private int _inFlight;
 
+    private void Enter()
+    {
+        Interlocked.Increment(ref _inFlight);
+        if (Volatile.Read(ref _disposed) != 0)
+        {
+            Interlocked.Decrement(ref _inFlight);
+            throw new ObjectDisposedException(nameof(Sampler));
+        }
+    }
+
+    /// <summary>Waits for <see cref="Sample"/> calls in flight to return, then frees everything; later calls throw <see cref="ObjectDisposedException"/>.</summary>
     public void Dispose()
     {
-        if (_disposed) return;
-        _disposed = true;
+        if (Interlocked.Exchange(ref _disposed, 1) != 0) return;
+        var spin = new SpinWait();
+        while (Volatile.Read(ref _inFlight) != 0) spin.SpinOnce(sleep1Threshold: 20);
         foreach (var w in _workspaces.Values) w.Dispose();
         _workspaces.Dispose();
         _split?.Dispose();

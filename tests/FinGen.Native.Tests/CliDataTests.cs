@@ -129,9 +129,9 @@ public sealed class CliDataTests
         AssertOneLineError(Fingen("sample", "--checkpoint", checkpoint, "--out", In("paths.parquet")), "already exists");
         // The writer itself never replaces a file either, and leaves nothing behind when it fails.
         File.WriteAllText(In("mine.parquet"), "precious");
-        Assert.Throws<IOException>(() => ReturnPathsParquet.Write(In("mine.parquet"), expected, start, new Dictionary<string, string>()));
+        Assert.Throws<FinGenException>(() => ReturnPathsParquet.Write(In("mine.parquet"), expected, start, new Dictionary<string, string>()));
         Assert.That(File.ReadAllText(In("mine.parquet")), Is.EqualTo("precious"));
-        Assert.That(Directory.GetFiles(_dir).Where(f => f.EndsWith(".tmp", StringComparison.Ordinal)), Is.Empty);
+        Assert.That(Directory.GetFiles(_dir).Where(f => FinGen.Native.IO.AtomicFile.IsTempName(Path.GetFileName(f))), Is.Empty);
     }
 
     private static (Dictionary<string, string> Metadata, int[] Path, int[] Day, double[] LogReturn, double[] Price) ReadParquet(string file) =>

@@ -218,7 +218,7 @@ public sealed class DataOptionsTests
             Assert.That(pooled.Count, Is.EqualTo(names.Length * perColumn), $"stride {stride}: Σ per-column windows");
 
             // Bounds from the pooled training returns; column c's windows are block c of the samples.
-            var encoding = GasfEncoding.Fit(trains.SelectMany(t => t).ToArray(), DataSets.WindowLength);
+            var encoding = ImageEncodings.Fit("gasf", trains.SelectMany(t => t).ToArray(), DataSets.WindowLength);
             Assert.That(pooled.Metadata["lower"], Is.EqualTo(encoding.ToMetadata()["lower"]));
             Assert.That(pooled.Metadata["upper"], Is.EqualTo(encoding.ToMetadata()["upper"]));
             for (int c = 0; c < names.Length; c++)

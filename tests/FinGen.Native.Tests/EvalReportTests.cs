@@ -51,7 +51,7 @@ public sealed class EvalReportTests
             for (int j = i + 2; j < lines.Length && lines[j].StartsWith('|'); j++)
                 Assert.That(Cells(lines[j]), Has.Length.EqualTo(header), $"line {j + 1}: {lines[j]}");
         }
-        Assert.That(tables, Is.EqualTo(4), "stylized facts, distances, risk, backtests");
+        Assert.That(tables, Is.EqualTo(8), "stylized facts, distances, risk, backtests, and the conditional forecasts at two levels and two horizons");
         // The rows that used to break: |r| in the label, and the source name with a pipe.
         Assert.That(md, Does.Contain(@"| ACF \|r\|, lag 1 |"));
         Assert.That(md, Does.Contain(@"| ACF score \|r\| |"));
@@ -70,7 +70,10 @@ public sealed class EvalReportTests
         string guide = md[how..];
         int explained = 0;
         // Every row label of the three measure tables has its own line in the guide.
-        foreach (var line in md[..how].Split('\n').Where(l => l.StartsWith("| ") && !l.StartsWith("| source")))
+        // The conditional tables list sources, one a row, like the backtest table.
+        int conditional = md.IndexOf("## Conditional VaR and ES forecasts", StringComparison.Ordinal);
+        Assert.That(conditional, Is.InRange(0, how));
+        foreach (var line in md[..conditional].Split('\n').Where(l => l.StartsWith("| ") && !l.StartsWith("| source")))
         {
             string label = Cells(line)[0].Trim();
             if (label.Length == 0) continue; // a header row
@@ -79,7 +82,7 @@ public sealed class EvalReportTests
             explained++;
         }
         Assert.That(explained, Is.EqualTo(11 + 10 + 8), "11 stylized facts, 10 distances, 8 risk measures");
-        foreach (string column in new[] { "exceptions / days", "Kupiec p", "Christoffersen p", "traffic light" })
+        foreach (string column in new[] { "exceptions / days", "Kupiec p", "Christoffersen p", "traffic light", "mean FZ0 loss", "ES Z₂ (p)" })
             Assert.That(guide, Does.Contain($"- **{column}**:"), column);
         // The traffic light scaled to the held-out length: 400 days at 99 % (expected 4) and at 95 % (expected 20).
         var (yellow99, red99) = Risk.TrafficLightThresholds(400, 0.99);
@@ -113,6 +116,7 @@ public sealed class EvalReportTests
             Settings = report.Settings, TrainReturns = report.TrainReturns, HeldOutReturns = report.HeldOutReturns,
             Sources = [report.Sources[0], broken, .. report.Sources.Skip(2)], Garch = report.Garch,
             GarchConditionalBacktests = report.GarchConditionalBacktests, Paths = report.Paths,
+            Training = report.Training, Gjr = report.Gjr, Conditional = report.Conditional,
         };
         string path = Path.Combine(Directory.CreateTempSubdirectory("fingen-report-").FullName, "report.json");
         try

@@ -235,3 +235,73 @@ public sealed unsafe class CpuGangTests
         Assert.That(count, Is.EqualTo(4));
     }
 }
+
+/// <summary>Dispose while other threads are inside Sample: they finish or get ObjectDisposedException, never freed memory.</summary>
+[TestFixture]
+public sealed class SamplerDisposeTests
+{
+    private string _path = "";
+
+    [OneTimeSetUp]
+    public void SaveCheckpoint()
+    {
+        _path = Path.Combine(Directory.CreateTempSubdirectory("fingen-dispose-").FullName, "gan.safetensors");
+        using var backend = new CpuSimdBackend();
+        using var model = GenerativeModel.Create(backend, ModelConfig.Default(ModelKind.Gan) with { BatchSize = 8 });
+        model.Initialize();
+        Checkpoint.Save(_path, model, MnistDigits.Metadata);
+    }
+
+    [OneTimeTearDown]
+    public void Remove() => Directory.Delete(Path.GetDirectoryName(_path)!, recursive: true);
+
+    [TestCase(1, 100)] // 16 racing calls a round: 1,600 races
+    [TestCase(2, 100)] // one-sample draws split across a gang of spinning partners
+    public void DisposeRacingSixteenSamplingThreadsNeverCorruptsMemory(int threads, int rounds)
+    {
+        const int Callers = 16;
+        Sampler? sampler = null;
+        using var start = new Barrier(Callers + 1);
+        using var end = new Barrier(Callers + 1);
+        var failures = new System.Collections.Concurrent.ConcurrentQueue<Exception>();
+        var stop = false;
+        var workers = Enumerable.Range(0, Callers).Select(id => new Thread(() =>
+        {
+            var buffer = new float[4 * 784];
+            while (true)
+            {
+                start.SignalAndWait();
+                if (Volatile.Read(ref stop)) return;
+                var current = Volatile.Read(ref sampler)!;
+                try
+                {
+                    for (ulong seed = 0; ; seed++) current.Sample(buffer, id % 2 == 0 ? 1 : 4, seed);
+                }
+                catch (ObjectDisposedException)
+                {
+                    // expected: Dispose came
+                }
+                catch (Exception e)
+                {
+                    failures.Enqueue(e);
+                }
+                end.SignalAndWait();
+            }
+        })).ToList();
+        foreach (var w in workers) w.Start();
+        var random = new Random(5);
+        for (int round = 0; round < rounds; round++)
+        {
+            Volatile.Write(ref sampler, Sampler.Load(_path, threads));
+            start.SignalAndWait();
+            Thread.SpinWait(random.Next(0, 20_000));
+            sampler!.Dispose();
+            end.SignalAndWait();
+        }
+        Volatile.Write(ref stop, true);
+        start.SignalAndWait();
+        foreach (var w in workers) w.Join();
+        Assert.That(failures, Is.Empty, string.Join("; ", failures.Take(3)));
+        Assert.Throws<ObjectDisposedException>(() => sampler!.Sample(new float[784], 1, 0));
+    }
+}

@@ -16,7 +16,11 @@ public static class Checkpoint
     public const string FileName = "checkpoint.safetensors";
     private const string Prefix = "fingen.";
 
-    public static void Save(string path, GenerativeModel model, IReadOnlyDictionary<string, string> dataMetadata)
+    /// <summary>Writes <paramref name="model"/> to <paramref name="path"/> atomically (see <see cref="SafeTensors.Write"/>).</summary>
+    /// <param name="untilStep">The step the run is to reach, recorded so that <c>fingen train --resume DIR</c> can finish it.</param>
+    /// <param name="replace">False to refuse an existing file (claiming a new run folder).</param>
+    /// <exception cref="NonFiniteCheckpointException">A parameter or optimizer value is NaN or infinite: nothing is written.</exception>
+    public static void Save(string path, GenerativeModel model, IReadOnlyDictionary<string, string> dataMetadata, long? untilStep = null, bool replace = true)
     {
         var metadata = new Dictionary<string, string>
         {
@@ -28,10 +32,34 @@ public static class Checkpoint
             [Prefix + "rng.batch_offset"] = Invariant(model.State.BatchOffset),
         };
         foreach (var (network, optimizer) in model.Optimizers()) metadata[$"{Prefix}optimizer.{network}.steps"] = Invariant(optimizer.Steps);
+        if (untilStep is long until) metadata[Prefix + UntilStepKey] = Invariant(until);
         foreach (var (key, value) in dataMetadata) metadata[Prefix + "data." + key] = value;
 
         var tensors = model.CheckpointTensors().Select(t => ToSafeTensor(model.Backend, t, model.CheckpointShape(t))).ToList();
-        SafeTensors.Write(path, tensors, metadata);
+        foreach (var t in tensors)
+        {
+            int bad = FirstNonFinite(t.Data);
+            if (bad >= 0) throw new NonFiniteCheckpointException(path, t.Name, t.Data[bad], model.State.Step);
+        }
+        SafeTensors.Write(path, tensors, metadata, replace);
+    }
+
+    /// <summary>The metadata key (after <c>fingen.</c>) of the step a run was started to reach.</summary>
+    public const string UntilStepKey = "run.until_step";
+
+    /// <summary>Index of the first NaN or infinity in <paramref name="values"/>, or −1.</summary>
+    public static int FirstNonFinite(ReadOnlySpan<float> values)
+    {
+        // x − x is 0 for every finite x and NaN for NaN and ±∞; the vectorized sum finds a bad one in one pass.
+        const int Block = 4096;
+        for (int start = 0; start < values.Length; start += Block)
+        {
+            var block = values.Slice(start, Math.Min(Block, values.Length - start));
+            if (float.IsFinite(System.Numerics.Tensors.TensorPrimitives.Sum(block) * 0f)) continue;
+            for (int i = 0; i < block.Length; i++)
+                if (!float.IsFinite(block[i])) return start + i;
+        }
+        return -1;
     }
 
     /// <summary>Reads and validates a checkpoint file: its safetensors structure and its config.</summary>
@@ -41,9 +69,38 @@ public static class Checkpoint
         if (!file.Metadata.TryGetValue(Prefix + "config", out var json))
             Throw.User($"{path}: not a FinGen checkpoint (no '{Prefix}config' in the safetensors metadata)");
         var config = ModelConfig.FromJson(json, path);
+        foreach (var entry in file.Entries)
+        {
+            if (entry.DType != "F32") continue;
+            var values = System.Runtime.InteropServices.MemoryMarshal.Cast<byte, float>(entry.Bytes.Span);
+            int bad = FirstNonFinite(values);
+            if (bad >= 0)
+                Throw.User($"{path}: tensor '{entry.Name}' holds {Describe(values[bad])} (the run diverged); use a checkpoint from before, or train again with a lower --lr");
+        }
         var data = file.Metadata.Where(kv => kv.Key.StartsWith(Prefix + "data.", StringComparison.Ordinal))
             .ToDictionary(kv => kv.Key[(Prefix.Length + 5)..], kv => kv.Value);
+        CheckDataMetadata(path, config, data);
         return new CheckpointFile(path, config, file, data);
+    }
+
+    /// <summary>
+    /// The data metadata is read again by sample, eval and resume (the encoding to decode with, the data options to
+    /// reload with): check it once here, so a damaged or lying checkpoint is one message naming the file, up front.
+    /// </summary>
+    private static void CheckDataMetadata(string path, ModelConfig config, IReadOnlyDictionary<string, string> data)
+    {
+        Data.IImageEncoding? encoding;
+        try
+        {
+            encoding = Data.DataSets.EncodingOf(data);
+            Data.DataOptions.FromMetadata(data);
+        }
+        catch (FinGenException e)
+        {
+            throw new FinGenException($"{path}: {e.Message}", e);
+        }
+        if (encoding is not null && encoding.Height * encoding.Width != config.DataWidth)
+            Throw.User($"{path}: its data metadata describe {encoding.Height}×{encoding.Width} images (window_length {encoding.WindowLength}), but the model's samples have {config.DataWidth} values");
     }
 
     /// <summary>A model on <paramref name="backend"/> with every tensor and counter restored, ready to resume.</summary>
@@ -73,11 +130,16 @@ public static class Checkpoint
         return new SafeTensorsTensor(t.Name, shape, data);
     }
 
+    internal static string Describe(float value) => float.IsNaN(value) ? "NaN" : value > 0 ? "+∞" : "−∞";
+
     private static string Invariant(long value) => value.ToString(CultureInfo.InvariantCulture);
     private static string Invariant(ulong value) => value.ToString(CultureInfo.InvariantCulture);
 
     public sealed record CheckpointFile(string Path, ModelConfig Config, SafeTensorsFile File, IReadOnlyDictionary<string, string> Data)
     {
+        /// <summary>The step the run that wrote this checkpoint was started to reach; null for checkpoints that predate it.</summary>
+        public long? UntilStep => File.Metadata.ContainsKey(Prefix + UntilStepKey) ? Long(UntilStepKey) : null;
+
         public long Long(string key)
         {
             if (!File.Metadata.TryGetValue(Prefix + key, out var text))
@@ -98,4 +160,12 @@ public static class Checkpoint
             backend.Upload(source.Data, destination);
         }
     }
+}
+
+/// <summary>A model about to be checkpointed holds NaN or ±∞: training diverged, and nothing was written.</summary>
+public sealed class NonFiniteCheckpointException(string path, string tensor, float value, long step)
+    : Exception($"{path}: not written: tensor '{tensor}' holds {Checkpoint.Describe(value)} at step {step}")
+{
+    public string Tensor { get; } = tensor;
+    public long Step { get; } = step;
 }

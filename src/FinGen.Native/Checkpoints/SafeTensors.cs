@@ -2,7 +2,6 @@ using System.Buffers;
 using System.Buffers.Binary;
 using System.Globalization;
 using System.Runtime.InteropServices;
-using System.Security.Cryptography;
 using System.Text;
 using System.Text.Encodings.Web;
 using System.Text.Json;
@@ -196,12 +195,13 @@ public static class SafeTensors
     /// <paramref name="metadata"/> to <paramref name="path"/>. The file is written to a temporary
     /// file in the same directory, flushed to disk and then renamed over <paramref name="path"/>,
     /// so a crash or error never leaves a half-written checkpoint; on failure the temporary file is
-    /// deleted and an existing file at <paramref name="path"/> is left as it was.
+    /// deleted and an existing file at <paramref name="path"/> is left as it was. With <paramref name="replace"/>
+    /// false the move refuses to replace an existing file (the claim of a new run folder: of two runs, one wins).
     /// The JSON header is padded with spaces so the data buffer starts 8-byte aligned.
     /// </summary>
     /// <exception cref="ArgumentException">A tensor is null, a name is empty, duplicated or "__metadata__", or a metadata key is empty.</exception>
     /// <exception cref="FinGenException">The file could not be written (missing directory, no permission, disk full...).</exception>
-    public static void Write(string path, IEnumerable<SafeTensorsTensor> tensors, IReadOnlyDictionary<string, string>? metadata)
+    public static void Write(string path, IEnumerable<SafeTensorsTensor> tensors, IReadOnlyDictionary<string, string>? metadata, bool replace = true)
     {
         ArgumentException.ThrowIfNullOrEmpty(path);
         ArgumentNullException.ThrowIfNull(tensors);
@@ -237,41 +237,28 @@ public static class SafeTensors
         byte[] header = BuildHeader(list, metadata);
 
         string fullPath = System.IO.Path.GetFullPath(path);
-        string tempPath = fullPath + ".tmp-" + Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(8));
-        bool created = false;
+        if (!Directory.Exists(System.IO.Path.GetDirectoryName(fullPath)))
+            Throw.User($"Cannot write checkpoint '{path}': directory '{System.IO.Path.GetDirectoryName(fullPath)}' does not exist.");
         try
         {
-            using (var fs = new FileStream(tempPath, FileMode.CreateNew, FileAccess.Write, FileShare.None, bufferSize: 1 << 16))
+            IO.AtomicFile.Write(fullPath, fs =>
             {
-                created = true;
                 Span<byte> len = stackalloc byte[8];
                 BinaryPrimitives.WriteUInt64LittleEndian(len, (ulong)header.Length);
                 fs.Write(len);
                 fs.Write(header);
                 foreach (SafeTensorsTensor t in list)
                     fs.Write(MemoryMarshal.AsBytes(t.Data.AsSpan()));
-                fs.Flush(flushToDisk: true);
-            }
-            File.Move(tempPath, fullPath, overwrite: true);
-            created = false;
+            }, replace);
         }
-        catch (DirectoryNotFoundException ex)
+        catch (FinGenException ex) when (!replace && File.Exists(fullPath))
         {
-            throw new FinGenException(
-                $"Cannot write checkpoint '{path}': directory '{System.IO.Path.GetDirectoryName(fullPath)}' does not exist.", ex);
+            throw new FinGenException($"Cannot write checkpoint '{path}': it already exists (another run wrote it first); nothing was overwritten.", ex);
         }
         catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or NotSupportedException)
         {
             string why = Directory.Exists(fullPath) ? "a directory exists at that path" : OneLine(ex.Message);
             throw new FinGenException($"Cannot write checkpoint '{path}': {why}.", ex);
-        }
-        finally
-        {
-            if (created)
-            {
-                try { File.Delete(tempPath); }
-                catch (Exception ex) when (ex is IOException or UnauthorizedAccessException) { /* best effort */ }
-            }
         }
     }
 

@@ -87,12 +87,21 @@ public sealed record DataOptions
         Transform = ReturnTransform.LambertW,
         Encoding = RawWindowEncoding.EncodingName,
     };
+    /// <summary>
+    /// Accept daily log returns beyond ±<see cref="MaxAbsLogReturn"/> (a 170 % rise or a 63 % fall in a day): without it such
+    /// a price is an error naming its line, as it is far more often a typo (1e308, a missing decimal point) than a market move.
+    /// </summary>
+    public bool AllowExtreme { get; init; }
+
+    /// <summary>The largest |log(p_t / p_{t−1})| accepted unless <see cref="AllowExtreme"/>.</summary>
+    public const double MaxAbsLogReturn = 1.0;
+    public const string AllowExtremeKey = "allow_extreme";
 
     /// <summary>True when nothing differs from <see cref="Default"/>.</summary>
     public bool IsDefault => Columns.Count == 0 && Missing == MissingValues.Error && Stride == 1
         && DateColumn.Equals(DefaultDateColumn, StringComparison.OrdinalIgnoreCase)
         && Window == DefaultWindow && Encoding == DefaultEncoding && Transform == ReturnTransform.None
-        && Filter == VolatilityFilterKind.None;
+        && Filter == VolatilityFilterKind.None && !AllowExtreme;
 
     /// <summary>Throws a one-line <see cref="FinGenException"/> unless the options can be used.</summary>
     public DataOptions Validate()
@@ -173,6 +182,7 @@ public sealed record DataOptions
         };
         // Only a filtered model says so, so that a model without a filter keeps the keys it always had.
         if (Filter != VolatilityFilterKind.None) metadata[VolatilityFilter.KindKey] = VolatilityFilter.Name(Filter);
+        if (AllowExtreme) metadata[AllowExtremeKey] = "true"; // only when given: checkpoints of ordinary data stay as they were
         return metadata;
     }
 
@@ -203,6 +213,8 @@ public sealed record DataOptions
         }
         if (metadata.TryGetValue(DateColumnKey, out var dateColumn))
             options = options with { DateColumn = dateColumn };
+        if (metadata.TryGetValue(AllowExtremeKey, out var allow))
+            options = options with { AllowExtreme = allow == "true" };
         if (metadata.TryGetValue(TransformKey, out var transform))
             options = options with { Transform = ParseTransform(transform) };
         if (metadata.TryGetValue(VolatilityFilter.KindKey, out var filter))
@@ -222,7 +234,7 @@ public sealed record DataOptions
     public bool Equals(DataOptions? other) =>
         other is not null && Missing == other.Missing && Stride == other.Stride && Window == other.Window
         && DateColumn.Equals(other.DateColumn, StringComparison.OrdinalIgnoreCase)
-        && Encoding == other.Encoding && Transform == other.Transform && Filter == other.Filter
+        && Encoding == other.Encoding && Transform == other.Transform && Filter == other.Filter && AllowExtreme == other.AllowExtreme
         && Columns.SequenceEqual(other.Columns, StringComparer.OrdinalIgnoreCase);
 
     public override int GetHashCode() => HashCode.Combine(Missing, Stride, Window, Encoding, Transform, Filter, Columns.Count);
@@ -234,7 +246,7 @@ public sealed record DataOptions
             : Columns.Count == 1 ? $"column '{Columns[0]}'"
             : $"columns {string.Join(", ", Columns.Select(c => $"'{c}'"))}";
         if (!DateColumn.Equals(DefaultDateColumn, StringComparison.OrdinalIgnoreCase)) columns += $"; date column '{DateColumn}'";
-        return string.Create(CultureInfo.InvariantCulture, $"{columns}; na {Name(Missing)}; stride {Stride}; window {Window}; transform {Name(Transform)}; encoding {Encoding}")
+        return string.Create(CultureInfo.InvariantCulture, $"{columns}; na {Name(Missing)}; stride {Stride}; window {Window}; transform {Name(Transform)}; encoding {Encoding}{(AllowExtreme ? "; extreme returns allowed" : "")}")
             + (Filter == VolatilityFilterKind.None ? "" : $"; filter {VolatilityFilter.Name(Filter)}");
     }
 }

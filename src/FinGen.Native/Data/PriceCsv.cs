@@ -120,15 +120,27 @@ public static class PriceCsv
         Throw.User($"{s.Source}: {have} too few: {why} needs at least {prices}");
     }
 
+    /// <summary>The longest row the CSV reader (Sep) takes.</summary>
+    public const int MaxRowBytes = 16 << 20;
+
     static PricePanel Parse(TextReader textReader, string src, DataOptions options)
     {
-        using var sep = Sep.New(',').Reader(o => o with
+        SepReader sep;
+        try
         {
-            HasHeader = false,             // we read the header ourselves: own messages, case-insensitive
-            DisableColCountCheck = true,   // we check ragged rows ourselves: Sep's message is multi-line
-            Unescape = true,
-            Trim = SepTrim.All,
-        }).From(textReader, leaveOpen: true);
+            sep = Sep.New(',').Reader(o => o with
+            {
+                HasHeader = false,             // we read the header ourselves: own messages, case-insensitive
+                DisableColCountCheck = true,   // we check ragged rows ourselves: Sep's message is multi-line
+                Unescape = true,
+                Trim = SepTrim.All,
+            }).From(textReader, leaveOpen: true); // reads the first rows
+        }
+        catch (NotSupportedException e) when (e.Message.Contains("maximum supported length", StringComparison.Ordinal))
+        {
+            return Throw.User<PricePanel>($"{src}: line 1: a row longer than {MaxRowBytes >> 20} MiB, the reader's limit (an unterminated quote, or not a CSV file)");
+        }
+        using var disposeSep = sep;
 
         string[] wanted = options.Columns.Count == 0 ? [DataOptions.DefaultColumn] : [.. options.Columns.Select(c => c.Trim())];
         string expected = $"'date' and {Quoted(wanted)} columns";
@@ -141,7 +153,7 @@ public static class PriceCsv
         var dates = new List<DateOnly>(4096);
         List<double>[] prices = [];
         double[] row = [];
-        int prevLine = 0;
+        int prevLine = 0, keptLine = 0;
         DateOnly prevDate = default;
         bool haveDate = false;
         // --na error: rows with a missing value, and the first of them.
@@ -151,8 +163,12 @@ public static class PriceCsv
         int[] missingCells = [], firstMissingLines = [];
         int droppedRows = 0;
 
+        int nextLine = 1; // where the row being read starts, for a row too long to read
+        try
+        {
         foreach (var r in sep)
         {
+            nextLine = r.LineNumberToExcl;
             // Sep 0.17.1 reports LineNumberFrom == 2 for the very first row when HasHeader = false;
             // the first row always starts on line 1.
             int line = r.RowIndex == 0 ? 1 : r.LineNumberFrom;
@@ -237,10 +253,26 @@ public static class PriceCsv
                 droppedRows++;
                 continue;
             }
+            if (!options.AllowExtreme && dates.Count > 0)
+            {
+                for (int j = 0; j < columns.Length; j++)
+                {
+                    double previous = prices[j][^1], logReturn = Math.Log(row[j] / previous);
+                    if (Math.Abs(logReturn) > DataOptions.MaxAbsLogReturn)
+                        Throw.User(string.Create(CultureInfo.InvariantCulture, $"{at} {columns[j] + 1}: {header[columns[j]]} {row[j]:R} after {previous:R} on line {keptLine} is a daily log return of {logReturn:G4}, beyond ±{DataOptions.MaxAbsLogReturn:F0} (the price changed {row[j] / previous:G3}-fold in a day): fix the price, or pass --allow-extreme if it is real"));
+                }
+            }
+            keptLine = line;
             dates.Add(date);
             for (int j = 0; j < columns.Length; j++) prices[j].Add(row[j]);
         }
 
+        }
+        catch (NotSupportedException e) when (e.Message.Contains("maximum supported length", StringComparison.Ordinal))
+        {
+            // Sep's buffer limit (16 MiB a row): a binary file, a sparse one, or a quote that is never closed.
+            Throw.User($"{src}: line {nextLine}: a row longer than {MaxRowBytes >> 20} MiB, the reader's limit (an unterminated quote, or not a CSV file)");
+        }
         if (header is null) Throw.User($"{src}: file is empty (only blank lines): expected a header row with {expected}");
         if (missingRows > 0)
         {

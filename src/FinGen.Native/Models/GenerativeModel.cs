@@ -258,8 +258,9 @@ public abstract class GenerativeModel : IDisposable
 internal static class Sampling
 {
     public static void Generate(IBackend backend, Network generator, ParameterSet parameters, bool sigmoidAfter,
-        NetworkWorkspace workspace, DeviceMemory latentMemory, Span<float> destination, int count, ulong seed)
+        NetworkWorkspace workspace, DeviceMemory latentMemory, Span<float> destination, int count, ulong seed, long first = 0)
     {
+        ArgumentOutOfRangeException.ThrowIfNegative(first);
         ArgumentOutOfRangeException.ThrowIfNegative(count);
         int latent = generator.InputWidth, width = generator.OutputWidth;
         if ((long)count * width > destination.Length)
@@ -268,7 +269,7 @@ internal static class Sampling
         {
             int n = Math.Min(workspace.MaxBatch, count - start);
             var z = latentMemory.Slice(0, n, latent);
-            backend.FillNormal(z, seed, (ulong)Philox.Stream.Sample, (ulong)start * (ulong)latent);
+            backend.FillNormal(z, seed, (ulong)Philox.Stream.Sample, ((ulong)first + (ulong)start) * (ulong)latent);
             var y = generator.Forward(backend, parameters, z, workspace, training: false);
             if (sigmoidAfter) backend.SigmoidForward(y, y);
             backend.Download(y, destination.Slice(start * width, n * width));

@@ -37,12 +37,14 @@ public sealed class Trainer
     /// <param name="onStep">Called after every step with the step number (1-based) and the metrics, which are
     /// empty except on every <paramref name="metricsEvery"/>-th step and the last one.</param>
     /// <param name="metricsEvery">How often metrics are copied back from the backend (1 on CPU, where it is free).</param>
-    public void Run(long untilStep, Action<long, ReadOnlySpan<float>>? onStep = null, int metricsEvery = 1, CancellationToken cancel = default)
+    /// <param name="stop">Checked before each step: once cancelled, the run returns after the step in progress (a graceful stop,
+    /// e.g. on Ctrl-C, or a divergence <paramref name="onStep"/> saw), leaving the model at a whole step.</param>
+    public void Run(long untilStep, Action<long, ReadOnlySpan<float>>? onStep = null, int metricsEvery = 1, CancellationToken stop = default)
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(metricsEvery, 1);
         while (_model.State.Step < untilStep)
         {
-            cancel.ThrowIfCancellationRequested();
+            if (stop.IsCancellationRequested) return;
             GatherBatch();
             long step = _model.State.Step + 1;
             bool wanted = onStep is not null && (step % metricsEvery == 0 || step == untilStep);

@@ -189,11 +189,10 @@ internal static unsafe class CpuWorkers
         }
     }
 
-    private static int ReadCount()
-    {
-        string? text = Environment.GetEnvironmentVariable("FINGEN_THREADS");
-        if (int.TryParse(text, NumberStyles.Integer, CultureInfo.InvariantCulture, out int n) && n > 0)
-            return Math.Min(n, 1024);
-        return Math.Max(1, Environment.ProcessorCount);
-    }
+    private static int ReadCount() =>
+        ParseCount(Environment.GetEnvironmentVariable("FINGEN_THREADS")) ?? Math.Max(1, Environment.ProcessorCount);
+
+    /// <summary>A FINGEN_THREADS value as a thread count (at most 1024), or null when it is unset or not a positive whole number.</summary>
+    internal static int? ParseCount(string? text) =>
+        int.TryParse(text, NumberStyles.None, CultureInfo.InvariantCulture, out int n) && n > 0 ? Math.Min(n, 1024) : null;
 }
