@@ -57,6 +57,12 @@ internal static class EvalReport
                 Number(json, "acerbi_szekely_z2", es.Statistic);
                 Number(json, "acerbi_szekely_p", es.PValue);
             }
+            if (c.AgainstFhs is { } dm)
+            {
+                Number(json, "dm_vs_fhs_statistic", dm.Statistic);
+                Number(json, "dm_vs_fhs_p_model_better", dm.PValueFirstBetter);
+                Number(json, "dm_vs_fhs_p_fhs_better", dm.PValueSecondBetter);
+            }
             json.WritePropertyName("backtest");
             WriteBacktests(json, [c.Backtest]);
             json.WriteEndObject();
@@ -164,8 +170,9 @@ internal static class EvalReport
         var md = new StringBuilder();
         md.AppendLine("# FinGen scenario evaluation").AppendLine();
         md.AppendLine($"Checkpoint `{provenance["checkpoint"]}` (sha256 `{provenance["checkpoint_sha256"][..16]}…`), data `{provenance["data_source"]}` (sha256 `{provenance["data_sha256"][..16]}…`), seed {provenance["seed"]}.");
-        md.AppendLine($"{report.TrainReturns} training returns (the model and both baselines saw only these), {report.HeldOutReturns} held-out returns; {report.Settings.Paths} synthetic paths per source, each {report.HeldOutReturns} days.");
+        md.AppendLine($"{report.TrainReturns} training returns (the model and every baseline saw only these), {report.HeldOutReturns} held-out returns; {report.Settings.Paths} synthetic paths per source, each {report.HeldOutReturns} days.");
         md.AppendLine("Returns are daily log returns; what each row measures and what good looks like is under *How to read this report* at the end.").AppendLine();
+        VerdictTable(md, report);
 
         Measure[] facts =
         [
@@ -237,6 +244,7 @@ internal static class EvalReport
         md.AppendLine("- **Christoffersen p**: the test (Christoffersen 1998) that exceptions do not cluster (a first-order Markov chain against independence), χ²(1); p < 0.05 rejects independence. A fixed unconditional VaR usually fails it in volatile periods.");
         md.AppendLine("- **mean FZ0 loss**: of the conditional forecasts, the FZ0 scoring function of Patton, Ziegel & Chen (2019) for the day's (VaR, ES) pair, averaged over the forecasts; it is strictly consistent, so the correct forecaster has the lowest expected loss; only differences between sources on the same days mean anything.");
         md.AppendLine("- **ES Z₂ (p)**: of the conditional 1-day forecasts, the Acerbi–Szekely (2014) expected-shortfall backtest Z₂ = Σ XₜIₜ/(T·a·ESₜ) + 1, 0 for a correct ES and negative when losses beyond the VaR are worse than the ES promised; p is the share of 2,000 test periods simulated from the forecasts' own scenarios with a Z₂ at most as low, so p < 0.05 says the ES understates the risk.");
+        md.AppendLine("- **DM p vs FHS**: of the model's conditional forecasts, the one-sided p-values of the Diebold–Mariano test (Newey–West variance) that its mean FZ0 loss is lower than FHS's / higher than FHS's on the same days; below 0.05 is a significant difference, otherwise the two forecast equally well as far as these days can tell.");
         md.AppendLine("- **traffic light**: the Basel zones. An accurate model's exception count is Binomial(days, 1 − α); the count is green while its cumulative probability is below 95 %, yellow from 95 %, red from 99.99 %. For 250 days at 99 % this is the Basel table (green 0–4, yellow 5–9, red 10 or more); here the same rule is applied to the held-out length and to each level, which gives the *yellow from / red from* column:");
         foreach (double alpha in ScenarioEvaluation.Levels)
         {
@@ -246,6 +254,28 @@ internal static class EvalReport
         md.AppendLine();
     }
 
+    /// <summary>The verdict: each measure (lower is better) with every source's 95 % interval, and the winner where the intervals separate.</summary>
+    private static void VerdictTable(StringBuilder md, EvaluationReport report)
+    {
+        if (report.Verdict.Count == 0) return;
+        md.AppendLine("## Verdict").AppendLine();
+        md.AppendLine($"Lower is better in every row. Each cell is the estimate and its 95 % percentile-bootstrap interval ({Verdict.Resamples} resamples of the paths; of the held-out days for the FZ0 rows). A source wins a row only when its interval lies entirely below every other source's; otherwise no one wins it.").AppendLine();
+        var sources = report.Verdict[0].Values.Select(v => v.Source).ToArray();
+        md.AppendLine(Row(["measure", .. sources, "wins"]));
+        md.AppendLine(Separator(sources.Length + 2));
+        foreach (var row in report.Verdict)
+        {
+            var cells = sources.Select(source => row.Values.FirstOrDefault(v => v.Source == source) is var (name, ci) && name is not null
+                ? $"{Number(ci.Estimate)} [{Number(ci.Lower)}, {Number(ci.Upper)}]" : "—");
+            md.AppendLine(Row([row.Measure, .. cells, row.Winner ?? "no one"]));
+        }
+        md.AppendLine();
+        var wins = report.Verdict.Where(r => r.Winner is not null).GroupBy(r => r.Winner!).Select(g => $"{g.Key} {g.Count()}");
+        md.AppendLine($"Rows won: {string.Join(", ", wins.DefaultIfEmpty("none"))}, of {report.Verdict.Count}.").AppendLine();
+    }
+
+    private static string Number(double value) => Math.Abs(value) is >= 0.01 and < 100 || value == 0 ? F(value, "F3") : F(value, "E2");
+
     /// <summary>The conditional VaR/ES forecasts of the held-out days: one table per level and horizon.</summary>
     private static void ConditionalTables(StringBuilder md, EvaluationReport report)
     {
@@ -254,14 +284,15 @@ internal static class EvalReport
         foreach (var group in report.Conditional.GroupBy(c => (c.Alpha, c.Horizon)))
         {
             md.AppendLine($"### {group.Key.Alpha.ToString("P1", CultureInfo.InvariantCulture)} VaR and ES, {group.Key.Horizon}-day").AppendLine();
-            md.AppendLine(Row("source", "exceptions / forecasts", "expected exceptions", "Kupiec p", "Christoffersen p", "traffic light", "mean FZ0 loss", "ES Z₂ (p)"));
-            md.AppendLine(Separator(8));
+            md.AppendLine(Row("source", "exceptions / forecasts", "expected exceptions", "Kupiec p", "Christoffersen p", "traffic light", "mean FZ0 loss", "ES Z₂ (p)", "DM p vs FHS"));
+            md.AppendLine(Separator(9));
             foreach (var c in group)
             {
                 var b = c.Backtest;
                 md.AppendLine(Row(c.Source, $"{b.Exceptions} / {b.Observations}", F(b.Observations * (1 - b.Alpha), "F1"), F(b.Kupiec.PValue, "F3"),
                     F(b.Independence.PValue, "F3"), b.Zone.ToString().ToLowerInvariant(), F(c.MeanFz0, "F4"),
-                    c.ExpectedShortfallBacktest is { } es ? $"{F(es.Statistic, "F3")} ({F(es.PValue, "F3")})" : "—"));
+                    c.ExpectedShortfallBacktest is { } es ? $"{F(es.Statistic, "F3")} ({F(es.PValue, "F3")})" : "—",
+                    c.AgainstFhs is { } dm ? $"{F(dm.PValueFirstBetter, "F3")} / {F(dm.PValueSecondBetter, "F3")}" : "—"));
             }
             md.AppendLine();
         }

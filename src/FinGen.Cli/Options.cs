@@ -46,6 +46,15 @@ internal static class Options
         if (!File.Exists(path)) Throw($"{option} {path}: no such file");
     }
 
+    /// <summary><c>--path-days</c> of sample and eval: how generated days are strung into paths (<see cref="PathDays"/>).</summary>
+    public static Option<string> PathDays() => new Option<string>("--path-days")
+    {
+        Description = "how a price model's long paths string generated days together: independent (the default: each day from another generated window, the volatility filter carries all dependence between days) or windows (whole generated windows one after another)",
+        DefaultValueFactory = _ => "independent",
+    }.AcceptOnlyFromAmong("independent", "windows");
+
+    public static PathDays ParsePathDays(string value) => value == "windows" ? FinGen.Native.Data.PathDays.Windows : FinGen.Native.Data.PathDays.Independent;
+
     [System.Diagnostics.CodeAnalysis.DoesNotReturn]
     public static void Throw(string message) => throw new FinGenException(message);
 

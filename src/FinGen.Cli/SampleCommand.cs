@@ -17,7 +17,8 @@ internal static class SampleCommand
         var output = new Option<string?>("--out") { Description = "FILE.csv (one sample a row; decoded log returns for price models), FILE.png (a grid) or FILE.parquet (price models: return paths, see --paths); default: CSV on stdout" };
         var paths = new Option<int?>("--paths") { Description = "with --out FILE.parquet: number of return paths, each chaining generated windows (default 100); rows path, day, log_return, price", HelpName = "N" };
         var length = new Option<int?>("--length") { Description = "with --out FILE.parquet: trading days per path (default 252)", HelpName = "DAYS" };
-        var command = new Command("sample", "Draw samples from a trained checkpoint") { checkpoint, count, seed, output, paths, length };
+        var pathDays = Options.PathDays();
+        var command = new Command("sample", "Draw samples from a trained checkpoint") { checkpoint, count, seed, output, paths, length, pathDays };
         command.SetAction(parse =>
         {
             string path = parse.GetValue(checkpoint)!;
@@ -44,7 +45,7 @@ internal static class SampleCommand
             {
                 int pathCount = Options.AtLeast(parse.GetValue(paths) ?? DefaultPaths, 1, "--paths");
                 int days = Options.AtLeast(parse.GetValue(length) ?? DefaultLength, 1, "--length");
-                WritePaths(console, path, outPath!, pathCount, days, parse.GetValue(seed));
+                WritePaths(console, path, outPath!, pathCount, days, parse.GetValue(seed), Options.ParsePathDays(parse.GetValue(pathDays)!));
                 return Cli.Ok;
             }
 
@@ -80,7 +81,7 @@ internal static class SampleCommand
 
     public const int DefaultPaths = 100, DefaultLength = 252;
 
-    private static void WritePaths(CliConsole console, string checkpointPath, string outPath, int pathCount, int days, ulong seed)
+    private static void WritePaths(CliConsole console, string checkpointPath, string outPath, int pathCount, int days, ulong seed, PathDays pathDays)
     {
         using var sampler = Sampler.Load(checkpointPath);
         var encoding = DataSets.EncodingOf(sampler.DataMetadata)
@@ -88,7 +89,7 @@ internal static class SampleCommand
         int perPath = (days + encoding.WindowLength - 1) / encoding.WindowLength;
         Sizes.Require(((double)pathCount * perPath * sampler.SampleSize * sizeof(float)) + (double)pathCount * days * sizeof(double) * 5,
             (double)pathCount * perPath * sampler.SampleSize, $"{pathCount} paths of {days} days", "--paths × --length");
-        var returns = DataSets.ReturnPaths(sampler, encoding, pathCount, days, seed, VolatilityFilter.FromMetadata(sampler.DataMetadata));
+        var returns = DataSets.ReturnPaths(sampler, encoding, pathCount, days, seed, VolatilityFilter.FromMetadata(sampler.DataMetadata), pathDays);
         // A one-column model starts its paths at the last training close; a panel's paths belong to no one column and start at 1.
         var meta = sampler.DataMetadata;
         bool fromClose = meta.TryGetValue("last_train_close", out var close);

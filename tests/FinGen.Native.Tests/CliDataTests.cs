@@ -107,7 +107,7 @@ public sealed class CliDataTests
         Assert.That(Directory.GetFiles(_dir), Is.EqualTo(new[] { In("paths.parquet") }), "no temporary file is left");
 
         using var sampler = Sampler.Load(checkpoint);
-        var expected = DataSets.ReturnPaths(sampler, DataSets.EncodingOf(sampler.DataMetadata)!, 4, 61, 9, VolatilityFilter.FromMetadata(sampler.DataMetadata));
+        var expected = DataSets.ReturnPaths(sampler, DataSets.EncodingOf(sampler.DataMetadata)!, 4, 61, 9, VolatilityFilter.FromMetadata(sampler.DataMetadata), PathDays.Independent);
         double start = double.Parse(sampler.DataMetadata["last_train_close"], CultureInfo.InvariantCulture);
         var (metadata, path, day, logReturn, price) = ReadParquet(In("paths.parquet"));
         Assert.That(path, Has.Length.EqualTo(4 * 61));

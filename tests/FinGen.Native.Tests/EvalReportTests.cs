@@ -51,7 +51,7 @@ public sealed class EvalReportTests
             for (int j = i + 2; j < lines.Length && lines[j].StartsWith('|'); j++)
                 Assert.That(Cells(lines[j]), Has.Length.EqualTo(header), $"line {j + 1}: {lines[j]}");
         }
-        Assert.That(tables, Is.EqualTo(8), "stylized facts, distances, risk, backtests, and the conditional forecasts at two levels and two horizons");
+        Assert.That(tables, Is.EqualTo(9), "the verdict, stylized facts, distances, risk, backtests, and the conditional forecasts at two levels and two horizons");
         // The rows that used to break: |r| in the label, and the source name with a pipe.
         Assert.That(md, Does.Contain(@"| ACF \|r\|, lag 1 |"));
         Assert.That(md, Does.Contain(@"| ACF score \|r\| |"));
@@ -73,7 +73,10 @@ public sealed class EvalReportTests
         // The conditional tables list sources, one a row, like the backtest table.
         int conditional = md.IndexOf("## Conditional VaR and ES forecasts", StringComparison.Ordinal);
         Assert.That(conditional, Is.InRange(0, how));
-        foreach (var line in md[..conditional].Split('\n').Where(l => l.StartsWith("| ") && !l.StartsWith("| source")))
+        // The verdict, first, explains itself; the measure tables follow it.
+        int facts = md.IndexOf("## Stylized facts", StringComparison.Ordinal);
+        Assert.That(md.IndexOf("## Verdict", StringComparison.Ordinal), Is.InRange(0, facts));
+        foreach (var line in md[facts..conditional].Split('\n').Where(l => l.StartsWith("| ") && !l.StartsWith("| source")))
         {
             string label = Cells(line)[0].Trim();
             if (label.Length == 0) continue; // a header row

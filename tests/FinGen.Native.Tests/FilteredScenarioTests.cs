@@ -1,5 +1,6 @@
 using FinGen.Native.Data;
 using FinGen.Native.Evaluation;
+using FinGen.Native.Backends;
 using FinGen.Native.Randomness;
 
 namespace FinGen.Native.Tests;
@@ -190,6 +191,68 @@ public sealed class FilteredScenarioTests
         // The same seed gives the same forecasts, whatever the thread schedule.
         var again = ConditionalForecasts.Run(train, heldOut, [truth], scenarios: 1000, seed: 3);
         Assert.That(again.Single(r => r.Alpha == 0.99 && r.Horizon == 1).ValueAtRisk, Is.EqualTo(good.ValueAtRisk));
+    }
+
+    [Test]
+    public void OneDayForecastsAreTheInnovationsQuantilesScaledByTheFilteredVolatility()
+    {
+        var series = GjrGarch.Simulate(Known, 1500, seed: 31);
+        var truth = new ConditionalSource("truth", Known, Innovations.StudentT(Known.Nu));
+        var results = ConditionalForecasts.Run(series[..1000], series[1000..], [truth], scenarios: 200, seed: 5);
+        var variances = GjrGarch.ConditionalVariances(Known, series, Checks.PopulationVariance(series[..1000], out _));
+        double q = GjrGarch.StandardizedQuantile(0.01, Known.Nu);
+        var oneDay = results.Single(r => r.Alpha == 0.99 && r.Horizon == 1);
+        foreach (int t in new[] { 0, 250, 499 })
+        {
+            double exact = -(Known.Mu + Math.Sqrt(variances[1000 + t]) * q);
+            Assert.That(oneDay.ValueAtRisk[t], Is.EqualTo(exact).Within(0.02 * exact), $"day {t}: 400,000 draws give the t quantile to about 1 %");
+        }
+    }
+
+    [Test]
+    public void IndependentDaysDealOutExactlyTheGeneratedDays()
+    {
+        using var sampler = TrainedSampler();
+        var encoding = DataSets.EncodingOf(sampler.DataMetadata)!;
+        var independent = DataSets.ReturnPaths(sampler, encoding, 3, 56, seed: 4, filter: null, days: PathDays.Independent);
+        var pool = DataSets.DecodedWindows(sampler, encoding, 3 * 2, seed: 4);
+        Assert.That(independent.SelectMany(p => p).OrderBy(v => v), Is.EqualTo(pool.Select(v => (double)v).OrderBy(v => v)));
+        Assert.That(DataSets.ReturnPaths(sampler, encoding, 3, 56, seed: 4, filter: null, days: PathDays.Independent), Is.EqualTo(independent));
+        var windows = DataSets.ReturnPaths(sampler, encoding, 3, 56, seed: 4, filter: null, days: PathDays.Windows);
+        Assert.That(windows.SelectMany(p => p), Is.Not.EqualTo(independent.SelectMany(p => p)), "the days were reordered");
+    }
+
+    [Test]
+    public void AVerdictNamesAWinnerOnlyWhenItsIntervalSeparates()
+    {
+        var real = GjrGarch.Simulate(Known, 600, seed: 41);
+        var close = Enumerable.Range(0, 30).Select(i => GjrGarch.Simulate(Known, 600, seed: 100 + (ulong)i)).ToArray();
+        var twin = Enumerable.Range(0, 30).Select(i => GjrGarch.Simulate(Known, 600, seed: 200 + (ulong)i)).ToArray();
+        var wide = close.Select(p => p.Select(r => 3 * r).ToArray()).ToArray();
+        var rows = Verdict.Build(real, new Dictionary<string, double[][]> { ["close"] = close, ["twin"] = twin, ["wide"] = wide }, [], 50, 10, seed: 1);
+        var std = rows.Single(r => r.Measure == "|std − held-out std|");
+        Assert.That(std.Values.Single(v => v.Source == "wide").Interval.Lower, Is.GreaterThan(std.Values.Single(v => v.Source == "close").Interval.Upper));
+        // Two draws of one process do not separate, so neither wins although "wide" is far behind.
+        Assert.That(std.Winner, Is.Null);
+        var alone = Verdict.Build(real, new Dictionary<string, double[][]> { ["close"] = close, ["wide"] = wide }, [], 50, 10, seed: 1);
+        Assert.That(alone.Single(r => r.Measure == "|std − held-out std|").Winner, Is.EqualTo("close"));
+        foreach (var row in rows)
+            foreach (var (_, ci) in row.Values) Assert.That(ci.Lower, Is.LessThanOrEqualTo(ci.Upper), row.Measure);
+    }
+
+    static Sampler TrainedSampler()
+    {
+        var options = DataOptions.Recommended;
+        var data = DataSets.FromPanel(EmbeddedData.Sp500(options), options);
+        string dir = Directory.CreateTempSubdirectory("fingen-days-").FullName;
+        string path = Path.Combine(dir, "checkpoint.safetensors");
+        using (var backend = Backend.CreateCpu("cpu-ref"))
+        using (var model = Models.GenerativeModel.Create(backend, Models.ModelConfig.Default(Models.ModelKind.Gan) with { DataWidth = data.Width, ImageSide = 0 }))
+        {
+            model.Initialize();
+            Checkpoints.Checkpoint.Save(path, model, data.Metadata);
+        }
+        return Sampler.Load(path);
     }
 
     static float[] Correlated(int count, int n, ulong seed, double mean, double scale, double rho)

@@ -187,12 +187,14 @@ public static class DataSets
     /// <paramref name="filter"/> the decoded windows are standardized residuals, re-coloured along the whole path from
     /// the filter's start variance, so the variance carries from one window into the next.
     /// </summary>
-    public static double[][] ReturnPaths(Sampler sampler, IImageEncoding encoding, int paths, int length, ulong seed, VolatilityFilter? filter = null)
+    public static double[][] ReturnPaths(Sampler sampler, IImageEncoding encoding, int paths, int length, ulong seed, VolatilityFilter? filter = null,
+        PathDays days = PathDays.Windows)
     {
         ArgumentNullException.ThrowIfNull(sampler);
         ArgumentNullException.ThrowIfNull(encoding);
         int window = encoding.WindowLength, size = sampler.SampleSize;
         int perPath = (length + window - 1) / window;
+        if (days == PathDays.Independent) return IndependentDayPaths(sampler, encoding, paths, length, seed, filter);
         var samples = new float[(long)paths * perPath * size];
         sampler.Sample(samples, paths * perPath, seed);
         var decoded = new float[window];
@@ -207,6 +209,33 @@ public static class DataSets
                 if (filter is not null) variance = filter.Recolour(variance, decoded, decoded);
                 for (int i = 0; i < window && w * window + i < length; i++) result[p][w * window + i] = decoded[i];
             }
+        }
+        return result;
+    }
+
+    /// <summary>
+    /// <see cref="PathDays.Independent"/>: the same number of generated windows as <see cref="PathDays.Windows"/> draws,
+    /// decoded, their days shuffled together (Fisher–Yates on Philox words of <paramref name="seed"/>), then dealt out
+    /// day by day and re-coloured along each path. The pooled values are exactly the generated ones; only which
+    /// generated days follow each other changes.
+    /// </summary>
+    static double[][] IndependentDayPaths(Sampler sampler, IImageEncoding encoding, int paths, int length, ulong seed, VolatilityFilter? filter)
+    {
+        int window = encoding.WindowLength, perPath = (length + window - 1) / window;
+        var pool = DecodedWindows(sampler, encoding, paths * perPath, seed);
+        for (int i = pool.Length - 1; i > 0; i--)
+        {
+            int j = Randomness.Philox.NextInt(seed, (ulong)Randomness.Philox.Stream.PathDays, (ulong)i, i + 1);
+            (pool[i], pool[j]) = (pool[j], pool[i]);
+        }
+        var result = new double[paths][];
+        var day = new float[length];
+        for (int p = 0; p < paths; p++)
+        {
+            var z = pool.AsSpan(p * perPath * window, length);
+            if (filter is not null) filter.Recolour(filter.NextVariance, z, day);
+            else z.CopyTo(day);
+            result[p] = Array.ConvertAll(day, v => (double)v);
         }
         return result;
     }

@@ -45,6 +45,8 @@ public sealed class EvaluationReport
     public required GjrGarchFit Gjr { get; init; }
     /// <summary>Every source's conditional VaR/ES forecasts of the held-out days, backtested and scored.</summary>
     public required IReadOnlyList<ConditionalRiskResult> Conditional { get; init; }
+    /// <summary>The verdict: each distance and forecast score with every source's interval, and the winner where intervals separate.</summary>
+    public IReadOnlyList<VerdictRow> Verdict { get; init; } = [];
     /// <summary>GARCH's own conditional one-day VaR forecasts backtested on the held-out days (95 %, 99 %).</summary>
     public required IReadOnlyList<BacktestResult> GarchConditionalBacktests { get; init; }
     /// <summary>Return paths of each synthetic source, by name, for plots.</summary>
@@ -116,6 +118,15 @@ public static class ScenarioEvaluation
         conditionalSources.Add(new ConditionalSource(GjrName, gjr, Innovations.StudentT(gjr.Nu)));
         conditionalSources.Add(new ConditionalSource(FhsName, gjr, Innovations.Bootstrap(fhs.Residuals)));
         var forecasts = ConditionalForecasts.Run(train, heldOut, conditionalSources, settings.Scenarios, settings.Seed);
+        if (modelConditional is not null)
+        {
+            // The model against the strongest baseline, day by day: is its mean FZ0 loss lower, or only different by chance?
+            forecasts = forecasts.Select(c => c.Source != modelName ? c : c with
+            {
+                AgainstFhs = forecasts.Single(f => f.Source == FhsName && f.Alpha == c.Alpha && f.Horizon == c.Horizon) is var fhsResult
+                    ? ForecastScores.DieboldMariano(c.Fz0Losses, fhsResult.Fz0Losses, ForecastScores.NeweyWestLag(c.Fz0Losses.Length)) : null,
+            }).ToList();
+        }
         return new EvaluationReport
         {
             Settings = settings,
@@ -127,6 +138,7 @@ public static class ScenarioEvaluation
             Gjr = fhs.Fit,
             GarchConditionalBacktests = conditional,
             Conditional = forecasts,
+            Verdict = Evaluation.Verdict.Build(heldOut, paths, forecasts, maxLag, settings.LeverageLags, settings.Seed),
             Paths = paths,
         };
     }
