@@ -7,6 +7,7 @@ set -euo pipefail
 root="$(cd "$(dirname "$0")/../.." && pwd)"
 out="${1:-/tmp/fingen-quality}"
 mkdir -p "$out"
+commit=$(git -C "$root" rev-parse --short HEAD)$(git -C "$root" diff --quiet HEAD -- src || echo "+changes")
 dotnet build "$root/src/FinGen.Cli" -c Release -v quiet -nologo > "$out/build.log"
 fingen=(dotnet "$root/src/FinGen.Cli/bin/Release/net10.0/fingen.dll")
 eu="$root/data/eu_stock_markets_daily_1991_1998.csv"
@@ -37,5 +38,5 @@ for entry in "${series[@]}"; do
   done
 done
 mv "$out/runs.tsv.new" "$out/runs.tsv"
-python3 "$root/benchmarks/quality/table.py" "$out/runs.tsv" "$(git -C "$root" rev-parse --short HEAD)" > "$root/benchmarks/results/quality.md"
+python3 "$root/benchmarks/quality/table.py" "$out/runs.tsv" "$commit" > "$root/benchmarks/results/quality.md"
 echo "quality: wrote benchmarks/results/quality.md"

@@ -38,8 +38,11 @@ def checks(r):
     garch_passes = gc["kupiec_p"] > 0.05 and gc["christoffersen_p"] > 0.05
     model_passes = mc["kupiec_p"] > 0.05 and mc["christoffersen_p"] > 0.05
     out.append(("cond. VaR99 passes where GARCH does", f"{mc['exceptions']}/{mc['observations']}, p {mc['kupiec_p']:.2f}/{mc['christoffersen_p']:.2f}" + ("" if garch_passes else " (GARCH fails)"), model_passes or not garch_passes))
-    fz = cond(r, model, 0.975, 1)["mean_fz0"]; ffz = cond(r, "FHS", 0.975, 1)["mean_fz0"]
+    mc975 = cond(r, model, 0.975, 1)
+    fz = mc975["mean_fz0"]; ffz = cond(r, "FHS", 0.975, 1)["mean_fz0"]
     out.append(("FZ0 97.5 % ≤ FHS's", f"{fz:.4f} vs {ffz:.4f}", fz <= ffz))
+    p_fhs = mc975.get("dm_vs_fhs_p_fhs_better", float("nan"))
+    out.append(("FZ0 97.5 % not worse than FHS's (DM p > 0.05)", f"p {p_fhs:.2f}", p_fhs > 0.05))
     return out
 
 by_series = OrderedDict()
@@ -60,7 +63,7 @@ print()
 print("A cell shows the two seeds' values; ✅ when both seeds meet the target, ❌ when neither does, ½ when one does "
       "(not a win). Targets are issue 11's \"Done means\".")
 print()
-for chunk in (labels[:6], labels[6:]):
+for chunk in (labels[:6], labels[6:11], labels[11:]):
     print("| series | " + " | ".join(chunk) + " |")
     print("|---|" + "---|" * len(chunk))
     for name, reports in by_series.items():
@@ -102,3 +105,16 @@ print("|---|---|" + "---|" * len(sources))
 for name, r in first:
     row = [next(c for c in r["conditional"] if c["source"] == s and c["horizon"] == 1 and abs(c["alpha"] - 0.99) < 1e-9)["backtest"][0] for s in sources]
     print(f"| {name} | {row[0]['observations']} | " + " | ".join(f"{b['exceptions']} ({b['traffic_light']})" for b in row) + " |")
+print()
+print("## Verdict rows won (95 % intervals separate from every other source's), per seed")
+print()
+print("Each report's verdict (report.md opens with it) ranks the sources on the distances to the held-out data and the conditional FZ0 losses; a row is won only when one source's interval lies below all others'.")
+print()
+names = [v["source"] for v in first[0][1]["verdict"][0]["values"]]
+print("| series | rows | " + " | ".join(names) + " | no one |")
+print("|---|---|" + "---|" * (len(names) + 1))
+for name, reports in by_series.items():
+    cells = []
+    for n in names + [None]:
+        cells.append(" / ".join(str(sum(1 for row in r["verdict"] if row["winner"] == n)) for _, r in reports))
+    print(f"| {name} | {len(reports[0][1]['verdict'])} | " + " | ".join(cells) + " |")

@@ -68,6 +68,26 @@ internal static class EvalReport
             json.WriteEndObject();
         }
         json.WriteEndArray();
+        json.WriteStartArray("verdict");
+        foreach (var row in report.Verdict)
+        {
+            json.WriteStartObject();
+            json.WriteString("measure", row.Measure);
+            if (row.Winner is null) json.WriteNull("winner"); else json.WriteString("winner", row.Winner);
+            json.WriteStartArray("values");
+            foreach (var (source, ci) in row.Values)
+            {
+                json.WriteStartObject();
+                json.WriteString("source", source);
+                Number(json, "estimate", ci.Estimate);
+                Number(json, "lower", ci.Lower);
+                Number(json, "upper", ci.Upper);
+                json.WriteEndObject();
+            }
+            json.WriteEndArray();
+            json.WriteEndObject();
+        }
+        json.WriteEndArray();
         json.WriteStartObject("training");
         Number(json, "mean", report.Training.Moments.Mean);
         Number(json, "std", report.Training.Moments.StandardDeviation);
