@@ -52,6 +52,8 @@ internal static class SampleCommand
             using var sampler = Sampler.Load(path);
             var encoding = DataSets.EncodingOf(sampler.DataMetadata);
             ulong seedValue = parse.GetValue(seed);
+            if (extension == ".csv" && encoding is { CanDecode: false })
+                Options.Throw($"--checkpoint {path}: its {encoding.Name} images do not decode to returns, so there is no CSV of returns to write; write --out FILE.png");
             if (extension == ".png")
             {
                 var (height, width) = encoding is not null ? (encoding.Height, encoding.Width) : (sampler.Config.ImageSide, sampler.Config.ImageSide);
@@ -59,6 +61,19 @@ internal static class SampleCommand
                 var samples = new float[(long)n * sampler.SampleSize];
                 sampler.Sample(samples, n, seedValue);
                 Pictures.SaveGrid(outPath!, samples, n, height, width, $"{TrainCommand.Plural(n, "sample")} of {Path.GetFileName(path)}", replace: false, option: "--out");
+            }
+            else if (outPath is null && StdoutPipe(console) is { } pipe)
+            {
+                try
+                {
+                    using (pipe)
+                    using (var writer = Sep.New(',').Writer().To(pipe, leaveOpen: true))
+                        WriteCsv(writer, sampler, n, seedValue, encoding);
+                }
+                catch (IOException) when (!PipeReaderAlive(pipe))
+                {
+                    return BrokenPipe; // the reader is gone (| head): stop drawing, quietly, as other tools do
+                }
             }
             else if (outPath is null)
             {
@@ -80,6 +95,43 @@ internal static class SampleCommand
     }
 
     public const int DefaultPaths = 100, DefaultLength = 252;
+
+    /// <summary>128 + SIGPIPE, the shell's code for a writer whose reader went away.</summary>
+    public const int BrokenPipe = 141;
+
+    /// <summary>
+    /// Standard output as a stream when it is the process's own stdout and a pipe (Linux). .NET's console drops writes
+    /// to a closed pipe silently, so <c>fingen sample --count 10000000 | head</c> would draw every sample; a stream on
+    /// the pipe itself fails at the first write after the reader has gone. (Not for a regular file: a second stream
+    /// on it would write at its own offset, over what stderr writes to the same file.)
+    /// </summary>
+    private static FileStream? StdoutPipe(CliConsole console)
+    {
+        if (!OperatingSystem.IsLinux() || !ReferenceEquals(console.Out, Console.Out) || !Console.IsOutputRedirected) return null;
+        try
+        {
+            if (new FileInfo("/proc/self/fd/1").LinkTarget is not { } target || !target.StartsWith("pipe:", StringComparison.Ordinal)) return null;
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            return null;
+        }
+        console.Out.Flush();
+        return new FileStream(new Microsoft.Win32.SafeHandles.SafeFileHandle(1, ownsHandle: false), FileAccess.Write, bufferSize: 1 << 16);
+    }
+
+    private static bool PipeReaderAlive(FileStream pipe)
+    {
+        try
+        {
+            pipe.Flush();
+            return true;
+        }
+        catch (IOException)
+        {
+            return false;
+        }
+    }
 
     private static void WritePaths(CliConsole console, string checkpointPath, string outPath, int pathCount, int days, ulong seed, PathDays pathDays)
     {
@@ -132,12 +184,21 @@ internal static class SampleCommand
             int n = (int)Math.Min(CsvChunk, count - start);
             sampler.Sample(chunk, n, seed, start);
             if (encoding is not null)
-                Parallel.For(0, n, s =>
+            {
+                try
                 {
-                    var window = decoded.AsSpan(s * columns, columns);
-                    encoding.Decode(chunk.AsSpan(s * width, width), window);
-                    filter?.Recolour(filter.NextVariance, window, window);
-                });
+                    Parallel.For(0, n, s =>
+                    {
+                        var window = decoded.AsSpan(s * columns, columns);
+                        encoding.Decode(chunk.AsSpan(s * width, width), window);
+                        filter?.Recolour(filter.NextVariance, window, window);
+                    });
+                }
+                catch (AggregateException e) when (e.InnerExceptions.Count > 0)
+                {
+                    System.Runtime.ExceptionServices.ExceptionDispatchInfo.Throw(e.InnerExceptions[0]);
+                }
+            }
             for (int s = 0; s < n; s++)
             {
                 var values = decoded.AsSpan(s * columns, columns);

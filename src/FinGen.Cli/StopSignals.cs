@@ -5,7 +5,7 @@ namespace FinGen.Cli;
 /// <summary>
 /// Ctrl-C (SIGINT) and SIGTERM during training: the first asks the run to stop after the step in progress (it then
 /// writes its checkpoint and exits 130 or 143, the shell's codes for death by those signals); a second one exits at
-/// once with the same code.
+/// once (130 or 143, for that signal), keeping the last periodic checkpoint.
 /// </summary>
 internal sealed class StopSignals : IDisposable
 {

@@ -34,7 +34,7 @@ internal static class TrainCommand
         var output = new Option<string?>("--out") { Description = "output directory (new or empty; default runs/<model>-<timestamp>)" };
         var metricsEvery = new Option<int?>("--metrics-every") { Description = "copy the losses back every N steps (a GPU synchronization; default 1 on CPU, 10 on CUDA)" };
         var resume = new Option<string?>("--resume") { Description = "a run directory to continue in place (to the step count it was started with, unless --steps gives more), or a checkpoint to continue from into a new --out (--steps more steps); the model, batch, optimizer and seed are kept, the data and data options too unless given" };
-        var checkpointEvery = new Option<int>("--checkpoint-every") { Description = $"write the checkpoint every N steps (and at least every minute), so a killed run can be resumed with --resume DIR", DefaultValueFactory = _ => CheckpointPolicy.DefaultSteps, HelpName = "N" };
+        var checkpointEvery = new Option<int>("--checkpoint-every") { Description = "write the checkpoint every N steps (and at least every minute), so a killed run can be resumed with --resume DIR", DefaultValueFactory = _ => CheckpointPolicy.DefaultSteps, HelpName = "N" };
 
         var command = new Command("train", "Train a GAN or VAE and write checkpoint.safetensors, metrics.csv, samples.png and config.json")
         {
@@ -48,6 +48,7 @@ internal static class TrainCommand
                 Options.AtLeast(parse.GetValue(steps), 1, "--steps"),
                 parse.GetResult(steps) is { Implicit: false },
                 new CheckpointPolicy(Options.AtLeast(parse.GetValue(checkpointEvery), 1, "--checkpoint-every"), CheckpointPolicy.DefaultInterval),
+                parse.GetResult(checkpointEvery) is { Implicit: false },
                 parse.GetValue(data)!,
                 parse.GetResult(data) is not null && parse.GetResult(data)!.Implicit == false,
                 parse.GetValue(device)!,
@@ -91,7 +92,7 @@ internal static class TrainCommand
     }
 
     /// <param name="DataOptions">The data options given on the command line over a baseline: the defaults, or the resumed checkpoint's.</param>
-    private sealed record TrainRequest(int Steps, bool StepsGiven, CheckpointPolicy Checkpoints, string Data, bool DataGiven, string Device, string? Out, int? MetricsEvery, string? Resume,
+    private sealed record TrainRequest(int Steps, bool StepsGiven, CheckpointPolicy Checkpoints, bool CheckpointEveryGiven, string Data, bool DataGiven, string Device, string? Out, int? MetricsEvery, string? Resume,
         Func<DataOptions, DataOptions> DataOptions);
 
     private static int Run(CliConsole console, TrainRequest request, ModelConfig? freshConfig)
@@ -144,7 +145,10 @@ internal static class TrainCommand
         if (resumed is not null && !request.StepsGiven)
             last = checkpoint!.UntilStep ?? Options.Throw<long>($"--resume {outDir}: its checkpoint does not record the step count the run was started with (an older fingen wrote it); give --steps N for N more steps");
         // The folder is claimed only now that the data and the model are ready, so a bad option leaves nothing behind.
-        using var created = resumed is null ? RunDirectory.Create(outDir, model, data.Metadata, last) : null;
+        // A resumed run keeps its cadence of checkpoints unless --checkpoint-every is given again.
+        var checkpoints = resumed is not null && !request.CheckpointEveryGiven && checkpoint!.CheckpointEvery is int recordedEvery
+            ? request.Checkpoints with { Steps = recordedEvery } : request.Checkpoints;
+        using var created = resumed is null ? RunDirectory.Create(outDir, model, data.Metadata, new RunRecord(last, checkpoints.Steps)) : null;
         var run = resumed ?? created!;
         if (resumed is not null) run.ContinueMetrics(model);
 
@@ -173,7 +177,7 @@ internal static class TrainCommand
             haveFirst = true;
             values.CopyTo(lastMetrics);
         }
-        var training = new CheckpointedTraining(model, data, run, last, request.Checkpoints);
+        var training = new CheckpointedTraining(model, data, run, last, checkpoints);
         TrainingOutcome outcome;
         using (var signals = new StopSignals(console.Error))
         {

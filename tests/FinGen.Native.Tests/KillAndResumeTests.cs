@@ -19,13 +19,17 @@ public sealed partial class KillAndResumeTests
     private string _dir = "";
     private byte[] _referenceCheckpoint = [];
     private string _referenceMetrics = "";
+    private int _trainingMilliseconds; // the reference run's time from its first checkpoint to its end: where kills land
 
     [OneTimeSetUp]
     public void TrainUninterrupted()
     {
         _dir = Directory.CreateTempSubdirectory("fingen-kill-").FullName;
         var reference = Start(["train", .. Training, "--out", In("reference")]);
+        WaitFor(() => File.Exists(In("reference/checkpoint.safetensors")) || reference.HasExited);
+        var training = Stopwatch.StartNew();
         Assert.That(reference.WaitForExit(120_000), "the reference run finished");
+        _trainingMilliseconds = Math.Max(100, (int)training.ElapsedMilliseconds);
         Assert.That(reference.ExitCode, Is.Zero, reference.StandardError.ReadToEnd());
         _referenceCheckpoint = File.ReadAllBytes(In("reference/checkpoint.safetensors"));
         _referenceMetrics = File.ReadAllText(In("reference/metrics.csv"));
@@ -46,8 +50,12 @@ public sealed partial class KillAndResumeTests
         {
             bool fresh = !File.Exists(Path.Combine(run, Checkpoint.FileName));
             using var process = Start(fresh ? ["train", .. Training, "--out", run] : ["train", "--resume", run]);
+            // Kill during training, not during start-up: a fresh run trains once its step-0 checkpoint is in, a resumed
+            // one once it says where it resumes.
             if (fresh) WaitFor(() => File.Exists(Path.Combine(run, Checkpoint.FileName)) || process.HasExited);
-            int delay = random.Next(50, 700);
+            else while (process.StandardOutput.ReadLine() is { } line && !line.Contains("resuming", StringComparison.Ordinal)) { }
+            long done = fresh ? 0 : Checkpoint.Read(Path.Combine(run, Checkpoint.FileName)).Long("step");
+            int delay = random.Next(0, (int)(_trainingMilliseconds * 0.9 * (Steps - done) / Steps) + 1); // within what is left
             Thread.Sleep(delay);
             bool finished = process.HasExited;
             if (!finished) process.Kill();
@@ -61,6 +69,7 @@ public sealed partial class KillAndResumeTests
             Assert.That(last.ExitCode, Is.Zero, last.StandardError.ReadToEnd());
         }
         string history = string.Join("; ", story);
+        TestContext.Out.WriteLine(history);
         Assert.That(Directory.GetFiles(run).Select(Path.GetFileName).Where(f => AtomicFile.IsTempName(f!)), Is.Empty, history);
         Assert.That(File.ReadAllBytes(Path.Combine(run, Checkpoint.FileName)), Is.EqualTo(_referenceCheckpoint), history);
         Assert.That(File.ReadAllText(Path.Combine(run, "metrics.csv")), Is.EqualTo(_referenceMetrics), history);
@@ -73,9 +82,11 @@ public sealed partial class KillAndResumeTests
         string run = In("terminated");
         using (var process = Start(["train", .. Training, "--out", run]))
         {
-            WaitFor(() => File.Exists(Path.Combine(run, Checkpoint.FileName)) || process.HasExited);
-            Thread.Sleep(150);
-            Assert.That(process.HasExited, Is.False, "the run was still training when signalled");
+            // metrics.csv grows past its header at the first periodic checkpoint (step 20): training has begun, and the
+            // signal handlers with it. (The file is locked while the run lives; its length is not.)
+            var metrics = new FileInfo(Path.Combine(run, "metrics.csv"));
+            WaitFor(() => (File.Exists(metrics.FullName) && new FileInfo(metrics.FullName).Length > 40) || process.HasExited);
+            if (process.HasExited) Assert.Inconclusive("the run finished before it could be signalled (a very fast machine)");
             Assert.That(Kill(process.Id, SIGTERM), Is.Zero);
             Assert.That(process.WaitForExit(60_000));
             string output = process.StandardOutput.ReadToEnd();
@@ -93,6 +104,42 @@ public sealed partial class KillAndResumeTests
         }
         Assert.That(File.ReadAllBytes(Path.Combine(run, Checkpoint.FileName)), Is.EqualTo(_referenceCheckpoint));
         Assert.That(File.ReadAllText(Path.Combine(run, "metrics.csv")), Is.EqualTo(_referenceMetrics));
+    }
+
+    [Test]
+    public void CtrlCFinishesTheStepCheckpointsAndExits130()
+    {
+        // A shell starts background jobs with SIGINT ignored, and children inherit that: then no Ctrl-C can reach fingen.
+        if (SignalIgnored(SIGINT)) Assert.Ignore("SIGINT is ignored in this process (a background job), so its children cannot receive it");
+        string run = In("interrupted");
+        using var process = Start(["train", .. Training, "--out", run]);
+        WaitFor(() => (File.Exists(Path.Combine(run, "metrics.csv")) && new FileInfo(Path.Combine(run, "metrics.csv")).Length > 40) || process.HasExited);
+        if (process.HasExited) Assert.Inconclusive("the run finished before it could be signalled (a very fast machine)");
+        Assert.That(Kill(process.Id, SIGINT), Is.Zero);
+        Assert.That(process.WaitForExit(60_000));
+        string output = process.StandardOutput.ReadToEnd();
+        Assert.That(process.ExitCode, Is.EqualTo(130), output + process.StandardError.ReadToEnd());
+        Assert.That(output, Does.Contain("stopped by Ctrl-C at step"));
+        Assert.That(AssertConsistent(run), Is.InRange(1, Steps - 1));
+    }
+
+    /// <summary>Whether <paramref name="signal"/> is ignored here (the SigIgn mask of /proc/self/status), so children inherit that.</summary>
+    private static bool SignalIgnored(int signal)
+    {
+        string? line = File.Exists("/proc/self/status") ? File.ReadLines("/proc/self/status").FirstOrDefault(l => l.StartsWith("SigIgn:", StringComparison.Ordinal)) : null;
+        return line is not null && (Convert.ToUInt64(line["SigIgn:".Length..].Trim(), 16) & (1UL << (signal - 1))) != 0;
+    }
+
+    [Test]
+    public void SamplingIntoAPipeWhoseReaderLeftStopsAtOnce()
+    {
+        // `fingen sample --count 10000000 | head -2`: the draw must stop when head does, not run for an hour.
+        using var process = Start(["sample", "--checkpoint", In("reference/checkpoint.safetensors"), "--count", "10000000"]);
+        Assert.That(process.StandardOutput.ReadLine(), Does.StartWith("r0,r1,"));
+        Assert.That(process.StandardOutput.ReadLine(), Is.Not.Empty);
+        process.StandardOutput.Close();
+        Assert.That(process.WaitForExit(60_000), "sample stopped after its reader left");
+        Assert.That(process.ExitCode, Is.EqualTo(141), process.StandardError.ReadToEnd());
     }
 
     /// <summary>The checkpoint loads (finite, whole) and metrics.csv holds every one of its steps; returns its step.</summary>
@@ -137,7 +184,7 @@ public sealed partial class KillAndResumeTests
         }
     }
 
-    private const int SIGTERM = 15;
+    private const int SIGINT = 2, SIGTERM = 15;
 
     [LibraryImport("libc", EntryPoint = "kill", SetLastError = true)]
     private static partial int Kill(int pid, int signal);

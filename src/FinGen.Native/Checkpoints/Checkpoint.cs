@@ -17,10 +17,10 @@ public static class Checkpoint
     private const string Prefix = "fingen.";
 
     /// <summary>Writes <paramref name="model"/> to <paramref name="path"/> atomically (see <see cref="SafeTensors.Write"/>).</summary>
-    /// <param name="untilStep">The step the run is to reach, recorded so that <c>fingen train --resume DIR</c> can finish it.</param>
+    /// <param name="run">What the run that writes it was started with, recorded so that <c>fingen train --resume DIR</c> can finish it alike.</param>
     /// <param name="replace">False to refuse an existing file (claiming a new run folder).</param>
     /// <exception cref="NonFiniteCheckpointException">A parameter or optimizer value is NaN or infinite: nothing is written.</exception>
-    public static void Save(string path, GenerativeModel model, IReadOnlyDictionary<string, string> dataMetadata, long? untilStep = null, bool replace = true)
+    public static void Save(string path, GenerativeModel model, IReadOnlyDictionary<string, string> dataMetadata, RunRecord? run = null, bool replace = true)
     {
         var metadata = new Dictionary<string, string>
         {
@@ -32,7 +32,11 @@ public static class Checkpoint
             [Prefix + "rng.batch_offset"] = Invariant(model.State.BatchOffset),
         };
         foreach (var (network, optimizer) in model.Optimizers()) metadata[$"{Prefix}optimizer.{network}.steps"] = Invariant(optimizer.Steps);
-        if (untilStep is long until) metadata[Prefix + UntilStepKey] = Invariant(until);
+        if (run is not null)
+        {
+            metadata[Prefix + UntilStepKey] = Invariant(run.UntilStep);
+            metadata[Prefix + CheckpointEveryKey] = Invariant(run.CheckpointEvery);
+        }
         foreach (var (key, value) in dataMetadata) metadata[Prefix + "data." + key] = value;
 
         var tensors = model.CheckpointTensors().Select(t => ToSafeTensor(model.Backend, t, model.CheckpointShape(t))).ToList();
@@ -47,10 +51,14 @@ public static class Checkpoint
     /// <summary>The metadata key (after <c>fingen.</c>) of the step a run was started to reach.</summary>
     public const string UntilStepKey = "run.until_step";
 
+    /// <summary>The metadata key (after <c>fingen.</c>) of the run's checkpoint interval in steps.</summary>
+    public const string CheckpointEveryKey = "run.checkpoint_every";
+
     /// <summary>Index of the first NaN or infinity in <paramref name="values"/>, or −1.</summary>
     public static int FirstNonFinite(ReadOnlySpan<float> values)
     {
-        // x − x is 0 for every finite x and NaN for NaN and ±∞; the vectorized sum finds a bad one in one pass.
+        // A vectorized sum of a block, times 0, is 0 when every value is finite and NaN when one is NaN or ±∞, so a clean
+        // block costs one SIMD pass; a NaN result (or a sum of finite values that overflowed) is then scanned exactly.
         const int Block = 4096;
         for (int start = 0; start < values.Length; start += Block)
         {
@@ -140,6 +148,9 @@ public static class Checkpoint
         /// <summary>The step the run that wrote this checkpoint was started to reach; null for checkpoints that predate it.</summary>
         public long? UntilStep => File.Metadata.ContainsKey(Prefix + UntilStepKey) ? Long(UntilStepKey) : null;
 
+        /// <summary>The run's checkpoint interval in steps; null for checkpoints that predate it.</summary>
+        public int? CheckpointEvery => File.Metadata.ContainsKey(Prefix + CheckpointEveryKey) ? (int)Math.Clamp(Long(CheckpointEveryKey), 1, int.MaxValue) : null;
+
         public long Long(string key)
         {
             if (!File.Metadata.TryGetValue(Prefix + key, out var text))
@@ -161,6 +172,11 @@ public static class Checkpoint
         }
     }
 }
+
+/// <summary>What a run folder's checkpoint records about the run, so that resuming it in place finishes it alike.</summary>
+/// <param name="UntilStep">The step the run was started to reach.</param>
+/// <param name="CheckpointEvery">Steps between its periodic checkpoints.</param>
+public sealed record RunRecord(long UntilStep, int CheckpointEvery);
 
 /// <summary>A model about to be checkpointed holds NaN or ±∞: training diverged, and nothing was written.</summary>
 public sealed class NonFiniteCheckpointException(string path, string tensor, float value, long step)

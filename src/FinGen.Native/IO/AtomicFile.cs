@@ -36,8 +36,16 @@ public static partial class AtomicFile
         try
         {
             stream = new FileStream(temp, FileMode.CreateNew, FileAccess.ReadWrite, FileShare.None, bufferSize: 1 << 16);
-            write(stream);
-            stream.Flush(flushToDisk: true);
+            try
+            {
+                write(stream);
+                stream.Flush(flushToDisk: true);
+            }
+            catch (IOException e)
+            {
+                // A full disk, a quota, a failing device: name the file the user asked for, not the temporary one.
+                throw new FinGenException($"{Named(path, option)}: cannot write: {e.Message} (nothing was left behind)", e);
+            }
             // On Unix the file is moved while still open (and locked), so a cleaner never sees it unlocked under its temporary name.
             if (OperatingSystem.IsWindows())
             {

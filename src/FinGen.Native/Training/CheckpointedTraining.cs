@@ -94,7 +94,7 @@ public sealed class CheckpointedTraining(GenerativeModel model, TrainingData dat
         try
         {
             // A filtered model's calibration is refitted to the weights each checkpoint holds, so every checkpoint samples right.
-            run.SaveCheckpoint(model, DataSets.CalibratedMetadata(model, data, model.Config.Seed), untilStep);
+            run.SaveCheckpoint(model, DataSets.CalibratedMetadata(model, data, model.Config.Seed), new RunRecord(untilStep, policy.Steps));
             CheckpointStep = step;
             return true;
         }

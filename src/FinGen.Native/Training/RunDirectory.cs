@@ -51,7 +51,7 @@ public sealed class RunDirectory : IDisposable
     /// empty but for stray temporary files of ours) and writes its step-0 checkpoint and metrics.csv's header.
     /// </summary>
     /// <param name="option">The option that named the folder, for messages.</param>
-    public static RunDirectory Create(string path, GenerativeModel model, IReadOnlyDictionary<string, string> dataMetadata, long untilStep, string option = "--out")
+    public static RunDirectory Create(string path, GenerativeModel model, IReadOnlyDictionary<string, string> dataMetadata, RunRecord record, string option = "--out")
     {
         ArgumentNullException.ThrowIfNull(model);
         if (string.IsNullOrWhiteSpace(path)) Throw.User($"{option} is empty; name a directory");
@@ -67,7 +67,7 @@ public sealed class RunDirectory : IDisposable
                 Throw.User($"{option} {path} is not empty; choose a new directory, or continue the run there with --resume {path} (nothing was overwritten)");
             try
             {
-                Checkpoint.Save(checkpoint, model, dataMetadata, untilStep, replace: false);
+                Checkpoint.Save(checkpoint, model, dataMetadata, record, replace: false);
             }
             catch (FinGenException) when (File.Exists(checkpoint))
             {
@@ -134,10 +134,10 @@ public sealed class RunDirectory : IDisposable
 
     /// <summary>metrics.csv onto the disk, then the model's checkpoint over the last one: the rows never fall behind it.</summary>
     /// <exception cref="NonFiniteCheckpointException">The model holds NaN or ±∞; the last checkpoint is kept.</exception>
-    public void SaveCheckpoint(GenerativeModel model, IReadOnlyDictionary<string, string> dataMetadata, long untilStep)
+    public void SaveCheckpoint(GenerativeModel model, IReadOnlyDictionary<string, string> dataMetadata, RunRecord record)
     {
         Flush();
-        Checkpoint.Save(CheckpointPath, model, dataMetadata, untilStep, replace: true);
+        Checkpoint.Save(CheckpointPath, model, dataMetadata, record, replace: true);
     }
 
     /// <summary>Writes one more file of the run (config.json, pictures) atomically, replacing an earlier one.</summary>
