@@ -249,7 +249,7 @@ internal static class TrainCommand
     private static void CheckSameEncoding(Checkpoint.CheckpointFile checkpoint, TrainingData data)
     {
         // The calibration is refitted at the end of every run, so it is not part of what must match.
-        var encodingKeys = DataSets.EncodingOf(checkpoint.Data)?.ToMetadata().Keys.Where(k => k != CalibratedEncoding.Key) ?? [];
+        var encodingKeys = DataSets.EncodingOf(checkpoint.Data)?.ToMetadata().Keys.Where(k => !CalibratedEncoding.IsCalibrationKey(k)) ?? [];
         var newKeys = DataSets.EncodingOf(data.Metadata)?.ToMetadata().Keys ?? [];
         foreach (var key in encodingKeys.Union(newKeys).Prepend("kind").Append(VolatilityFilter.KindKey).Append(VolatilityFilter.ParametersKey))
         {

@@ -133,20 +133,25 @@ public sealed class FilteredScenarioTests
         var data = Correlated(20_000, n, seed: 1, mean: 0.3, scale: 1.0, rho: 0.2);
         var generated = Correlated(20_000, n, seed: 2, mean: -0.5, scale: 1.7, rho: -0.4);
         var calibrated = CalibratedEncoding.Fit(encoding, generated, data);
-        var decoded = new float[generated.Length];
-        var image = new float[n];
-        for (int k = 0; k < generated.Length / n; k++)
-        {
-            encoding.Encode(generated.AsSpan(k * n, n), image);
-            calibrated.Decode(image, decoded.AsSpan(k * n, n));
-        }
+        // The affine step alone pins the mean vector and covariance matrix exactly on the sample it was fitted on.
+        var affine = new CalibratedEncoding(encoding, calibrated.Shift, calibrated.Matrix);
         var (dataMean, dataCov) = Moments(data, n);
-        var (mean, cov) = Moments(decoded, n);
+        var (mean, cov) = Moments(DecodeAll(affine, encoding, generated, n), n);
         for (int i = 0; i < n; i++)
         {
             Assert.That(mean[i], Is.EqualTo(dataMean[i]).Within(1e-3), $"mean of day {i}");
             for (int j = 0; j < n; j++) Assert.That(cov[i, j], Is.EqualTo(dataCov[i, j]).Within(2e-3), $"covariance ({i}, {j})");
         }
+        // The quantile map then gives the pooled values the data's quantiles, and keeps the moments close.
+        var decoded = DecodeAll(calibrated, encoding, generated, n);
+        var sortedData = data.Select(v => (double)v).Order().ToArray();
+        var sortedDecoded = decoded.Select(v => (double)v).Order().ToArray();
+        foreach (double q in new[] { 0.0, 0.001, 0.025, 0.5, 0.975, 0.999, 1.0 })
+            Assert.That(sortedDecoded[(int)(q * (sortedDecoded.Length - 1))], Is.EqualTo(sortedData[(int)(q * (sortedData.Length - 1))]).Within(0.01), $"quantile {q}: " + string.Join(" ", new[] { 0.0, 0.001, 0.025, 0.5, 0.975, 0.999, 1.0 }.Select(p => $"{sortedDecoded[(int)(p * (sortedDecoded.Length - 1))]:F3}/{sortedData[(int)(p * (sortedData.Length - 1))]:F3}")));
+        (mean, cov) = Moments(decoded, n);
+        for (int i = 0; i < n; i++)
+            for (int j = 0; j < n; j++) Assert.That(cov[i, j], Is.EqualTo(dataCov[i, j]).Within(0.03), $"covariance ({i}, {j}) after the quantile map");
+        var image = new float[n];
         // Encode inverts Decode, and the metadata rebuilds the same map.
         var window = new float[] { 0.4f, -1.2f, 2.0f, 0.1f };
         var again = new float[n];
@@ -271,6 +276,18 @@ public sealed class FilteredScenarioTests
             }
         }
         return result;
+    }
+
+    static float[] DecodeAll(CalibratedEncoding calibrated, IImageEncoding encoding, float[] generated, int n)
+    {
+        var decoded = new float[generated.Length];
+        var image = new float[n];
+        for (int k = 0; k < generated.Length / n; k++)
+        {
+            encoding.Encode(generated.AsSpan(k * n, n), image);
+            calibrated.Decode(image, decoded.AsSpan(k * n, n));
+        }
+        return decoded;
     }
 
     static (double[] Mean, double[,] Covariance) Moments(float[] windows, int n)

@@ -291,7 +291,7 @@ public static class DataSets
     {
         ArgumentNullException.ThrowIfNull(model);
         ArgumentNullException.ThrowIfNull(data);
-        var metadata = data.Metadata.Where(p => p.Key != CalibratedEncoding.Key).ToDictionary(p => p.Key, p => p.Value);
+        var metadata = data.Metadata.Where(p => !CalibratedEncoding.IsCalibrationKey(p.Key)).ToDictionary(p => p.Key, p => p.Value);
         if (VolatilityFilter.FromMetadata(metadata) is null || EncodingOf(metadata) is not { CanDecode: true } encoding) return metadata;
         // The matrix has L² entries in the checkpoint's header: beyond a few months of days it is not worth its size.
         if (encoding.WindowLength > MaxCalibratedWindow) return metadata;

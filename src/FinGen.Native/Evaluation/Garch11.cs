@@ -209,20 +209,9 @@ public static class Garch11
         return p.Omega + p.Alpha * e * e + p.Beta * variance;
     }
 
-    static double LogLikelihoodUnchecked(Garch11Parameters p, ReadOnlySpan<double> returns, double initialVariance)
-    {
-        double nu = p.Nu;
-        double constant = SpecialFunctions.GammaLn(0.5 * (nu + 1.0)) - SpecialFunctions.GammaLn(0.5 * nu) - 0.5 * Math.Log(Math.PI * (nu - 2.0));
-        double halfNuPlusOne = 0.5 * (nu + 1.0), inverseNuMinusTwo = 1.0 / (nu - 2.0);
-        double variance = initialVariance, sum = 0;
-        foreach (double r in returns)
-        {
-            double e = r - p.Mu;
-            sum += -0.5 * Math.Log(variance) - halfNuPlusOne * Math.Log(1.0 + e * e * inverseNuMinusTwo / variance);
-            variance = p.Omega + p.Alpha * e * e + p.Beta * variance;
-        }
-        return sum + returns.Length * constant;
-    }
+    // GARCH(1,1) is GJR-GARCH(1,1) with γ = 0, and with γ = 0 the GJR recursion does exactly this arithmetic.
+    static double LogLikelihoodUnchecked(Garch11Parameters p, ReadOnlySpan<double> returns, double initialVariance) =>
+        GjrGarch.LogLikelihoodUnchecked(GjrGarchParameters.FromGarch(p), returns, initialVariance);
 
     static double Logistic(double x) => 1.0 / (1.0 + Math.Exp(-x));
 

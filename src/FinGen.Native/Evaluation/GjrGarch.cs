@@ -1,6 +1,4 @@
 using MathNet.Numerics.Distributions;
-using MathNet.Numerics.LinearAlgebra;
-using MathNet.Numerics.Optimization;
 
 namespace FinGen.Native.Evaluation;
 
@@ -62,12 +60,13 @@ public static class GjrGarch
     }
 
     /// <summary>
-    /// Fits μ, ω, α, γ, β, ν by maximum likelihood with MathNet's Nelder–Mead simplex on an unconstrained θ that
+    /// Fits μ, ω, α, γ, β, ν by maximum likelihood with MathNet's Nelder–Mead simplex (<see cref="Minimizer.NelderMead"/>,
+    /// restarted from its best point until a restart gains less than 1e-9 relative) on an unconstrained θ that
     /// maps onto the valid region: μ = s·θ₀, ω = s²·e^θ₁, P = α + γ/2 + β = λ(θ₂) (λ the logistic), (α, γ/2, β) =
     /// P·softmax(θ₃, θ₄, 0), ν = 2 + e^θ₅, with s² the sample variance so that θ is of order one for any return scale.
-    /// Nelder–Mead rather than a gradient method because the likelihood's gradient is not available in closed form
-    /// through the recursion and finite differences at the α ≈ 0 edge (common on equity indices) stall BFGS; it
-    /// restarts from its best point until a restart no longer improves the likelihood by 1e-9 (relative).
+    /// Nelder–Mead rather than a gradient method for the reason <see cref="Minimizer"/> gives (BFGS with
+    /// finite-difference gradients failed its line search on most GARCH series; α ≈ 0, common on equity indices, is
+    /// an edge of this model too).
     /// <paramref name="symmetric"/> fixes γ = 0: plain GARCH(1,1)-t.
     /// </summary>
     public static GjrGarchFit Fit(ReadOnlySpan<double> returns, bool symmetric = false, int maxEvaluations = 30_000)
@@ -79,52 +78,29 @@ public static class GjrGarch
         double scale = Math.Sqrt(variance);
         double[] data = returns.ToArray();
 
-        GjrGarchParameters FromVector(Vector<double> theta)
+        GjrGarchParameters FromVector(double[] theta)
         {
             double persistence = Logistic(theta[2]);
             double a = Math.Exp(theta[3]), g = symmetric ? 0 : Math.Exp(theta[4]), total = a + g + 1.0;
             return new GjrGarchParameters(scale * theta[0], variance * Math.Exp(theta[1]), persistence * a / total,
                 2.0 * persistence * g / total, persistence / total, 2.0 + Math.Exp(theta[5]));
         }
-        int evaluations = 0;
-        double Objective(Vector<double> theta)
+        double Objective(double[] theta)
         {
-            evaluations++;
             var p = FromVector(theta);
             // Rounding can push a share to 0 or the persistence to 1 at extreme θ; such points are infeasible.
             if (!(p.Omega > 0) || !(p.Persistence < 1) || !(p.Nu > 2) || !double.IsFinite(p.Nu)) return double.PositiveInfinity;
-            double value = -LogLikelihoodUnchecked(p, data, variance);
-            return double.IsNaN(value) ? double.PositiveInfinity : value;
+            return -LogLikelihoodUnchecked(p, data, variance);
         }
 
         // Start: α = 0.03, γ = 0.08 (0 when symmetric), β = 0.9, ω = s²(1 − P), ν = 8.
         double alpha0 = 0.03, halfGamma0 = symmetric ? 0 : 0.04, beta0 = 0.9, persistence0 = alpha0 + halfGamma0 + beta0;
-        var point = Vector<double>.Build.DenseOfArray([mean / scale, Math.Log(1 - persistence0), Logit(persistence0),
-            Math.Log(alpha0 / beta0), symmetric ? 0 : Math.Log(halfGamma0 / beta0), Math.Log(6.0)]);
-        var steps = Vector<double>.Build.DenseOfArray([0.05, 0.5, 0.5, 0.5, 0.5, 0.5]);
-        var objective = ObjectiveFunction.Value(Objective);
-        double best = Objective(point);
-        bool converged = false;
-        while (evaluations < maxEvaluations)
-        {
-            MinimizationResult result;
-            try
-            {
-                result = new NelderMeadSimplex(1e-13, Math.Max(100, maxEvaluations - evaluations)).FindMinimum(objective, point, steps);
-            }
-            catch (MaximumIterationsException)
-            {
-                converged = false;
-                break;
-            }
-            double value = result.FunctionInfoAtMinimum.Value;
-            bool improved = value < best - 1e-9 * (1.0 + Math.Abs(best));
-            if (value < best) { best = value; point = result.MinimizingPoint; }
-            converged = true;
-            if (!improved) break;
-        }
-        if (!double.IsFinite(best)) Throw.User("GJR-GARCH(1,1) fit failed: the likelihood is not finite anywhere the optimizer searched");
-        return new GjrGarchFit(FromVector(point), -best, evaluations, converged);
+        double[] start = [mean / scale, Math.Log(1 - persistence0), Logit(persistence0),
+            Math.Log(alpha0 / beta0), symmetric ? 0 : Math.Log(halfGamma0 / beta0), Math.Log(6.0)];
+        double[] steps = [0.05, 0.5, 0.5, 0.5, 0.5, 0.5];
+        var found = Minimizer.NelderMead(Objective, start, steps, tolerance: 1e-13, maxEvaluations);
+        if (!double.IsFinite(found.Value)) Throw.User("GJR-GARCH(1,1) fit failed: the likelihood is not finite anywhere the optimizer searched");
+        return new GjrGarchFit(FromVector(found.Point), -found.Value, found.Evaluations, found.Converged);
     }
 
     /// <summary>
@@ -193,7 +169,7 @@ public static class GjrGarch
     /// <summary>The p-quantile of the unit-variance Student-t with ν &gt; 2: t_ν⁻¹(p)·√((ν − 2)/ν).</summary>
     public static double StandardizedQuantile(double p, double nu) => StudentT.InvCDF(0, 1, nu, p) * Math.Sqrt((nu - 2.0) / nu);
 
-    static double LogLikelihoodUnchecked(GjrGarchParameters p, ReadOnlySpan<double> returns, double initialVariance)
+    internal static double LogLikelihoodUnchecked(GjrGarchParameters p, ReadOnlySpan<double> returns, double initialVariance)
     {
         double nu = p.Nu;
         double constant = MathNet.Numerics.SpecialFunctions.GammaLn(0.5 * (nu + 1.0)) - MathNet.Numerics.SpecialFunctions.GammaLn(0.5 * nu) - 0.5 * Math.Log(Math.PI * (nu - 2.0));
