@@ -129,7 +129,8 @@ internal static class TrainCommand
 
         // A fresh price model starts from the recommended options (the best measured configuration), images from the plain defaults.
         var baseline = checkpoint is not null ? DataOptions.FromMetadata(checkpoint.Data)
-            : dataSpec == DataSets.Mnist ? DataOptions.Default : DataOptions.Recommended;
+            : dataSpec == DataSets.Mnist ? DataOptions.Default
+            : config.IsConvolutional ? DataOptions.RecommendedImages : DataOptions.Recommended;
         var dataOptions = request.DataOptions(baseline);
         var data = DataSets.Load(dataSpec, dataOptions);
         if (checkpoint is not null) CheckSameEncoding(checkpoint, data);

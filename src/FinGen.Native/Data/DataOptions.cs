@@ -87,6 +87,12 @@ public sealed record DataOptions
         Transform = ReturnTransform.LambertW,
         Encoding = RawWindowEncoding.EncodingName,
     };
+
+    /// <summary>
+    /// <see cref="Recommended"/> for the convolutional models, which need square images: the same filter and transform,
+    /// windows encoded as Gramian angular summation fields (28×28), with the same bounds that cover every training value.
+    /// </summary>
+    public static DataOptions RecommendedImages { get; } = Recommended with { Encoding = GasfEncoding.EncodingName };
     /// <summary>
     /// Accept daily log returns beyond ±<see cref="MaxAbsLogReturn"/> (a 170 % rise or a 63 % fall in a day): without it such
     /// a price is an error naming its line, as it is far more often a typo (1e308, a missing decimal point) than a market move.
