@@ -643,7 +643,10 @@ public sealed unsafe class CudaBackend : IGraphBackend
     {
         try
         {
-            return image.Load(_context);
+            // The image outlives the module (Own releases in reverse order): lazy loading reads it after cuModuleLoadData.
+            var (bytes, module) = image.Load(_context);
+            Own(bytes);
+            return module;
         }
         catch (CudaException e) when (e.Status == (int)CUresult.ErrorNoBinaryForGpu)
         {

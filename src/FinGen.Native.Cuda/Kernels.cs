@@ -54,22 +54,49 @@ internal sealed class KernelImage
         return bytes;
     }
 
-    /// <summary>Loads the image as a module on the current context.</summary>
-    public unsafe SafeModuleHandle Load(PrimaryContextHandle context)
+    /// <summary>
+    /// Copies the image into aligned native memory (the fatbin header is read in place by the driver) and loads it as a
+    /// module on the current context. The copy is returned to the caller, who must keep it alive as long as the module:
+    /// with lazy loading (the default since CUDA 12.2) the driver reads the image again when a function is first
+    /// fetched or launched, not only in cuModuleLoadData.
+    /// </summary>
+    public unsafe (NativeImageHandle Image, SafeModuleHandle Module) Load(PrimaryContextHandle context)
     {
         byte[] bytes = Read();
         if (bytes.Length == 0) throw new FinGenException($"{Description} is empty: {NotBuilt}");
-        // The fatbin header is read in place by the driver: give it aligned memory rather than a managed array.
-        void* image = NativeMemory.AlignedAlloc((nuint)bytes.Length, 64);
+        var image = NativeImageHandle.Copy(bytes);
         try
         {
-            bytes.CopyTo(new Span<byte>(image, bytes.Length));
-            return SafeModuleHandle.Load(context, image);
+            return (image, SafeModuleHandle.Load(context, (void*)image.DangerousGetHandle()));
         }
-        finally
+        catch
         {
-            NativeMemory.AlignedFree(image);
+            image.Dispose();
+            throw;
         }
+    }
+}
+
+/// <summary>A kernel image in 64-byte-aligned native memory, freed when the handle is released (after its module).</summary>
+internal sealed unsafe class NativeImageHandle : SafeHandle
+{
+    private NativeImageHandle() : base(0, ownsHandle: true) { }
+
+    public override bool IsInvalid => handle == 0;
+
+    public static NativeImageHandle Copy(ReadOnlySpan<byte> bytes)
+    {
+        var safe = new NativeImageHandle();
+        void* memory = NativeMemory.AlignedAlloc((nuint)bytes.Length, 64);
+        bytes.CopyTo(new Span<byte>(memory, bytes.Length));
+        safe.SetHandle((nint)memory);
+        return safe;
+    }
+
+    protected override bool ReleaseHandle()
+    {
+        NativeMemory.AlignedFree((void*)handle);
+        return true;
     }
 }
 

@@ -156,7 +156,8 @@ internal sealed class SafeModuleHandle : ContextBoundHandle
 {
     private SafeModuleHandle(PrimaryContextHandle context, nint module) : base(context, module) { }
 
-    /// <summary>Loads a fatbin (or cubin/PTX) image; the driver copies it, so the image may be freed afterwards.</summary>
+    /// <summary>Loads a fatbin (or cubin/PTX) image. The image must stay alive while the module is loaded: with lazy
+    /// loading (CUDA 12.2+) the driver reads it again when functions are fetched.</summary>
     public static unsafe SafeModuleHandle Load(PrimaryContextHandle context, void* image)
     {
         nint module;
