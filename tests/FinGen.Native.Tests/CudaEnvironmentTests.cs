@@ -105,6 +105,21 @@ public sealed class CudaEnvironmentTests
         TestContext.Out.WriteLine($"{names.Count} entry points found in {attempt.LoadedFrom}");
     }
 
+    [Test]
+    public void CudnnSubLibrariesAreLoadedFromTheFolderCudnnCameFrom()
+    {
+        // cuDNN loads libcudnn_*.so.N by file name through the loader's path, not from its own folder (cuDNN 9 then fails
+        // with status 1008, cuDNN 8 aborts): the resolver loads them from that folder first. The stand-in behaves the same.
+        var attempt = NativeLibraries.Load(NativeLibraries.Cudnn);
+        string? path = attempt.LoadedFrom;
+        if (!attempt.Loaded || path is null || !Path.IsPathRooted(path)) Assert.Ignore($"cuDNN not loaded from a folder: {attempt.Error}");
+        string file = Path.GetFileName(path!);
+        var sublibraries = Directory.GetFiles(Path.GetDirectoryName(path!)!, "libcudnn_*" + file[file.IndexOf(".so", StringComparison.Ordinal)..]);
+        if (sublibraries.Length == 0) Assert.Ignore($"no cuDNN sub-libraries next to {path}");
+        foreach (string sublibrary in sublibraries)
+            Assert.That(attempt.Trace, Does.Contain($"{sublibrary} (loaded, a cuDNN sub-library)"));
+    }
+
     // ---- the probe and Create
 
     [Test]
