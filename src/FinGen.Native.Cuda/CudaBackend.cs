@@ -64,6 +64,7 @@ public sealed unsafe class CudaBackend : IGraphBackend
     // The device slot the by-value SgdStep/AdamStep stage their hyper-parameters in (StepScalars' optimizer slot layout).
     private readonly Tensor _byValueHyper;
     private bool _disposed;
+    private readonly List<string> _notes = [];
 
     // cuDNN for the convolutions: made on first use (cuDNN is optional), then one plan per geometry and one workspace.
     private nint _cudnn;
@@ -152,6 +153,9 @@ public sealed unsafe class CudaBackend : IGraphBackend
 
     /// <summary>The device and library versions, for <c>fingen info</c> and logs.</summary>
     public CudaDeviceInfo Info { get; } = null!;
+
+    /// <summary>What the backend had to settle for, one line each (e.g. a non-deterministic cuDNN algorithm); empty when nothing.</summary>
+    public IReadOnlyList<string> Notes => _notes;
 
     /// <summary>A graph that captures work queued on this backend's stream (see <see cref="CudaGraph"/>).</summary>
     public CudaGraph CreateGraph()
@@ -875,8 +879,11 @@ public sealed unsafe class CudaBackend : IGraphBackend
                     Check.Dnn(Cudnn.cudnnGetConvolutionBackwardFilterAlgorithm_v7(handle, Input, Output, Convolution, Filter, requested, &returned, results), call);
                     break;
             }
-            int algorithm = Pick(new ReadOnlySpan<CudnnAlgorithmPerformance>(results, System.Math.Clamp(returned, 0, requested)));
-            if (algorithm < 0) throw new FinGenException($"{call}: cuDNN has no full-fp32 {pass} algorithm for {_geometry}");
+            int algorithm = CudnnAlgorithmChoice.Pick(new ReadOnlySpan<CudnnAlgorithmPerformance>(results, System.Math.Clamp(returned, 0, requested)), out bool deterministic);
+            if (algorithm < 0) throw new FinGenException($"{call}: cuDNN has no full-fp32 (FMA math) {pass} algorithm for {_geometry}");
+            if (!deterministic)
+                backend._notes.Add($"cuDNN has only non-deterministic {pass} algorithms for {_geometry}: algorithm {algorithm} is used, " +
+                    "and two runs may differ in the last bits");
 
             nuint bytes;
             switch (pass)
@@ -897,21 +904,6 @@ public sealed unsafe class CudaBackend : IGraphBackend
             backend.EnsureWorkspace(bytes);
             _algorithms[(int)pass] = algorithm;
             return algorithm;
-        }
-
-        /// <summary>Ranked results → the first deterministic full-fp32 success, else the first full-fp32 success, else −1.</summary>
-        private static int Pick(ReadOnlySpan<CudnnAlgorithmPerformance> results)
-        {
-            int fallback = -1;
-            foreach (ref readonly var result in results)
-            {
-                // Tensor-op entries would round float inputs (TF32 or half); the descriptor asks for FMA math anyway.
-                if (result.Status != CudnnStatus.Success || result.MathType is CudnnMathType.TensorOp or CudnnMathType.TensorOpAllowConversion)
-                    continue;
-                if (result.Determinism == CudnnDeterminism.Deterministic) return result.Algorithm;
-                if (fallback < 0) fallback = result.Algorithm;
-            }
-            return fallback;
         }
     }
 
@@ -941,10 +933,8 @@ public sealed unsafe class CudaBackend : IGraphBackend
     public void BatchNorm2dForwardTraining(Tensor x, Tensor gamma, Tensor beta, int channels, float momentum, float epsilon,
         Tensor runningMean, Tensor runningVar, Tensor y, Tensor saveMean, Tensor saveInvStd)
     {
-        int spatial = CheckBatchNorm(x, channels, gamma);
-        Shapes.Is(beta, 1, channels, "beta");
-        Shapes.Is(runningMean, 1, channels, "runningMean"); Shapes.Is(runningVar, 1, channels, "runningVar");
-        Shapes.Same(x, y); Shapes.Is(saveMean, 1, channels, "saveMean"); Shapes.Is(saveInvStd, 1, channels, "saveInvStd");
+        // The CPU reference's contract, shared (Shapes): among others, more than one value per channel (N·H·W > 1).
+        int spatial = Shapes.BatchNormTraining(x, gamma, beta, channels, runningMean, runningVar, y, saveMean, saveInvStd);
         Enter();
         if (x.Length == 0) return;
         float* px = x.Data, pg = gamma.Data, pb = beta.Data, py = y.Data, psm = saveMean.Data, psi = saveInvStd.Data,
@@ -957,10 +947,7 @@ public sealed unsafe class CudaBackend : IGraphBackend
     public void BatchNorm2dForwardInference(Tensor x, Tensor gamma, Tensor beta, int channels, float epsilon,
         Tensor runningMean, Tensor runningVar, Tensor y)
     {
-        int spatial = CheckBatchNorm(x, channels, gamma);
-        Shapes.Is(beta, 1, channels, "beta");
-        Shapes.Is(runningMean, 1, channels, "runningMean"); Shapes.Is(runningVar, 1, channels, "runningVar");
-        Shapes.Same(x, y);
+        int spatial = Shapes.BatchNormInference(x, gamma, beta, channels, runningMean, runningVar, y);
         Enter();
         float* px = x.Data, pg = gamma.Data, pb = beta.Data, prm = runningMean.Data, prv = runningVar.Data, py = y.Data;
         int batch = x.Rows;
@@ -971,11 +958,8 @@ public sealed unsafe class CudaBackend : IGraphBackend
     public void BatchNorm2dBackward(Tensor x, Tensor gamma, Tensor dy, int channels, Tensor saveMean, Tensor saveInvStd,
         Tensor dx, Tensor dGamma, Tensor dBeta)
     {
-        int spatial = CheckBatchNorm(x, channels, gamma);
-        Shapes.Same(x, dy); Shapes.Is(saveMean, 1, channels, "saveMean"); Shapes.Is(saveInvStd, 1, channels, "saveInvStd");
-        if (!dx.IsEmpty) Shapes.Same(x, dx);
+        int spatial = Shapes.BatchNormBackward(x, gamma, dy, channels, saveMean, saveInvStd, dx, dGamma, dBeta);
         if (dGamma.IsEmpty != dBeta.IsEmpty) Throw.Argument("BatchNorm2dBackward: dGamma and dBeta must both be given or both be empty");
-        if (!dGamma.IsEmpty) { Shapes.Is(dGamma, 1, channels, "dGamma"); Shapes.Is(dBeta, 1, channels, "dBeta"); }
         Enter();
         if (x.Length == 0 || (dx.IsEmpty && dGamma.IsEmpty)) return;
         float* px = x.Data, pg = gamma.Data, pdy = dy.Data, psm = saveMean.Data, psi = saveInvStd.Data,
@@ -984,13 +968,30 @@ public sealed unsafe class CudaBackend : IGraphBackend
         void** args = stackalloc void*[] { &px, &pg, &pdy, &psm, &psi, &pdx, &pdg, &pdb, &batch, &channels, &spatial };
         Launch(_kernels.BatchNormBackward, LaunchConfiguration.ChannelGrid(channels), LaunchConfiguration.ChannelBlock, args);
     }
+}
 
-    /// <summary>x is [N, C·S] with C = <paramref name="channels"/> and γ is [1, C]; returns S = H·W.</summary>
-    private static int CheckBatchNorm(Tensor x, int channels, Tensor gamma)
+/// <summary>How the backend picks a cuDNN algorithm from a <c>_v7</c> heuristic query's ranked results.</summary>
+internal static class CudnnAlgorithmChoice
+{
+    /// <summary>
+    /// Ranked results → the first deterministic success in FMA math (full fp32), else the first FMA success (and
+    /// <paramref name="deterministic"/> false), else −1. Only CUDNN_FMA_MATH qualifies: tensor-op entries round float
+    /// inputs (TF32 or half), and CUDNN_DEFAULT_MATH permits TF32 from Ampere on.
+    /// </summary>
+    internal static int Pick(ReadOnlySpan<CudnnAlgorithmPerformance> results, out bool deterministic)
     {
-        ArgumentOutOfRangeException.ThrowIfLessThan(channels, 1);
-        if (x.Cols % channels != 0) Throw.Argument($"{x} does not hold {channels} channels per row (x is [N, C·H·W])");
-        Shapes.Is(gamma, 1, channels, "gamma");
-        return x.Cols / channels;
+        int fallback = -1;
+        foreach (ref readonly var result in results)
+        {
+            if (result.Status != CudnnStatus.Success || result.MathType != CudnnMathType.Fma) continue;
+            if (result.Determinism == CudnnDeterminism.Deterministic)
+            {
+                deterministic = true;
+                return result.Algorithm;
+            }
+            if (fallback < 0) fallback = result.Algorithm;
+        }
+        deterministic = false;
+        return fallback;
     }
 }

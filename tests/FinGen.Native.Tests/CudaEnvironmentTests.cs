@@ -218,6 +218,26 @@ public sealed class CudaEnvironmentTests
         return dir?.FullName ?? throw new InvalidOperationException("repository root not found above the test binaries");
     }
 
+    // ---- cuDNN algorithm choice (no device needed: the ranked results are data)
+
+    [Test]
+    public void TheCudnnAlgorithmIsTheFirstDeterministicOneInFmaMath()
+    {
+        static CudnnAlgorithmPerformance R(int algorithm, CudnnMathType math, CudnnDeterminism determinism, int status = 0) =>
+            new() { Algorithm = algorithm, MathType = math, Determinism = determinism, Status = (CudnnStatus)status };
+        const CudnnDeterminism Det = CudnnDeterminism.Deterministic, NonDet = CudnnDeterminism.NonDeterministic;
+
+        int Pick(CudnnAlgorithmPerformance[] results, out bool deterministic) => CudnnAlgorithmChoice.Pick(results, out deterministic);
+        Assert.That(Pick([R(0, CudnnMathType.TensorOp, Det), R(1, CudnnMathType.Default, Det), R(2, CudnnMathType.Fma, NonDet), R(3, CudnnMathType.Fma, Det)],
+            out bool deterministic), Is.EqualTo(3));
+        Assert.That(deterministic, Is.True);
+        // Only a non-deterministic FMA algorithm: taken, and said so.
+        Assert.That(Pick([R(0, CudnnMathType.Default, Det), R(1, CudnnMathType.Fma, NonDet)], out deterministic), Is.EqualTo(1));
+        Assert.That(deterministic, Is.False);
+        // Default math may be TF32 from Ampere on; a failed entry is never taken.
+        Assert.That(Pick([R(0, CudnnMathType.Default, Det), R(1, CudnnMathType.TensorOp, Det), R(2, CudnnMathType.Fma, Det, status: 3000)], out _), Is.EqualTo(-1));
+    }
+
     // ---- statuses and versions
 
     [Test]

@@ -131,7 +131,9 @@ internal sealed class SafeStreamHandle : ContextBoundHandle
     public static unsafe SafeStreamHandle Create(PrimaryContextHandle context)
     {
         nint stream;
-        Check.Cu(Driver.cuStreamCreate(&stream, Driver.StreamDefault), nameof(Driver.cuStreamCreate));
+        // Non-blocking: never ordered with the legacy default stream, so another thread's synchronous copy (a Download on
+        // another backend) neither waits for this stream nor invalidates a capture in progress on it.
+        Check.Cu(Driver.cuStreamCreate(&stream, Driver.StreamNonBlocking), nameof(Driver.cuStreamCreate));
         return new SafeStreamHandle(context, stream);
     }
 

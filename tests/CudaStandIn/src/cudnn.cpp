@@ -12,7 +12,7 @@
 // type. The math type is the descriptor's (CUDNN_FMA_MATH when the backend asks for full fp32). Forward offers one
 // deterministic algorithm; the backward passes rank a non-deterministic algorithm 0 first (as cuDNN does: atomics)
 // and the deterministic algorithm 1 second, so a caller that takes the first entry silently loses determinism.
-// FINGEN_STANDIN_CUDNN_NONDETERMINISTIC_ONLY=1 offers the backward passes algorithm 0 alone. Backward data and
+// FINGEN_STANDIN_CUDNN_NONDETERMINISTIC_ONLY=1 (or fgStandInSetOption) offers the backward passes algorithm 0 alone. Backward data and
 // filter ask for a small workspace and scribble over it, so a caller that passes too little or shares it is caught.
 //
 // Like cuDNN 9, cudnnCreate loads its sub-libraries (libcudnn_ops.so.9, libcudnn_cnn.so.9) by file name through the
@@ -20,6 +20,8 @@
 // (or already loaded): a program that loads libcudnn.so.9 from a folder must load its sub-libraries from there too.
 #include <dlfcn.h>
 
+#include <algorithm>
+#include <atomic>
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
@@ -163,8 +165,12 @@ int buffer_check(const char* call, const char* name, const void* p, size_t count
     return problem.empty() ? kDnnSuccess : dnn_fail(kDnnExecutionFailed, std::string(call) + ": " + name + ": " + problem);
 }
 
+std::atomic<int> g_nondeterministic_only{-1};  // -1: not set by fgStandInSetOption, read the environment
+
 bool nondeterministic_only()
 {
+    const int set = g_nondeterministic_only.load();
+    if (set >= 0) return set != 0;
     const char* v = std::getenv("FINGEN_STANDIN_CUDNN_NONDETERMINISTIC_ONLY");
     return v != nullptr && std::strcmp(v, "1") == 0;
 }
@@ -246,88 +252,135 @@ void scribble(void* workspace, size_t bytes)
 
 inline float store(double sum, double alpha, double beta, float old) { return float(beta == 0.0 ? alpha * sum : alpha * sum + beta * double(old)); }
 
+int ceil_div(int a, int b) { return a > 0 ? (a + b - 1) / b : -((-a) / b); }
+int floor_div(int a, int b) { return a >= 0 ? a / b : -((-a + b - 1) / b); }
+
+// The output positions o < outputs whose tap t lands inside an input of `size`: o·stride − pad + t·dilation ∈ [0, size).
+struct Range
+{
+    int first, last;  // inclusive; empty when first > last
+};
+
+Range taps(int t, int outputs, int size, int stride, int pad, int dilation)
+{
+    const int offset = pad - t * dilation;
+    int first = ceil_div(offset, stride), last = floor_div(size - 1 + offset, stride);
+    if (first < 0) first = 0;
+    if (last > outputs - 1) last = outputs - 1;
+    return Range{first, last};
+}
+
+// Each output element is a sum over (c, r, s) in that order, of products in double.
 void forward(const Geometry& g, double alpha, const float* x, const float* w, double beta, float* y)
 {
+    std::vector<double> sums(size_t(g.p) * g.q);
     for (int n = 0; n < g.n; ++n)
         for (int k = 0; k < g.k; ++k)
-            for (int p = 0; p < g.p; ++p)
-                for (int q = 0; q < g.q; ++q)
+        {
+            std::fill(sums.begin(), sums.end(), 0.0);
+            for (int c = 0; c < g.c; ++c)
+            {
+                const float* plane = x + (size_t(n) * g.c + c) * g.h * g.w;
+                for (int r = 0; r < g.r; ++r)
                 {
-                    double sum = 0.0;
-                    for (int c = 0; c < g.c; ++c)
-                        for (int r = 0; r < g.r; ++r)
+                    const Range ps = taps(r, g.p, g.h, g.u, g.pad_h, g.dil_h);
+                    for (int s = 0; s < g.s; ++s)
+                    {
+                        const Range qs = taps(s, g.q, g.w, g.v, g.pad_w, g.dil_w);
+                        const int rr = g.flip ? g.r - 1 - r : r, ss = g.flip ? g.s - 1 - s : s;
+                        const double weight = w[((size_t(k) * g.c + c) * g.r + rr) * g.s + ss];
+                        for (int p = ps.first; p <= ps.last; ++p)
                         {
-                            const int hi = p * g.u - g.pad_h + r * g.dil_h;
-                            if (hi < 0 || hi >= g.h) continue;
-                            for (int s = 0; s < g.s; ++s)
-                            {
-                                const int wi = q * g.v - g.pad_w + s * g.dil_w;
-                                if (wi < 0 || wi >= g.w) continue;
-                                const int rr = g.flip ? g.r - 1 - r : r, ss = g.flip ? g.s - 1 - s : s;
-                                sum += double(x[((size_t(n) * g.c + c) * g.h + hi) * g.w + wi]) * double(w[((size_t(k) * g.c + c) * g.r + rr) * g.s + ss]);
-                            }
+                            const float* row = plane + size_t(p * g.u - g.pad_h + r * g.dil_h) * g.w;
+                            double* out = &sums[size_t(p) * g.q];
+                            for (int q = qs.first; q <= qs.last; ++q) out[q] += double(row[q * g.v - g.pad_w + s * g.dil_w]) * weight;
                         }
-                    float& out = y[((size_t(n) * g.k + k) * g.p + p) * g.q + q];
-                    out = store(sum, alpha, beta, out);
+                    }
                 }
+            }
+            float* plane = y + (size_t(n) * g.k + k) * g.p * g.q;
+            for (size_t i = 0; i < sums.size(); ++i) plane[i] = store(sums[i], alpha, beta, plane[i]);
+        }
 }
 
+// Each input element gathers, over (k, r, s) in that order, the products of every output its taps reach.
 void backward_data(const Geometry& g, double alpha, const float* w, const float* dy, double beta, float* dx)
 {
+    std::vector<double> sums(size_t(g.h) * g.w);
     for (int n = 0; n < g.n; ++n)
         for (int c = 0; c < g.c; ++c)
-            for (int h = 0; h < g.h; ++h)
-                for (int wi = 0; wi < g.w; ++wi)
+        {
+            std::fill(sums.begin(), sums.end(), 0.0);
+            for (int k = 0; k < g.k; ++k)
+            {
+                const float* plane = dy + (size_t(n) * g.k + k) * g.p * g.q;
+                for (int r = 0; r < g.r; ++r)
                 {
-                    double sum = 0.0;
-                    for (int k = 0; k < g.k; ++k)
-                        for (int r = 0; r < g.r; ++r)
+                    const Range ps = taps(r, g.p, g.h, g.u, g.pad_h, g.dil_h);
+                    for (int s = 0; s < g.s; ++s)
+                    {
+                        const Range qs = taps(s, g.q, g.w, g.v, g.pad_w, g.dil_w);
+                        const int rr = g.flip ? g.r - 1 - r : r, ss = g.flip ? g.s - 1 - s : s;
+                        const double weight = w[((size_t(k) * g.c + c) * g.r + rr) * g.s + ss];
+                        for (int p = ps.first; p <= ps.last; ++p)
                         {
-                            const int th = h + g.pad_h - r * g.dil_h;
-                            if (th < 0 || th % g.u != 0 || th / g.u >= g.p) continue;
-                            const int p = th / g.u;
-                            for (int s = 0; s < g.s; ++s)
-                            {
-                                const int tw = wi + g.pad_w - s * g.dil_w;
-                                if (tw < 0 || tw % g.v != 0 || tw / g.v >= g.q) continue;
-                                const int q = tw / g.v;
-                                const int rr = g.flip ? g.r - 1 - r : r, ss = g.flip ? g.s - 1 - s : s;
-                                sum += double(dy[((size_t(n) * g.k + k) * g.p + p) * g.q + q]) * double(w[((size_t(k) * g.c + c) * g.r + rr) * g.s + ss]);
-                            }
+                            const float* row = plane + size_t(p) * g.q;
+                            double* out = &sums[size_t(p * g.u - g.pad_h + r * g.dil_h) * g.w];
+                            for (int q = qs.first; q <= qs.last; ++q) out[q * g.v - g.pad_w + s * g.dil_w] += double(row[q]) * weight;
                         }
-                    float& out = dx[((size_t(n) * g.c + c) * g.h + h) * g.w + wi];
-                    out = store(sum, alpha, beta, out);
+                    }
                 }
+            }
+            float* plane = dx + (size_t(n) * g.c + c) * g.h * g.w;
+            for (size_t i = 0; i < sums.size(); ++i) plane[i] = store(sums[i], alpha, beta, plane[i]);
+        }
 }
 
+// Each filter element is a sum over (n, p, q) in that order.
 void backward_filter(const Geometry& g, double alpha, const float* x, const float* dy, double beta, float* dw)
 {
     for (int k = 0; k < g.k; ++k)
         for (int c = 0; c < g.c; ++c)
             for (int r = 0; r < g.r; ++r)
+            {
+                const Range ps = taps(r, g.p, g.h, g.u, g.pad_h, g.dil_h);
                 for (int s = 0; s < g.s; ++s)
                 {
+                    const Range qs = taps(s, g.q, g.w, g.v, g.pad_w, g.dil_w);
                     double sum = 0.0;
                     for (int n = 0; n < g.n; ++n)
-                        for (int p = 0; p < g.p; ++p)
+                    {
+                        const float* grad = dy + (size_t(n) * g.k + k) * g.p * g.q;
+                        const float* image = x + (size_t(n) * g.c + c) * g.h * g.w;
+                        for (int p = ps.first; p <= ps.last; ++p)
                         {
-                            const int hi = p * g.u - g.pad_h + r * g.dil_h;
-                            if (hi < 0 || hi >= g.h) continue;
-                            for (int q = 0; q < g.q; ++q)
-                            {
-                                const int wi = q * g.v - g.pad_w + s * g.dil_w;
-                                if (wi < 0 || wi >= g.w) continue;
-                                sum += double(dy[((size_t(n) * g.k + k) * g.p + p) * g.q + q]) * double(x[((size_t(n) * g.c + c) * g.h + hi) * g.w + wi]);
-                            }
+                            const float* grow = grad + size_t(p) * g.q;
+                            const float* xrow = image + size_t(p * g.u - g.pad_h + r * g.dil_h) * g.w;
+                            for (int q = qs.first; q <= qs.last; ++q) sum += double(grow[q]) * double(xrow[q * g.v - g.pad_w + s * g.dil_w]);
                         }
+                    }
                     const int rr = g.flip ? g.r - 1 - r : r, ss = g.flip ? g.s - 1 - s : s;
                     float& out = dw[((size_t(k) * g.c + c) * g.r + rr) * g.s + ss];
                     out = store(sum, alpha, beta, out);
                 }
+            }
 }
 }  // namespace
 
 extern "C" {
+
+// The stand-in's own knob for tests (a managed runtime's environment changes do not reach getenv):
+// "cudnn_nondeterministic_only" 1 makes the backward algorithm queries offer only non-deterministic algorithms.
+int fgStandInSetOption(const char* name, int value)
+{
+    if (name == nullptr) return kErrorInvalidValue;
+    if (std::strcmp(name, "cudnn_nondeterministic_only") == 0)
+    {
+        g_nondeterministic_only = value != 0 ? 1 : 0;
+        return kSuccess;
+    }
+    return kErrorNotFound;
+}
 
 int cudnnCreate(void** handle)
 {
