@@ -1,6 +1,6 @@
 // common.cuh — helpers shared by every kernel file of the CUDA backend.
 // defines: FG_BLOCK_SIZE, FG_MAX_GRID_SIZE, FG_REDUCE_THREADS, FG_CHANNEL_THREADS, fg_grid_size, fg_global_index,
-//          fg_global_stride, fg_sigmoid, fg_philox4x32_10, fg_philox_block, fg_open_unit, fg_box_muller
+//          fg_global_stride, fg_index32, fg_sigmoid, fg_philox4x32_10, fg_philox_block, fg_open_unit, fg_box_muller
 //
 // The Philox block function, the open-unit map, Box–Muller and the sigmoid are __host__ __device__ so that
 // kernels/tests/host_test.cu can check them on a machine without a GPU against the C# implementation
@@ -49,6 +49,15 @@ static __device__ __forceinline__ long long fg_global_index()
 static __device__ __forceinline__ long long fg_global_stride()
 {
     return (long long)blockDim.x * gridDim.x;
+}
+
+// An element index as 32 bits for division and remainder. Every index a kernel divides is below an element count that
+// the C# side holds in an int (Tensor.Length refuses larger shapes), so the cast is exact, and a 32-bit `/` or `%` is a
+// few instructions where the 64-bit one is a long software routine on the GPU. Loop counters stay 64-bit, so that
+// i + stride cannot wrap for any grid.
+static __device__ __forceinline__ unsigned int fg_index32(long long i)
+{
+    return (unsigned int)i;
 }
 
 // ---- stable sigmoid: never evaluates e^t for t > 0, so it neither overflows nor loses 1 − σ for x ≪ 0.

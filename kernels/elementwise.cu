@@ -37,7 +37,7 @@ extern "C" __global__ void fg_bias_add_rows(float* y, const float* bias, int row
     const long long n = (long long)rows * cols;
     for (long long i = fg_global_index(); i < n; i += fg_global_stride())
     {
-        y[i] += bias[i % cols];
+        y[i] += bias[fg_index32(i) % (unsigned)cols];
     }
 }
 

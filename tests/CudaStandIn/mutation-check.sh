@@ -19,7 +19,7 @@ mutants=(
   "missing barrier: the loss reduction tree without its __syncthreads|losses.cu|s.replace('if (j < s) sums[j] += sums[j + s];\n        __syncthreads();', 'if (j < s) sums[j] += sums[j + s];', 1)"
   "missing barrier: fg_block_sum returns without the barrier that frees its scratch|batchnorm.cu|s.replace('const double total = sums[0];\n    __syncthreads();', 'const double total = sums[0];', 1)"
   "swapped parameters: fg_reparameterize_forward takes logvar before mu|reparameterize.cu|s.replace('fg_reparameterize_forward(const float* mu, const float* logvar,', 'fg_reparameterize_forward(const float* logvar, const float* mu,', 1)"
-  "off-by-one: fg_bias_add_rows adds the next column's bias|elementwise.cu|s.replace('y[i] += bias[i % cols];', 'y[i] += bias[(i + 1) % cols];', 1)"
+  "off-by-one: fg_bias_add_rows adds the next column's bias|elementwise.cu|s.replace('y[i] += bias[fg_index32(i) % (unsigned)cols];', 'y[i] += bias[(fg_index32(i) + 1) % (unsigned)cols];', 1)"
 )
 
 run_suite() {  # kernels dir -> 0 when the tests pass
