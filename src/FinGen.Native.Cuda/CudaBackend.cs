@@ -63,6 +63,8 @@ public sealed unsafe class CudaBackend : IGraphBackend
     private int _nextStagingSlot;
     // The device slot the by-value SgdStep/AdamStep stage their hyper-parameters in (StepScalars' optimizer slot layout).
     private readonly Tensor _byValueHyper;
+    // The loss forwards' stage-1 partial sums (LaunchConfiguration.MaxLossBlocks doubles); one stream orders their uses.
+    private readonly double* _lossPartials;
     private bool _disposed;
     private readonly List<string> _notes = [];
 
@@ -104,6 +106,7 @@ public sealed unsafe class CudaBackend : IGraphBackend
             for (int i = 0; i < StagingSlots; i++) _stagingCopied[i] = Own(SafeEventHandle.Create(_context, Driver.EventDisableTiming)).Value;
             var byValueHyper = Own(DeviceAllocationHandle.Allocate(_context, StepScalars.OptimizerSlotFloats * sizeof(float)));
             _byValueHyper = new Tensor((float*)byValueHyper.Pointer, 1, StepScalars.OptimizerSlotFloats, "by_value_hyper");
+            _lossPartials = (double*)Own(DeviceAllocationHandle.Allocate(_context, LaunchConfiguration.MaxLossBlocks * sizeof(double))).Pointer;
 
             Math = math;
             Info = CudaDeviceInfo.Query(ordinal, _cublas);
@@ -398,7 +401,7 @@ public sealed unsafe class CudaBackend : IGraphBackend
         LaunchElementwise(kernel, n, args);
     }
 
-    // ---- losses: the forward reductions write loss[0] from one block, in a fixed order
+    // ---- losses: the forward reductions are two launches in a fixed order (partial sums, then loss[0])
 
     public void BceWithLogitsForward(Tensor logits, Tensor targets, float scale, Tensor loss) =>
         LossForward(_kernels.BceLogitsForward, logits, targets, scale, loss);
@@ -430,9 +433,13 @@ public sealed unsafe class CudaBackend : IGraphBackend
         Shapes.Same(a, b, op); Shapes.Scalar(loss);
         Enter();
         float* pa = a.Data, pb = b.Data, pl = loss.Data;
+        double* partials = _lossPartials;
         int n = a.Length;
-        void** args = stackalloc void*[] { &pa, &pb, &pl, &scale, &n };
-        Launch(kernel, 1, LaunchConfiguration.ReductionBlock, args);
+        // Two stages, each in a fixed order (kernels/losses.cu): up to 256 blocks of partial sums, then one block adds them.
+        void** args = stackalloc void*[] { &pa, &pb, &partials, &n };
+        Launch(kernel, LaunchConfiguration.LossGrid(n), LaunchConfiguration.ReductionBlock, args);
+        void** finish = stackalloc void*[] { &partials, &n, &scale, &pl };
+        Launch(_kernels.LossFinish, 1, LaunchConfiguration.ReductionBlock, finish);
     }
 
     private void LossBackward(nint kernel, Tensor a, Tensor b, float scale, Tensor grad, [CallerMemberName] string op = "")

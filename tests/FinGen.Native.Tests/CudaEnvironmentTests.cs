@@ -200,6 +200,15 @@ public sealed class CudaEnvironmentTests
         Assert.That(LaunchConfiguration.ReductionBlock, Is.EqualTo(512));
     }
 
+    [TestCase(0, 1u)]
+    [TestCase(8192, 1u)]
+    [TestCase(8193, 2u)]
+    [TestCase(1_100_000, 135u)]
+    [TestCase(int.MaxValue, 256u)]
+    public void LossGridsFollowTheKernelAbi(int n, uint grid) =>
+        // kernels/losses.cu: fg_loss_blocks(n) = clamp(ceil(n / 8192), 1, 256).
+        Assert.That(LaunchConfiguration.LossGrid(n), Is.EqualTo(grid));
+
     [Test]
     public void LaunchConstantsMatchTheKernelsCommonHeader()
     {
@@ -209,6 +218,8 @@ public sealed class CudaEnvironmentTests
         Assert.That(text, Does.Match(@"FG_BLOCK_SIZE\D+256\b"));
         Assert.That(text, Does.Match(@"FG_MAX_GRID_SIZE\D+4096\b"));
         Assert.That(text, Does.Match(@"FG_REDUCE_THREADS\D+512\b"));
+        Assert.That(text, Does.Match(@"FG_LOSS_BLOCK_ITEMS\D+8192\b"));
+        Assert.That(text, Does.Match(@"FG_MAX_LOSS_BLOCKS\D+256\b"));
     }
 
     private static string RepositoryRoot()

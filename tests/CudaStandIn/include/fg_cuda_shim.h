@@ -49,3 +49,10 @@ static inline int __float_as_int(float value)
     memcpy(&bits, &value, sizeof bits);
     return bits;
 }
+
+static inline double __longlong_as_double(long long bits)
+{
+    double value;
+    memcpy(&value, &bits, sizeof value);
+    return value;
+}
