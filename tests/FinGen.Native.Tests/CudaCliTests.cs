@@ -41,12 +41,12 @@ public sealed class CudaCliTests
     [TestCase("conv-vae")]
     public void TrainOnCudaFollowsTheCpuReference(string model)
     {
-        // The conv models at batch 4: the scalar CPU reference (and the stand-in) take about 0.2 s a step at 4 and
-        // ten times that at the default 64; 200 steps of both must stay within a CI run.
+        // The conv models at batch 2: the scalar CPU reference (and the stand-in) take about 0.1 s a step at 2 and
+        // twenty times that at the default 64; 200 steps of both must stay within a CI run.
         bool conv = model is "dcgan" or "conv-vae";
         string[] Args(string device, string name) =>
             ["train", "--model", model, "--device", device, "--steps", Steps.ToString(System.Globalization.CultureInfo.InvariantCulture),
-             "--batch", conv ? "4" : "64", "--metrics-every", "1", "--out", Path.Combine(_dir, name)];
+             "--batch", conv ? "2" : "64", "--metrics-every", "1", "--out", Path.Combine(_dir, name)];
 
         // --device cpu with FINGEN_BACKEND=cpu-ref: the scalar reference backend, the oracle of every parity test. It runs
         // on another thread meanwhile (the CUDA run names its device, so the variable does not reach it): one wall time.
