@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The mutation check: does the CUDA test net catch kernel bugs? Builds the stand-in from copies of kernels/ with one
-# deliberate bug each and runs the CUDA op tests against each; every mutant must make them fail, and the real kernels
-# must pass. Prints one line a mutant and "mutation check: N of N mutants caught"; exits non-zero otherwise.
+# deliberate bug each (tests/CudaStandIn/mutants/*.patch) and runs the CUDA op tests against each; every mutant must
+# make them fail, and the real kernels must pass. Prints one line a mutant and "mutation check: N of N mutants
+# caught"; exits non-zero otherwise.
 #
 # Each mutant recompiles only the kernels (one translation unit) and runs CudaParityTests plus the batch-norm tests
 # (about 20 s each on two cores). Needs the test project built (dotnet build -c Release).
@@ -13,14 +14,9 @@ trap 'rm -rf "$WORK"' EXIT
 cd "$ROOT"
 FILTER="FullyQualifiedName~CudaParityTests|FullyQualifiedName~CudaConvParityTests.BatchNorm"
 
-# name | file | python expression turning the source text `s` into the mutant (must change it)
-mutants=(
-  "off-by-one: fg_fill writes one element past n|elementwise.cu|s.replace('extern \"C\" __global__ void fg_fill(float* y, float value, int n)\n{\n    for (long long i = fg_global_index(); i < n;', 'extern \"C\" __global__ void fg_fill(float* y, float value, int n)\n{\n    for (long long i = fg_global_index(); i <= n;', 1)"
-  "missing barrier: the loss reduction tree without its __syncthreads|losses.cu|s.replace('if (j < s) sums[j] += sums[j + s];\n        __syncthreads();', 'if (j < s) sums[j] += sums[j + s];', 1)"
-  "missing barrier: fg_block_sum returns without the barrier that frees its scratch|batchnorm.cu|s.replace('const double total = sums[0];\n    __syncthreads();', 'const double total = sums[0];', 1)"
-  "swapped parameters: fg_reparameterize_forward takes logvar before mu|reparameterize.cu|s.replace('fg_reparameterize_forward(const float* mu, const float* logvar,', 'fg_reparameterize_forward(const float* logvar, const float* mu,', 1)"
-  "off-by-one: fg_bias_add_rows adds the next column's bias|elementwise.cu|s.replace('y[i] += bias[fg_index32(i) % (unsigned)cols];', 'y[i] += bias[(fg_index32(i) + 1) % (unsigned)cols];', 1)"
-)
+# Each mutant is a patch of kernels/ in tests/CudaStandIn/mutants/ (its first line says what it breaks), applied with
+# git apply to a copy; one that no longer applies (the kernels changed) fails the check, so it is updated with them.
+mutants=("$ROOT"/tests/CudaStandIn/mutants/*.patch)
 
 run_suite() {  # kernels dir -> 0 when the tests pass
   local dir="$1"
@@ -33,11 +29,11 @@ run_suite() {  # kernels dir -> 0 when the tests pass
 }
 
 caught=0
-for entry in "${mutants[@]}"; do
-  IFS='|' read -r name file edit <<< "$entry"
+for patch in "${mutants[@]}"; do
+  name=$(head -n 1 "$patch" | sed 's/^Mutant: //')
   rm -rf "$WORK/kernels" && cp -r kernels "$WORK/kernels"
-  if ! python3 -c "import sys; p=sys.argv[1]; s=open(p).read(); t=$edit; sys.exit(1) if t == s else open(p,'w').write(t)" "$WORK/kernels/$file"; then
-    echo "mutant NOT APPLIED (the source changed?): $name"
+  if ! (cd "$WORK/kernels" && git apply -p2 "$patch" 2> "$WORK/apply.log"); then
+    echo "mutant NOT APPLIED (the kernels changed? update $(basename "$patch")): $name"; cat "$WORK/apply.log"
     continue
   fi
   run_suite "$WORK/kernels"
