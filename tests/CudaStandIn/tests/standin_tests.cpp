@@ -1,12 +1,17 @@
-// standin_tests.cpp — the stand-in's own tests, through its C entry points only: the reference SGEMM and
-// convolutions against cases computed by hand, descriptors cuDNN refuses, the launch checks, guard zones, and what
-// stream capture refuses. Prints "standin_tests: N passed, N failed" and exits non-zero on any failure.
+// standin_tests.cpp — the stand-in's own tests: through its C entry points, the reference SGEMM and convolutions
+// against cases computed by hand, descriptors cuDNN refuses, the launch checks, guard zones and what stream capture
+// refuses; and the fiber scheduler itself (barriers, seeded thread orders, a barrier in divergent code), with kernels
+// written here. Prints "standin_tests: N passed, N failed" and exits non-zero on any failure.
 #include <cmath>
 #include <cstdio>
 #include <cstring>
 #include <string>
 #include <thread>
 #include <vector>
+
+// The scheduler's own checks use a kernel written here, through the same shim as kernels/*.cu.
+#include "../include/fg_cuda_shim.h"
+#include "../src/standin.h"
 
 extern "C" {
 int cuInit(unsigned);
@@ -288,6 +293,69 @@ void capture_cases(void* module)
     }
     cuMemFree_v2(y);
 }
+// A block of 64 threads: each writes its slot of shared memory, then reads its neighbour's. Without the barrier the
+// read sees the neighbour's write only if the neighbour happened to run first: the answer depends on the thread order.
+__shared__ float g_slots[64];
+
+void neighbour_kernel(float* out, int barrier)
+{
+    g_slots[threadIdx.x] = float(threadIdx.x + 1);
+    if (barrier != 0) __syncthreads();
+    out[threadIdx.x] = g_slots[(threadIdx.x + 1) % 64];
+}
+
+void divergent_kernel(float* out)
+{
+    if (threadIdx.x < 32) __syncthreads();
+    out[threadIdx.x] = 1.0f;
+}
+
+struct NeighbourLaunch final : fg_standin::PreparedLaunch
+{
+    float* out = nullptr;
+    int barrier = 0;
+    void run_thread() override { neighbour_kernel(out, barrier); }
+};
+
+struct DivergentLaunch final : fg_standin::PreparedLaunch
+{
+    float* out = nullptr;
+    void run_thread() override { divergent_kernel(out); }
+};
+
+std::vector<float> neighbours(int barrier, uint64_t seed)
+{
+    std::vector<float> out(64, -1.0f);
+    for (float& slot : g_slots) slot = 0.0f;  // shared memory starts undefined; here, zeros
+    NeighbourLaunch launch;
+    launch.out = out.data();
+    launch.barrier = barrier;
+    const fg_standin::KernelInfo info{"neighbour_kernel", 0, 2, nullptr};
+    fg_standin::run_grid(info, launch, fg_standin::Dim{1, 1, 1}, fg_standin::Dim{64, 1, 1}, seed);
+    return out;
+}
+
+void scheduler_cases()
+{
+    std::vector<float> expected(64);
+    for (int t = 0; t < 64; ++t) expected[size_t(t)] = float((t + 1) % 64 + 1);
+    for (uint64_t seed : {1ull, 2ull, 3ull}) expect_values(neighbours(1, seed), expected, "with the barrier, every thread order gives the answer");
+    int differing = 0;
+    const std::vector<float> first = neighbours(0, 1);
+    for (uint64_t seed = 2; seed < 6; ++seed) differing += neighbours(0, seed) != first ? 1 : 0;
+    check(first != expected && differing > 0, "without the barrier the answer is wrong and changes with the seed");
+
+    std::vector<float> out(64);
+    DivergentLaunch launch;
+    launch.out = out.data();
+    const fg_standin::KernelInfo info{"divergent_kernel", 0, 1, nullptr};
+    expect_status(fg_standin::run_grid(info, launch, fg_standin::Dim{1, 1, 1}, fg_standin::Dim{64, 1, 1}, 7), 719,
+                  "a barrier only half the block reaches fails the launch");
+    const char* text = nullptr;
+    cuGetErrorString(719, &text);
+    check(text != nullptr && std::strstr(text, "divergent_kernel") != nullptr && std::strstr(text, "divergent code") != nullptr,
+          std::string("the report names the kernel: ") + (text ? text : "(null)"));
+}
 }  // namespace
 
 int main()
@@ -303,6 +371,7 @@ int main()
     conv_cases();
     launch_cases(module);
     capture_cases(module);
+    scheduler_cases();
     std::printf("standin_tests: %d passed, %d failed\n", g_passed, g_failed);
     return g_failed == 0 ? 0 : 1;
 }
