@@ -1,5 +1,5 @@
 // common.cuh — helpers shared by every kernel file of the CUDA backend.
-// defines: FG_BLOCK_SIZE, FG_MAX_GRID_SIZE, FG_REDUCE_THREADS, FG_LOSS_BLOCK_ITEMS, FG_MAX_LOSS_BLOCKS, FG_CHANNEL_THREADS, fg_grid_size, fg_global_index,
+// defines: FG_BLOCK_SIZE, FG_MAX_GRID_SIZE, FG_REDUCE_THREADS, FG_LOSS_BLOCK_ITEMS, FG_MAX_LOSS_BLOCKS, FG_BIAS_GRAD_THREADS, FG_CHANNEL_THREADS, fg_grid_size, fg_global_index,
 //          fg_global_stride, fg_index32, fg_sigmoid, fg_philox4x32_10, fg_philox_block, fg_open_unit, fg_box_muller
 //
 // The Philox block function, the open-unit map, Box–Muller and the sigmoid are __host__ __device__ so that
@@ -29,6 +29,8 @@
 // most FG_MAX_LOSS_BLOCKS blocks (losses.cu); both are part of the numerics, like FG_REDUCE_THREADS.
 #define FG_LOSS_BLOCK_ITEMS 8192
 #define FG_MAX_LOSS_BLOCKS 256
+// Threads of a bias-gradient block (elementwise.cu): 8 row groups of 32 columns. Part of the numerics.
+#define FG_BIAS_GRAD_THREADS 256
 // Threads of every per-channel reduction block (batchnorm.cu): thread j sums the channel's elements j, j + 256, ...
 // so, like FG_REDUCE_THREADS, it is part of the numerics. Must be a power of two.
 #define FG_CHANNEL_THREADS 256

@@ -73,6 +73,6 @@ public sealed unsafe partial class CudaBackend
         }
         float* pdy = dy.Data, pdb = dBias.Data;
         void** args = stackalloc void*[] { &pdy, &pdb, &batch, &outputs };
-        LaunchElementwise(_kernels.BiasGradAccumulate, outputs, args); // one thread a column
+        if (outputs > 0) Launch(_kernels.BiasGradAccumulate, LaunchConfiguration.BiasGradGrid(outputs), LaunchConfiguration.BiasGradBlock, args);
     }
 }

@@ -127,6 +127,12 @@ internal static class LaunchConfiguration
     /// <summary>fg_loss_blocks(n) = clamp(⌈n / 8192⌉, 1, 256): the one grid a loss forward's stage 1 accepts.</summary>
     public static uint LossGrid(int n) => (uint)Math.Clamp((n + (long)LossBlockItems - 1) / LossBlockItems, 1, MaxLossBlocks);
 
+    /// <summary>FG_BIAS_GRAD_THREADS: fg_bias_grad_accumulate's exact block (8 row groups × 32 columns).</summary>
+    public const uint BiasGradBlock = 256;
+
+    /// <summary>A block per tile of 32 columns, clamp(⌈cols / 32⌉, 1, 4096); beyond the cap blocks stride over tiles.</summary>
+    public static uint BiasGradGrid(int cols) => (uint)Math.Clamp((cols + 31L) / 32, 1, MaxGrid);
+
     /// <summary>FG_CHANNEL_THREADS: the per-channel reductions of kernels/batchnorm.cu run exactly this many threads a
     /// block (part of their numerics; any other block shape writes NaN).</summary>
     public const uint ChannelBlock = 256;

@@ -209,6 +209,17 @@ public sealed class CudaEnvironmentTests
         // kernels/losses.cu: fg_loss_blocks(n) = clamp(ceil(n / 8192), 1, 256).
         Assert.That(LaunchConfiguration.LossGrid(n), Is.EqualTo(grid));
 
+    [TestCase(1, 1u)]
+    [TestCase(32, 1u)]
+    [TestCase(33, 2u)]
+    [TestCase(1_000_000, 4096u)]
+    public void BiasGradientGridsFollowTheKernelAbi(int cols, uint grid)
+    {
+        // kernels/elementwise.cu: a block of exactly 256 threads a tile of 32 columns, at most 4096 blocks.
+        Assert.That(LaunchConfiguration.BiasGradGrid(cols), Is.EqualTo(grid));
+        Assert.That(LaunchConfiguration.BiasGradBlock, Is.EqualTo(256));
+    }
+
     [Test]
     public void LaunchConstantsMatchTheKernelsCommonHeader()
     {
