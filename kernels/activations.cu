@@ -79,7 +79,7 @@ extern "C" __global__ void fg_bias_activation_forward(float* pre, const float* b
     const long long n = (long long)rows * cols;
     for (long long i = fg_global_index(); i < n; i += fg_global_stride())
     {
-        const float v = pre[i] + bias[i % cols];
+        const float v = pre[i] + bias[fg_index32(i) % (unsigned)cols];
         pre[i] = v;
         switch (activation)
         {
@@ -92,7 +92,7 @@ extern "C" __global__ void fg_bias_activation_forward(float* pre, const float* b
 }
 
 // ---- launch configuration
-// fg_bias_activation_forward: block 256, grid fg_grid_size(rows·cols, 256, 4096), grid-stride (64-bit index).
+// fg_bias_activation_forward: block 256, grid fg_grid_size(rows·cols, 256, 4096), grid-stride (64-bit loop counter, 32-bit division: fg_index32).
 // The other six: block FG_BLOCK_SIZE (256), grid fg_grid_size(n, 256, FG_MAX_GRID_SIZE = 4096).
 // Grid-stride loops, so any grid ≥ 1 and any block size are correct. No shared memory.
 // Numerics vs. the CPU twin: expf and tanhf are CUDA's (≤ 2 ulp), not glibc's, so sigmoid and tanh may

@@ -32,7 +32,7 @@
 // Address of element j < m = n·s of channel c.
 static __device__ __forceinline__ long long fg_channel_offset(long long j, int c, int channels, int spatial)
 {
-    const long long image = j / spatial;
+    const long long image = fg_index32(j) / (unsigned)spatial;
     return (image * channels + c) * (long long)spatial + (j - image * spatial);
 }
 
@@ -115,7 +115,7 @@ extern "C" __global__ void fg_batchnorm_forward_inference(const float* x, const 
     const long long total = (long long)n * channels * spatial;
     for (long long i = fg_global_index(); i < total; i += fg_global_stride())
     {
-        const int c = (int)((i / spatial) % channels);
+        const int c = (int)(fg_index32(i) / (unsigned)spatial % (unsigned)channels);
         const double inv_std = 1.0 / sqrt((double)running_var[c] + (double)epsilon);
         y[i] = (float)((double)gamma[c] * (((double)x[i] - (double)running_mean[c]) * inv_std) + (double)beta[c]);
     }

@@ -1,6 +1,6 @@
 // common.cuh — helpers shared by every kernel file of the CUDA backend.
-// defines: FG_BLOCK_SIZE, FG_MAX_GRID_SIZE, FG_REDUCE_THREADS, FG_CHANNEL_THREADS, fg_grid_size, fg_global_index,
-//          fg_global_stride, fg_sigmoid, fg_philox4x32_10, fg_philox_block, fg_open_unit, fg_box_muller
+// defines: FG_BLOCK_SIZE, FG_MAX_GRID_SIZE, FG_REDUCE_THREADS, FG_LOSS_BLOCK_ITEMS, FG_MAX_LOSS_BLOCKS, FG_BIAS_GRAD_THREADS, FG_CHANNEL_THREADS, fg_grid_size, fg_global_index,
+//          fg_global_stride, fg_index32, fg_sigmoid, fg_philox4x32_10, fg_philox_block, fg_open_unit, fg_box_muller
 //
 // The Philox block function, the open-unit map, Box–Muller and the sigmoid are __host__ __device__ so that
 // kernels/tests/host_test.cu can check them on a machine without a GPU against the C# implementation
@@ -22,10 +22,15 @@
 // Grid cap of every grid-stride kernel: enough to fill an H100 (132 SMs × 8 blocks of 256) several times
 // over; larger grids are correct too, they just start idle blocks.
 #define FG_MAX_GRID_SIZE 4096
-// Threads of the one block that runs a loss reduction. Part of the numerics: each thread sums the
-// elements i ≡ threadIdx.x (mod FG_REDUCE_THREADS), so changing it changes the last bits of a loss.
-// Must be a power of two.
+// Threads of each block of a loss reduction (losses.cu). Part of the numerics: it fixes which elements each thread
+// sums, so changing it changes the last bits of a loss. Must be a power of two.
 #define FG_REDUCE_THREADS 512
+// Stage 1 of a loss reduction takes one block of FG_REDUCE_THREADS per FG_LOSS_BLOCK_ITEMS elements (16 a thread), at
+// most FG_MAX_LOSS_BLOCKS blocks (losses.cu); both are part of the numerics, like FG_REDUCE_THREADS.
+#define FG_LOSS_BLOCK_ITEMS 8192
+#define FG_MAX_LOSS_BLOCKS 256
+// Threads of a bias-gradient block (elementwise.cu): 8 row groups of 32 columns. Part of the numerics.
+#define FG_BIAS_GRAD_THREADS 256
 // Threads of every per-channel reduction block (batchnorm.cu): thread j sums the channel's elements j, j + 256, ...
 // so, like FG_REDUCE_THREADS, it is part of the numerics. Must be a power of two.
 #define FG_CHANNEL_THREADS 256
@@ -49,6 +54,15 @@ static __device__ __forceinline__ long long fg_global_index()
 static __device__ __forceinline__ long long fg_global_stride()
 {
     return (long long)blockDim.x * gridDim.x;
+}
+
+// An element index as 32 bits for division and remainder. Every index a kernel divides is below an element count that
+// the C# side holds in an int (Tensor.Length refuses larger shapes), so the cast is exact, and a 32-bit `/` or `%` is a
+// few instructions where the 64-bit one is a long software routine on the GPU. Loop counters stay 64-bit, so that
+// i + stride cannot wrap for any grid.
+static __device__ __forceinline__ unsigned int fg_index32(long long i)
+{
+    return (unsigned int)i;
 }
 
 // ---- stable sigmoid: never evaluates e^t for t > 0, so it neither overflows nor loses 1 − σ for x ≪ 0.

@@ -36,6 +36,9 @@ internal static class BenchCommand
             bool asCsv = parse.GetValue(csv);
             var data = DataSets.FromImages(EmbeddedData.Mnist(2048));
             using var device0 = Devices.Create(parse.GetValue(device)!);
+            // The CPU stand-in for CUDA (tests/CudaStandIn) runs kernels as fibers: its times mean nothing.
+            if (device0 is CudaBackend { Info.IsStandIn: true } standIn)
+                throw new FinGen.Native.FinGenException($"bench: refusing to time {standIn.Info.Name}: the CUDA stand-in proves correctness, never speed");
             using var profiler = parse.GetValue(profile) ? new ProfilingBackend(device0, OpTimerFor(device0)) : null;
             IBackend backend = profiler ?? device0;
             var o = console.Out;

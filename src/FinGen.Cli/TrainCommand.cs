@@ -239,6 +239,8 @@ internal static class TrainCommand
             log.WriteLine($"  after {GenerativeModel.GraphWarmupSteps} warm-up steps, one step was captured as a graph and replayed; metrics copied back every {metricsEvery} steps");
         else if (model.GraphFailure is not null)
             log.WriteLine($"  every step ran without a graph: capturing one failed ({model.GraphFailure})");
+        if (backend is FinGen.Native.Cuda.CudaBackend cuda)
+            foreach (string note in cuda.Notes) log.WriteLine($"  note: {note}");
         foreach (var path in written) log.WriteLine($"  wrote {path}");
         return Cli.Ok;
     }

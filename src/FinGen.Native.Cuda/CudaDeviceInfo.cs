@@ -19,6 +19,12 @@ public sealed record CudaDeviceInfo(
     int Ordinal, string Name, int Multiprocessors, string ComputeCapability, long TotalMemoryBytes, string DriverVersion,
     string? CublasVersion, string? CublasMissing, string? CudnnVersion, string? CudnnMissing)
 {
+    /// <summary>What the CPU stand-in for the CUDA libraries (tests/CudaStandIn) calls its device: its name starts so.</summary>
+    public const string StandInNamePrefix = "FinGen CPU stand-in";
+
+    /// <summary>True on the CPU stand-in, which runs the real kernels on the CPU to prove them correct: never time it.</summary>
+    public bool IsStandIn => Name.StartsWith(StandInNamePrefix, StringComparison.Ordinal);
+
     /// <summary>One line, e.g. "device 0: NVIDIA H100 80GB HBM3, compute 9.0, 132 SMs, 79.2 GiB; driver 13.0; cuBLAS 13.0.2; cuDNN 9.10.2".</summary>
     public override string ToString() => string.Create(CultureInfo.InvariantCulture,
         $"device {Ordinal}: {Name}, compute {ComputeCapability}, {Multiprocessors} SMs, {TotalMemoryBytes / (1024.0 * 1024 * 1024):F1} GiB; " +

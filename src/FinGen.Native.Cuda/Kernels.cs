@@ -54,29 +54,56 @@ internal sealed class KernelImage
         return bytes;
     }
 
-    /// <summary>Loads the image as a module on the current context.</summary>
-    public unsafe SafeModuleHandle Load(PrimaryContextHandle context)
+    /// <summary>
+    /// Copies the image into aligned native memory (the fatbin header is read in place by the driver) and loads it as a
+    /// module on the current context. The copy is returned to the caller, who must keep it alive as long as the module:
+    /// with lazy loading (the default since CUDA 12.2) the driver reads the image again when a function is first
+    /// fetched or launched, not only in cuModuleLoadData.
+    /// </summary>
+    public unsafe (NativeImageHandle Image, SafeModuleHandle Module) Load(PrimaryContextHandle context)
     {
         byte[] bytes = Read();
         if (bytes.Length == 0) throw new FinGenException($"{Description} is empty: {NotBuilt}");
-        // The fatbin header is read in place by the driver: give it aligned memory rather than a managed array.
-        void* image = NativeMemory.AlignedAlloc((nuint)bytes.Length, 64);
+        var image = NativeImageHandle.Copy(bytes);
         try
         {
-            bytes.CopyTo(new Span<byte>(image, bytes.Length));
-            return SafeModuleHandle.Load(context, image);
+            return (image, SafeModuleHandle.Load(context, (void*)image.DangerousGetHandle()));
         }
-        finally
+        catch
         {
-            NativeMemory.AlignedFree(image);
+            image.Dispose();
+            throw;
         }
+    }
+}
+
+/// <summary>A kernel image in 64-byte-aligned native memory, freed when the handle is released (after its module).</summary>
+internal sealed unsafe class NativeImageHandle : SafeHandle
+{
+    private NativeImageHandle() : base(0, ownsHandle: true) { }
+
+    public override bool IsInvalid => handle == 0;
+
+    public static NativeImageHandle Copy(ReadOnlySpan<byte> bytes)
+    {
+        var safe = new NativeImageHandle();
+        void* memory = NativeMemory.AlignedAlloc((nuint)bytes.Length, 64);
+        bytes.CopyTo(new Span<byte>(memory, bytes.Length));
+        safe.SetHandle((nint)memory);
+        return safe;
+    }
+
+    protected override bool ReleaseHandle()
+    {
+        NativeMemory.AlignedFree((void*)handle);
+        return true;
     }
 }
 
 /// <summary>
 /// How kernels are launched: kernels/ABI.md's "Launch configuration" (constants of kernels/common.cuh), kept in
 /// one place so both sides change together. All launches are 1-D with no dynamic shared memory. Every kernel but
-/// the three loss forwards is a grid-stride loop (over elements, or over channels for the per-channel reductions), so
+/// the loss reductions is a grid-stride loop (over elements, or over channels for the per-channel reductions), so
 /// any grid ≥ 1 is correct and these sizes are the recommended ones; the reductions' block sizes are fixed.
 /// </summary>
 internal static class LaunchConfiguration
@@ -87,9 +114,24 @@ internal static class LaunchConfiguration
     /// <summary>FG_MAX_GRID_SIZE: beyond it each thread loops (grid-stride).</summary>
     public const uint MaxGrid = 4096;
 
-    /// <summary>FG_REDUCE_THREADS: the loss forwards run as exactly one block of exactly this many threads; the count is
-    /// part of their numerics (a fixed-order reduction in double), and any other launch writes NaN.</summary>
+    /// <summary>FG_REDUCE_THREADS: every block of a loss reduction has exactly this many threads; the count is part of
+    /// their numerics (a fixed-order reduction in double), and any other launch writes NaN.</summary>
     public const uint ReductionBlock = 512;
+
+    /// <summary>FG_LOSS_BLOCK_ITEMS: elements per stage-1 block of a loss forward (16 a thread).</summary>
+    public const int LossBlockItems = 8192;
+
+    /// <summary>FG_MAX_LOSS_BLOCKS: the most stage-1 blocks, and the doubles of the partial-sum scratch.</summary>
+    public const int MaxLossBlocks = 256;
+
+    /// <summary>fg_loss_blocks(n) = clamp(⌈n / 8192⌉, 1, 256): the one grid a loss forward's stage 1 accepts.</summary>
+    public static uint LossGrid(int n) => (uint)Math.Clamp((n + (long)LossBlockItems - 1) / LossBlockItems, 1, MaxLossBlocks);
+
+    /// <summary>FG_BIAS_GRAD_THREADS: fg_bias_grad_accumulate's exact block (8 row groups × 32 columns).</summary>
+    public const uint BiasGradBlock = 256;
+
+    /// <summary>A block per tile of 32 columns, clamp(⌈cols / 32⌉, 1, 4096); beyond the cap blocks stride over tiles.</summary>
+    public static uint BiasGradGrid(int cols) => (uint)Math.Clamp((cols + 31L) / 32, 1, MaxGrid);
 
     /// <summary>FG_CHANNEL_THREADS: the per-channel reductions of kernels/batchnorm.cu run exactly this many threads a
     /// block (part of their numerics; any other block shape writes NaN).</summary>
@@ -128,6 +170,7 @@ internal sealed class KernelTable
         MseBackward = Get("fg_mse_backward");
         GaussianKlForward = Get("fg_gaussian_kl_forward");
         GaussianKlBackward = Get("fg_gaussian_kl_backward");
+        LossFinish = Get("fg_loss_finish");
         ReparameterizeForward = Get("fg_reparameterize_forward");
         ReparameterizeBackward = Get("fg_reparameterize_backward");
         PhiloxNormal = Get("fg_philox_normal");
@@ -158,6 +201,8 @@ internal sealed class KernelTable
     public nint MseBackward { get; }
     public nint GaussianKlForward { get; }
     public nint GaussianKlBackward { get; }
+    /// <summary>Stage 2 of every loss forward: the partial sums of stage 1 into loss[0].</summary>
+    public nint LossFinish { get; }
     public nint ReparameterizeForward { get; }
     public nint ReparameterizeBackward { get; }
     public nint PhiloxNormal { get; }

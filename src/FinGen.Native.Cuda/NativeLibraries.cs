@@ -62,8 +62,45 @@ internal static class NativeLibraries
         var library = s_libraries[logicalName];
         lock (s_lock)
         {
-            return library.Attempt ??= Probe(library.DisplayName, library.FileNames);
+            if (library.Attempt is null)
+            {
+                var attempt = Probe(library.DisplayName, library.FileNames);
+                if (logicalName == Cudnn) attempt = LoadCudnnSublibraries(attempt);
+                library.Attempt = attempt;
+            }
+            return library.Attempt;
         }
+    }
+
+    /// <summary>
+    /// cuDNN 8 and 9 are split into sub-libraries (<c>libcudnn_ops.so.9</c>, <c>libcudnn_cnn.so.9</c>, ...) that
+    /// <c>libcudnn.so.N</c> loads by file name through the loader's search path, which does not include the folder we
+    /// found it in: cuDNN 8 then aborts the process and cuDNN 9 returns CUDNN_STATUS_SUBLIBRARY_LOADING_FAILED (1008).
+    /// Loading every <c>libcudnn_*.so.N</c> of that folder first (by full path) makes the loader find them already
+    /// loaded, by their soname. Each is recorded in the trace; one that fails to load is recorded, not fatal.
+    /// </summary>
+    private static LoadAttempt LoadCudnnSublibraries(LoadAttempt attempt)
+    {
+        if (!attempt.Loaded || attempt.LoadedFrom is not { } path || !Path.IsPathRooted(path)) return attempt;
+        string folder = Path.GetDirectoryName(path)!;
+        string file = Path.GetFileName(path);
+        string pattern = OperatingSystem.IsWindows()
+            ? "cudnn_*" + file["cudnn".Length..]                       // cudnn64_9.dll -> cudnn_*64_9.dll
+            : "libcudnn_*" + file[file.IndexOf(".so", StringComparison.Ordinal)..]; // libcudnn.so.9 -> libcudnn_*.so.9
+        var trace = new List<string>(attempt.Trace);
+        string[] sublibraries;
+        try
+        {
+            sublibraries = Directory.GetFiles(folder, pattern);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            return attempt with { Trace = [.. trace, $"{Path.Combine(folder, pattern)} ({e.Message})"] };
+        }
+        Array.Sort(sublibraries, StringComparer.Ordinal);
+        foreach (string sublibrary in sublibraries)
+            trace.Add(TryLoad(sublibrary, out _, out string error) ? $"{sublibrary} (loaded, a cuDNN sub-library)" : $"{sublibrary} ({error})");
+        return attempt with { Trace = trace };
     }
 
     /// <summary>Loads the library or throws a <see cref="FinGenException"/> whose one-line message is the trace.</summary>

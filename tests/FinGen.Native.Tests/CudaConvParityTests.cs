@@ -12,7 +12,7 @@ namespace FinGen.Native.Tests;
 /// (they must be accumulated into). Where no device answers every test is ignored with the probe's reason.
 /// </summary>
 [TestFixture]
-public sealed class CudaConvParityTests : CudaFixture
+public sealed unsafe class CudaConvParityTests : CudaFixture
 {
     // ---- shapes
 
@@ -288,5 +288,71 @@ public sealed class CudaConvParityTests : CudaFixture
                 b.BatchNorm2dForwardTraining(t[0], t[1], t[2], channels, 0.1f, 1e-5f, t[3], t[4], t[5], t[6], t[7]);
                 b.BatchNorm2dBackward(t[0], t[1], t[8], channels, t[6], t[7], t[9], t[10], t[11]);
             });
+    }
+
+    /// <summary>One contract for every backend: batch-norm training needs more than one value per channel (N·H·W > 1).</summary>
+    [Test]
+    public void BatchNormTrainingRefusesOneValuePerChannelLikeTheCpu()
+    {
+        var cuda = Cuda();
+        using var cpu = new CpuReferenceBackend();
+        const int channels = 3;
+        foreach (IBackend backend in new IBackend[] { cpu, cuda })
+        {
+            using var x = backend.Allocate(channels); using var y = backend.Allocate(channels);
+            using var stats = backend.Allocate(6L * channels);
+            Tensor Row(DeviceMemory m, int i) => m.Slice((long)i * channels, 1, channels);
+            var e = Assert.Throws<ArgumentException>(() => backend.BatchNorm2dForwardTraining(x.Slice(0, 1, channels), Row(stats, 0), Row(stats, 1),
+                channels, 0.1f, 1e-5f, Row(stats, 2), Row(stats, 3), y.Slice(0, 1, channels), Row(stats, 4), Row(stats, 5)), backend.Name);
+            Assert.That(e!.Message, Does.Contain("more than one value per channel"), backend.Name);
+        }
+    }
+
+    /// <summary>
+    /// The backend takes a deterministic FMA algorithm when cuDNN ranks a non-deterministic one first (as it does for the
+    /// backward passes), and says so when only a non-deterministic one is offered (the stand-in can be told to offer only
+    /// that, through its fgStandInSetOption).
+    /// </summary>
+    [Test]
+    public void ANonDeterministicCudnnAlgorithmIsUsedOnlyWhenNothingElseIsAndIsNoted()
+    {
+        var g = new ConvGeometry(2, 3, 6, 5, 4, 3, 3, 1, 1);
+        void Backward(CudaBackend backend)
+        {
+            var rng = new System.Random(5);
+            using var x = new DeviceBuffer(backend, Buffer.Random(g.Batch, g.InSize, rng));
+            using var w = new DeviceBuffer(backend, Buffer.Random(g.OutChannels, g.FilterSize, rng));
+            using var dy = new DeviceBuffer(backend, Buffer.Random(g.Batch, g.OutSize, rng));
+            using var dx = new DeviceBuffer(backend, Buffer.Filled(g.Batch, g.InSize, 0f));
+            using var dw = new DeviceBuffer(backend, Buffer.Filled(g.OutChannels, g.FilterSize, 0f));
+            backend.Conv2dBackward(x.T, w.T, dy.T, g, dx.T, dw.T, default);
+            backend.Synchronize();
+        }
+        bool standIn = CudaDeviceInfo.QueryAll()[0].IsStandIn;
+        using (var usual = CudaBackend.Create())
+        {
+            Backward(usual);
+            TestContext.Out.WriteLine($"notes: {string.Join("; ", usual.Notes)}");
+            // On a GPU the notes are cuDNN's own answer for this shape (reported above); the stand-in ranks a deterministic
+            // algorithm second, so the backend must have found it.
+            if (standIn) Assert.That(usual.Notes, Is.Empty, "a deterministic algorithm was available for every pass");
+        }
+        if (!standIn) Assert.Ignore("only the stand-in can be told to offer non-deterministic algorithms alone");
+        var setOption = (delegate* unmanaged<byte*, int, int>)System.Runtime.InteropServices.NativeLibrary.GetExport(
+            NativeLibraries.Load(NativeLibraries.Cudnn).Handle, "fgStandInSetOption");
+        fixed (byte* name = "cudnn_nondeterministic_only\0"u8)
+        {
+            Assert.That(setOption(name, 1), Is.Zero);
+            try
+            {
+                using var forced = CudaBackend.Create();
+                Backward(forced);
+                Assert.That(forced.Notes, Has.Count.EqualTo(2).And.All.Contain("only non-deterministic"), string.Join("; ", forced.Notes));
+            }
+            finally
+            {
+                setOption(name, 0);
+            }
+        }
     }
 }

@@ -105,6 +105,21 @@ public sealed class CudaEnvironmentTests
         TestContext.Out.WriteLine($"{names.Count} entry points found in {attempt.LoadedFrom}");
     }
 
+    [Test]
+    public void CudnnSubLibrariesAreLoadedFromTheFolderCudnnCameFrom()
+    {
+        // cuDNN loads libcudnn_*.so.N by file name through the loader's path, not from its own folder (cuDNN 9 then fails
+        // with status 1008, cuDNN 8 aborts): the resolver loads them from that folder first. The stand-in behaves the same.
+        var attempt = NativeLibraries.Load(NativeLibraries.Cudnn);
+        string? path = attempt.LoadedFrom;
+        if (!attempt.Loaded || path is null || !Path.IsPathRooted(path)) Assert.Ignore($"cuDNN not loaded from a folder: {attempt.Error}");
+        string file = Path.GetFileName(path!);
+        var sublibraries = Directory.GetFiles(Path.GetDirectoryName(path!)!, "libcudnn_*" + file[file.IndexOf(".so", StringComparison.Ordinal)..]);
+        if (sublibraries.Length == 0) Assert.Ignore($"no cuDNN sub-libraries next to {path}");
+        foreach (string sublibrary in sublibraries)
+            Assert.That(attempt.Trace, Does.Contain($"{sublibrary} (loaded, a cuDNN sub-library)"));
+    }
+
     // ---- the probe and Create
 
     [Test]
@@ -185,6 +200,26 @@ public sealed class CudaEnvironmentTests
         Assert.That(LaunchConfiguration.ReductionBlock, Is.EqualTo(512));
     }
 
+    [TestCase(0, 1u)]
+    [TestCase(8192, 1u)]
+    [TestCase(8193, 2u)]
+    [TestCase(1_100_000, 135u)]
+    [TestCase(int.MaxValue, 256u)]
+    public void LossGridsFollowTheKernelAbi(int n, uint grid) =>
+        // kernels/losses.cu: fg_loss_blocks(n) = clamp(ceil(n / 8192), 1, 256).
+        Assert.That(LaunchConfiguration.LossGrid(n), Is.EqualTo(grid));
+
+    [TestCase(1, 1u)]
+    [TestCase(32, 1u)]
+    [TestCase(33, 2u)]
+    [TestCase(1_000_000, 4096u)]
+    public void BiasGradientGridsFollowTheKernelAbi(int cols, uint grid)
+    {
+        // kernels/elementwise.cu: a block of exactly 256 threads a tile of 32 columns, at most 4096 blocks.
+        Assert.That(LaunchConfiguration.BiasGradGrid(cols), Is.EqualTo(grid));
+        Assert.That(LaunchConfiguration.BiasGradBlock, Is.EqualTo(256));
+    }
+
     [Test]
     public void LaunchConstantsMatchTheKernelsCommonHeader()
     {
@@ -194,6 +229,8 @@ public sealed class CudaEnvironmentTests
         Assert.That(text, Does.Match(@"FG_BLOCK_SIZE\D+256\b"));
         Assert.That(text, Does.Match(@"FG_MAX_GRID_SIZE\D+4096\b"));
         Assert.That(text, Does.Match(@"FG_REDUCE_THREADS\D+512\b"));
+        Assert.That(text, Does.Match(@"FG_LOSS_BLOCK_ITEMS\D+8192\b"));
+        Assert.That(text, Does.Match(@"FG_MAX_LOSS_BLOCKS\D+256\b"));
     }
 
     private static string RepositoryRoot()
@@ -201,6 +238,26 @@ public sealed class CudaEnvironmentTests
         var dir = new DirectoryInfo(TestContext.CurrentContext.TestDirectory);
         while (dir is not null && !File.Exists(Path.Combine(dir.FullName, "FinGen.Native.sln"))) dir = dir.Parent;
         return dir?.FullName ?? throw new InvalidOperationException("repository root not found above the test binaries");
+    }
+
+    // ---- cuDNN algorithm choice (no device needed: the ranked results are data)
+
+    [Test]
+    public void TheCudnnAlgorithmIsTheFirstDeterministicOneInFmaMath()
+    {
+        static CudnnAlgorithmPerformance R(int algorithm, CudnnMathType math, CudnnDeterminism determinism, int status = 0) =>
+            new() { Algorithm = algorithm, MathType = math, Determinism = determinism, Status = (CudnnStatus)status };
+        const CudnnDeterminism Det = CudnnDeterminism.Deterministic, NonDet = CudnnDeterminism.NonDeterministic;
+
+        int Pick(CudnnAlgorithmPerformance[] results, out bool deterministic) => CudnnAlgorithmChoice.Pick(results, out deterministic);
+        Assert.That(Pick([R(0, CudnnMathType.TensorOp, Det), R(1, CudnnMathType.Default, Det), R(2, CudnnMathType.Fma, NonDet), R(3, CudnnMathType.Fma, Det)],
+            out bool deterministic), Is.EqualTo(3));
+        Assert.That(deterministic, Is.True);
+        // Only a non-deterministic FMA algorithm: taken, and said so.
+        Assert.That(Pick([R(0, CudnnMathType.Default, Det), R(1, CudnnMathType.Fma, NonDet)], out deterministic), Is.EqualTo(1));
+        Assert.That(deterministic, Is.False);
+        // Default math may be TF32 from Ampere on; a failed entry is never taken.
+        Assert.That(Pick([R(0, CudnnMathType.Default, Det), R(1, CudnnMathType.TensorOp, Det), R(2, CudnnMathType.Fma, Det, status: 3000)], out _), Is.EqualTo(-1));
     }
 
     // ---- statuses and versions

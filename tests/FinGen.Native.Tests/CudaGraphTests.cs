@@ -200,4 +200,43 @@ public sealed class CudaGraphTests : CudaFixture
             foreach (var d in graphBuffers.Concat(eagerBuffers)) d.Dispose();
         }
     }
+
+    /// <summary>
+    /// A capture in progress survives another thread's synchronous copy on another backend (the legacy default stream):
+    /// the backend's stream is CU_STREAM_NON_BLOCKING. With a blocking stream the copy fails with
+    /// CUDA_ERROR_STREAM_CAPTURE_IMPLICIT and the capture is invalidated (the stand-in enforces this as CUDA does).
+    /// </summary>
+    [Test]
+    public void ACaptureSurvivesADownloadFromAnotherThread()
+    {
+        var cuda = Cuda();
+        using var other = CudaBackend.Create();
+        using var elsewhere = other.Allocate(16);
+        other.Synchronize();
+        using var mine = cuda.Allocate(16);
+        cuda.Synchronize();
+        using var graph = cuda.CreateGraph();
+        graph.BeginCapture();
+        cuda.Fill(mine.Slice(0, 1, 16), 2.5f);
+        Exception? failure = null;
+        var thread = new Thread(() =>
+        {
+            try
+            {
+                other.Download(elsewhere.Slice(0, 1, 16), new float[16]);
+            }
+            catch (Exception e)
+            {
+                failure = e;
+            }
+        });
+        thread.Start();
+        thread.Join();
+        Assert.That(failure, Is.Null, "the other thread's download");
+        graph.EndCapture();
+        graph.Launch();
+        var back = new float[16];
+        cuda.Download(mine.Slice(0, 1, 16), back);
+        Assert.That(back, Has.All.EqualTo(2.5f));
+    }
 }

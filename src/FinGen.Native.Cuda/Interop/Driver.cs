@@ -76,6 +76,8 @@ internal static unsafe partial class Driver
     // ---- flags (cuda.h)
     /// <summary>CU_STREAM_DEFAULT: a blocking stream, ordered with the legacy default stream.</summary>
     public const uint StreamDefault = 0;
+    /// <summary>CU_STREAM_NON_BLOCKING: no implicit ordering with the legacy default stream (the backend's stream).</summary>
+    public const uint StreamNonBlocking = 1;
     public const uint EventDefault = 0;
     /// <summary>CU_EVENT_DISABLE_TIMING: the cheapest event, for ordering only.</summary>
     public const uint EventDisableTiming = 2;

@@ -131,7 +131,9 @@ internal sealed class SafeStreamHandle : ContextBoundHandle
     public static unsafe SafeStreamHandle Create(PrimaryContextHandle context)
     {
         nint stream;
-        Check.Cu(Driver.cuStreamCreate(&stream, Driver.StreamDefault), nameof(Driver.cuStreamCreate));
+        // Non-blocking: never ordered with the legacy default stream, so another thread's synchronous copy (a Download on
+        // another backend) neither waits for this stream nor invalidates a capture in progress on it.
+        Check.Cu(Driver.cuStreamCreate(&stream, Driver.StreamNonBlocking), nameof(Driver.cuStreamCreate));
         return new SafeStreamHandle(context, stream);
     }
 
@@ -156,7 +158,8 @@ internal sealed class SafeModuleHandle : ContextBoundHandle
 {
     private SafeModuleHandle(PrimaryContextHandle context, nint module) : base(context, module) { }
 
-    /// <summary>Loads a fatbin (or cubin/PTX) image; the driver copies it, so the image may be freed afterwards.</summary>
+    /// <summary>Loads a fatbin (or cubin/PTX) image. The image must stay alive while the module is loaded: with lazy
+    /// loading (CUDA 12.2+) the driver reads it again when functions are fetched.</summary>
     public static unsafe SafeModuleHandle Load(PrimaryContextHandle context, void* image)
     {
         nint module;

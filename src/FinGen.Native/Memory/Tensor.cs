@@ -11,6 +11,9 @@ public readonly unsafe struct Tensor
     {
         ArgumentOutOfRangeException.ThrowIfNegative(rows);
         ArgumentOutOfRangeException.ThrowIfNegative(cols);
+        // Length is an int (spans, kernel sizes): a shape whose element count does not fit is refused, never wrapped.
+        if ((long)rows * cols > int.MaxValue)
+            throw new ArgumentOutOfRangeException(nameof(cols), $"a {rows}x{cols} tensor has more than {int.MaxValue} elements");
         Data = data;
         Rows = rows;
         Cols = cols;
