@@ -13,6 +13,7 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 BUILD="${STANDIN_BUILD_DIR:-$ROOT/build/standin}"
 FILTER="${STANDIN_FILTER:-FullyQualifiedName~Cuda}"
 cd "$ROOT"
+mkdir -p "$BUILD"
 summary() { echo "stand-in: $1 passed, $2 failed"; }
 
 if ! { cmake -S tests/CudaStandIn -B "$BUILD" -DCMAKE_BUILD_TYPE=Release ${STANDIN_CMAKE_ARGS:-} > "$BUILD.configure.log" 2>&1 \
