@@ -295,11 +295,22 @@ public static class DataSets
         if (VolatilityFilter.FromMetadata(metadata) is null || EncodingOf(metadata) is not { CanDecode: true } encoding) return metadata;
         // The matrix has L² entries in the checkpoint's header: beyond a few months of days it is not worth its size.
         if (encoding.WindowLength > MaxCalibratedWindow) return metadata;
-        int window = encoding.WindowLength, size = data.Width;
-        var images = new float[(long)CalibrationWindows * size];
-        model.Generate(images, CalibrationWindows, seed);
-        var generated = new float[(long)CalibrationWindows * window];
-        for (int k = 0; k < CalibrationWindows; k++) encoding.Decode(images.AsSpan(k * size, size), generated.AsSpan(k * window, window));
+        int window = encoding.WindowLength;
+        // The windows are drawn by a Sampler on the CPU backend from the model's current weights, whatever the training
+        // device: the scalar reference or the CUDA stand-in would take minutes for a convolutional generator's 20,000
+        // draws at every checkpoint, and the calibration then depends on the weights alone.
+        string snapshot = Path.Combine(Path.GetTempPath(), $"fingen-calibration-{Environment.ProcessId}-{Guid.NewGuid():N}.safetensors");
+        float[] generated;
+        try
+        {
+            Checkpoints.Checkpoint.Save(snapshot, model, metadata);
+            using var sampler = Sampler.Load(snapshot);
+            generated = DecodedWindows(sampler, encoding, CalibrationWindows, seed);
+        }
+        finally
+        {
+            File.Delete(snapshot);
+        }
         var training = new float[(long)data.Count * window];
         for (int k = 0; k < data.Count; k++) encoding.Decode(data.Row(k), training.AsSpan(k * window, window));
         foreach (var (key, value) in CalibratedEncoding.Fit(encoding, generated, training).ToMetadata()) metadata[key] = value;
