@@ -223,7 +223,7 @@ public sealed class CudaEnvironmentTests
     [Test]
     public void LaunchConstantsMatchTheKernelsCommonHeader()
     {
-        string header = Path.Combine(RepositoryRoot(), "kernels", "common.cuh");
+        string header = Path.Combine(Repository.Root, "kernels", "common.cuh");
         if (!File.Exists(header)) Assert.Ignore("kernels/common.cuh is not in this tree");
         string text = File.ReadAllText(header);
         Assert.That(text, Does.Match(@"FG_BLOCK_SIZE\D+256\b"));
@@ -231,13 +231,6 @@ public sealed class CudaEnvironmentTests
         Assert.That(text, Does.Match(@"FG_REDUCE_THREADS\D+512\b"));
         Assert.That(text, Does.Match(@"FG_LOSS_BLOCK_ITEMS\D+8192\b"));
         Assert.That(text, Does.Match(@"FG_MAX_LOSS_BLOCKS\D+256\b"));
-    }
-
-    private static string RepositoryRoot()
-    {
-        var dir = new DirectoryInfo(TestContext.CurrentContext.TestDirectory);
-        while (dir is not null && !File.Exists(Path.Combine(dir.FullName, "FinGen.Native.sln"))) dir = dir.Parent;
-        return dir?.FullName ?? throw new InvalidOperationException("repository root not found above the test binaries");
     }
 
     // ---- cuDNN algorithm choice (no device needed: the ranked results are data)

@@ -6,16 +6,9 @@ namespace FinGen.Native.Tests;
 [TestFixture]
 public sealed partial class ReadmeTests
 {
-    private static string RepositoryRoot()
-    {
-        var dir = new DirectoryInfo(TestContext.CurrentContext.TestDirectory);
-        while (dir is not null && !File.Exists(Path.Combine(dir.FullName, "FinGen.Native.sln"))) dir = dir.Parent;
-        return dir?.FullName ?? throw new InvalidOperationException("repository root not found above the test binaries");
-    }
-
     private static string[] SetupCommands()
     {
-        string readme = File.ReadAllText(Path.Combine(RepositoryRoot(), "README.md"));
+        string readme = File.ReadAllText(Path.Combine(Repository.Root, "README.md"));
         var block = SetupBlock().Match(readme);
         Assert.That(block.Success, "README.md has no <!-- setup:begin --> ... <!-- setup:end --> block");
         return block.Groups[1].Value.Split('\n').Select(l => l.Trim()).Where(l => l.StartsWith("dotnet ", StringComparison.Ordinal)).ToArray();
@@ -29,7 +22,7 @@ public sealed partial class ReadmeTests
         Assert.That(commands[0], Does.StartWith("dotnet run --project "));
         Assert.That(commands[1], Does.StartWith("dotnet test"));
         string project = commands[0].Split(' ')[3];
-        Assert.That(Directory.Exists(Path.Combine(RepositoryRoot(), project)) || File.Exists(Path.Combine(RepositoryRoot(), project)), project);
+        Assert.That(Directory.Exists(Path.Combine(Repository.Root, project)) || File.Exists(Path.Combine(Repository.Root, project)), project);
     }
 
     [Test]

@@ -5,6 +5,19 @@ using FinGen.Native.Memory;
 namespace FinGen.Native.Tests;
 
 /// <summary>The backends every op test runs over (as Llm.cs runs every test over every backend).</summary>
+/// <summary>The repository's root folder, found above the test binaries by its solution file.</summary>
+internal static class Repository
+{
+    public static string Root { get; } = Find();
+
+    private static string Find()
+    {
+        var dir = new DirectoryInfo(AppContext.BaseDirectory);
+        while (dir is not null && !File.Exists(Path.Combine(dir.FullName, "FinGen.Native.sln"))) dir = dir.Parent;
+        return dir?.FullName ?? throw new InvalidOperationException("repository root not found above the test binaries");
+    }
+}
+
 internal static class TestBackends
 {
     public static IEnumerable<string> Names => Backend.CpuNames;
