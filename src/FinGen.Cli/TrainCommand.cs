@@ -28,6 +28,7 @@ internal static class TrainCommand
         var beta2 = new Option<float>("--beta2") { Description = "Adam β2", DefaultValueFactory = _ => 0.999f };
         var realLabel = new Option<float>("--real-label") { Description = "GAN: D's target for real samples (0.9 = one-sided label smoothing)", DefaultValueFactory = _ => 1f };
         var optimizer = new Option<string>("--optimizer") { Description = "adam, sgd (momentum 0.9) or gd", DefaultValueFactory = _ => "adam" }.AcceptOnlyFromAmong("adam", "sgd", "gd");
+        var noise = new Option<string>("--noise") { Description = "GAN latent noise: normal, or student-t[:DOF] (unit-variance Student-t, default 5 degrees of freedom, 3 to 64: heavy-tailed noise)", DefaultValueFactory = _ => "normal", HelpName = "normal|student-t[:DOF]" };
         var recon = new Option<string>("--recon") { Description = "VAE reconstruction loss: bce or mse", DefaultValueFactory = _ => "bce" }.AcceptOnlyFromAmong("bce", "mse");
         var seed = Options.Seed(42);
         var device = Options.Device();
@@ -38,7 +39,7 @@ internal static class TrainCommand
 
         var command = new Command("train", "Train a GAN or VAE and write checkpoint.safetensors, metrics.csv, samples.png and config.json")
         {
-            model, data, dataOptions.Column, dataOptions.Columns, dataOptions.DateColumn, dataOptions.Missing, dataOptions.Stride, dataOptions.Window, dataOptions.Encoding, dataOptions.Transform, dataOptions.Filter, dataOptions.AllowExtreme, steps, batch, lr, optimizer, beta1, beta2, realLabel, recon, seed, device, output, metricsEvery, resume, checkpointEvery,
+            model, data, dataOptions.Column, dataOptions.Columns, dataOptions.DateColumn, dataOptions.Missing, dataOptions.Stride, dataOptions.Window, dataOptions.Encoding, dataOptions.Transform, dataOptions.Filter, dataOptions.AllowExtreme, steps, batch, lr, optimizer, beta1, beta2, realLabel, noise, recon, seed, device, output, metricsEvery, resume, checkpointEvery,
         };
         command.SetAction(parse =>
         {
@@ -68,6 +69,7 @@ internal static class TrainCommand
                     BatchSize = Options.AtLeast(parse.GetValue(batch), 1, "--batch"),
                     Seed = parse.GetValue(seed),
                     RealLabel = parse.GetValue(realLabel),
+                    NoiseDegrees = ParseNoise(parse.GetValue(noise)!, kind),
                     Reconstruction = parse.GetValue(recon) == "mse" ? ReconstructionLoss.Mse : ReconstructionLoss.Bce,
                     Optimizer = defaults.Optimizer with
                     {
@@ -80,7 +82,7 @@ internal static class TrainCommand
             }
             else
             {
-                foreach (var fixedOption in new Option[] { model, batch, lr, optimizer, beta1, beta2, realLabel, recon, seed })
+                foreach (var fixedOption in new Option[] { model, batch, lr, optimizer, beta1, beta2, realLabel, noise, recon, seed })
                 {
                     if (parse.GetResult(fixedOption) is { Implicit: false })
                         Options.Throw($"{fixedOption.Name} cannot be changed when resuming; the checkpoint's value is used");
@@ -89,6 +91,21 @@ internal static class TrainCommand
             return Run(console, request, fresh);
         });
         return command;
+    }
+
+    /// <summary>--noise: 0 for normal, else the Student-t's degrees of freedom.</summary>
+    internal static int ParseNoise(string value, ModelKind kind)
+    {
+        int degrees;
+        if (value == "normal") return 0;
+        if (value == "student-t") degrees = 5;
+        else if (value.StartsWith("student-t:", StringComparison.Ordinal) && int.TryParse(value.AsSpan("student-t:".Length), NumberStyles.None, CultureInfo.InvariantCulture, out int d)) degrees = d;
+        else return Options.Throw<int>($"--noise {value}: use normal, student-t or student-t:DOF (DOF an integer from {Native.Randomness.Philox.MinStudentTDegrees} to {Native.Randomness.Philox.MaxStudentTDegrees})");
+        if (degrees < Native.Randomness.Philox.MinStudentTDegrees || degrees > Native.Randomness.Philox.MaxStudentTDegrees)
+            Options.Throw($"--noise {value}: the degrees of freedom must be from {Native.Randomness.Philox.MinStudentTDegrees} to {Native.Randomness.Philox.MaxStudentTDegrees} (unit variance needs more than 2)");
+        if (kind is not (ModelKind.Gan or ModelKind.Dcgan))
+            Options.Throw($"--noise {value} applies to the GANs (gan, dcgan), not to --model {ModelConfig.CliName(kind)}: a VAE's latent prior is the normal of its KL term");
+        return degrees;
     }
 
     /// <param name="DataOptions">The data options given on the command line over a baseline: the defaults, or the resumed checkpoint's.</param>

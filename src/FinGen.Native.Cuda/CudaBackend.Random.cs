@@ -1,4 +1,4 @@
-// CudaBackend: normal noise, kernels/philox.cu.
+// CudaBackend: normal and Student-t noise, kernels/philox.cu.
 using System.Diagnostics;
 using System.Diagnostics.CodeAnalysis;
 using System.Runtime.CompilerServices;
@@ -7,6 +7,7 @@ using FinGen.Native.Backends;
 using FinGen.Native.Cuda.Interop;
 using FinGen.Native.Memory;
 using FinGen.Native.Models;
+using FinGen.Native.Randomness;
 
 namespace FinGen.Native.Cuda;
 
@@ -32,6 +33,28 @@ public sealed unsafe partial class CudaBackend
         ulong* at = (ulong*)offset.Data;
         void** args = stackalloc void*[] { &y, &n, &seed, &stream, &at, &delta };
         if (n > 0) Launch(_kernels.PhiloxNormalAt, LaunchConfiguration.PhiloxGrid(n), LaunchConfiguration.Block, args);
+    }
+
+    public void FillStudentT(Tensor destination, ulong seed, ulong stream, ulong offset, int degrees)
+    {
+        Philox.CheckStudentTDegrees(degrees);
+        Enter();
+        float* y = destination.Data;
+        int n = destination.Length;
+        void** args = stackalloc void*[] { &y, &n, &seed, &stream, &offset, &degrees };
+        if (n > 0) Launch(_kernels.PhiloxStudentT, LaunchConfiguration.Grid(n), LaunchConfiguration.Block, args);
+    }
+
+    public void FillStudentT(Tensor destination, ulong seed, ulong stream, Tensor offset, ulong delta, int degrees)
+    {
+        Philox.CheckStudentTDegrees(degrees);
+        CheckOffset(offset);
+        Enter();
+        float* y = destination.Data;
+        int n = destination.Length;
+        ulong* at = (ulong*)offset.Data;
+        void** args = stackalloc void*[] { &y, &n, &seed, &stream, &at, &delta, &degrees };
+        if (n > 0) Launch(_kernels.PhiloxStudentTAt, LaunchConfiguration.Grid(n), LaunchConfiguration.Block, args);
     }
 
     private static void CheckOffset(Tensor offset)

@@ -175,6 +175,8 @@ internal sealed class KernelTable
         ReparameterizeBackward = Get("fg_reparameterize_backward");
         PhiloxNormal = Get("fg_philox_normal");
         PhiloxNormalAt = Get("fg_philox_normal_at");
+        PhiloxStudentT = Get("fg_philox_student_t");
+        PhiloxStudentTAt = Get("fg_philox_student_t_at");
         SgdStep = Get("fg_sgd_step");
         AdamStep = Get("fg_adam_step");
         BatchNormForwardTraining = Get("fg_batchnorm_forward_training");
@@ -208,6 +210,9 @@ internal sealed class KernelTable
     public nint PhiloxNormal { get; }
     /// <summary>fg_philox_normal at an offset read from device memory (a training step's, see StepScalars).</summary>
     public nint PhiloxNormalAt { get; }
+    /// <summary>Unit-variance Student-t numbers (Philox.FillStudentT), by value and at a step-scalar offset.</summary>
+    public nint PhiloxStudentT { get; }
+    public nint PhiloxStudentTAt { get; }
     public nint SgdStep { get; }
     public nint AdamStep { get; }
     public nint BatchNormForwardTraining { get; }

@@ -41,7 +41,7 @@ public sealed class Sampler : IDisposable
         _parameters = new ParameterSet(_backend, layout);
         foreach (var (t, shape) in _parameters.SavedTensors()) checkpoint.CopyInto(_backend, t, shape);
         _workspaces = new ThreadLocal<Workspace>(() => new Workspace(_backend, _generator), trackAllValues: true);
-        if (threads > 1 && _generator is Mlp mlp) _split = new SplitDraw(mlp, _parameters, _sigmoidAfter, threads);
+        if (threads > 1 && _generator is Mlp mlp) _split = new SplitDraw(mlp, _parameters, _sigmoidAfter, Config.NoiseDegrees, threads);
     }
 
     /// <summary>Loads a checkpoint written by <c>fingen train</c> (or <see cref="Checkpoint.Save"/>).</summary>
@@ -94,7 +94,7 @@ public sealed class Sampler : IDisposable
         {
             if (first == 0 && count == 1 && _split is not null && destination.Length >= SampleSize && _split.TryDraw(destination, seed)) return;
             var workspace = _workspaces.Value!;
-            Sampling.Generate(_backend, _generator, _parameters, _sigmoidAfter, workspace.Activations, workspace.Latent, destination, count, seed, first);
+            Sampling.Generate(_backend, _generator, _parameters, _sigmoidAfter, Config.NoiseDegrees, workspace.Activations, workspace.Latent, destination, count, seed, first);
         }
         finally
         {
@@ -145,6 +145,7 @@ public sealed class Sampler : IDisposable
         private readonly Mlp _mlp;
         private readonly ParameterSet _parameters;
         private readonly bool _sigmoidAfter;
+        private readonly int _noiseDegrees;
         private readonly CpuSimdBackend _backend = new(threads: 1);
         private readonly CpuGang _gang;
         private readonly MlpWorkspace[] _activations; // one per member
@@ -160,9 +161,10 @@ public sealed class Sampler : IDisposable
             public ulong Seed;
         }
 
-        public SplitDraw(Mlp mlp, ParameterSet parameters, bool sigmoidAfter, int threads)
+        public SplitDraw(Mlp mlp, ParameterSet parameters, bool sigmoidAfter, int noiseDegrees, int threads)
         {
             _mlp = mlp;
+            _noiseDegrees = noiseDegrees;
             _parameters = parameters;
             _sigmoidAfter = sigmoidAfter;
             _activations = new MlpWorkspace[threads];
@@ -211,7 +213,7 @@ public sealed class Sampler : IDisposable
             var backend = self._backend;
             var work = self._activations[member];
             var x = self._latent.Slice((long)member * mlp.InputWidth, 1, mlp.InputWidth);
-            backend.FillNormal(x, job->Seed, (ulong)Philox.Stream.Sample, 0); // sample 0's offset, as in an unsplit draw
+            LatentNoise.Fill(backend, x, self._noiseDegrees, job->Seed, (ulong)Philox.Stream.Sample, 0); // sample 0's offset, as in an unsplit draw
             int last = mlp.Layers - 1;
             for (int l = 0; l < last; l++)
             {

@@ -55,6 +55,19 @@ public sealed class CliTests
     }
 
     [Test]
+    public void StudentTNoiseIsKeptInTheCheckpointAndItsConfig()
+    {
+        var run = Fingen("train", "--noise", "student-t:4", "--steps", "3", "--out", In("t"));
+        Assert.That(run.Code, Is.Zero, run.Error);
+        Assert.That(Checkpoint.Read(In("t/checkpoint.safetensors")).Config.NoiseDegrees, Is.EqualTo(4));
+        Assert.That(File.ReadAllText(In("t/config.json")), Does.Contain("\"noise_degrees\": 4"));
+        var normal = Fingen("train", "--steps", "3", "--out", In("n"));
+        Assert.That(normal.Code, Is.Zero, normal.Error);
+        Assert.That(Checkpoint.Read(In("n/checkpoint.safetensors")).Config.NoiseDegrees, Is.Zero);
+        Assert.That(File.ReadAllLines(In("t/metrics.csv")).Last(), Is.Not.EqualTo(File.ReadAllLines(In("n/metrics.csv")).Last()), "the noise changes the run");
+    }
+
+    [Test]
     public void MetricsEveryNStepsWritesThoseStepsAndTheLast()
     {
         var run = Fingen("train", "--data", "mnist", "--steps", "7", "--batch", "8", "--metrics-every", "3", "--out", In("every3"));

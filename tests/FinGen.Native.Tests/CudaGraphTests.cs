@@ -130,6 +130,10 @@ public sealed class CudaGraphTests : CudaFixture
         var drawn = new float[2 * n];
         cuda.Download(noise.All(), drawn);
         Assert.That(drawn.AsSpan(0, n).ToArray(), Is.EqualTo(drawn.AsSpan(n, n).ToArray()), "noise at the offset in memory");
+        cuda.FillStudentT(noise.Slice(0, 1, n), 99, (ulong)Philox.Stream.Noise, scalars.NoiseOffset, delta, 5);
+        cuda.FillStudentT(noise.Slice(n, 1, n), 99, (ulong)Philox.Stream.Noise, offset + delta, 5);
+        cuda.Download(noise.All(), drawn);
+        Assert.That(drawn.AsSpan(0, n).ToArray(), Is.EqualTo(drawn.AsSpan(n, n).ToArray()), "Student-t noise at the offset in memory");
 
         using var p = Buffer.Random(1, n, rng); using var g = Buffer.Random(1, n, rng);
         using var m = Buffer.Random(1, n, rng, -0.1, 0.1); using var v = Buffer.Random(1, n, rng, 0, 0.1);

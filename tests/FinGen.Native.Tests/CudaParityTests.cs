@@ -371,6 +371,33 @@ public sealed class CudaParityTests : CudaFixture
 
     // ---- random numbers
 
+    [TestCase(3)]
+    [TestCase(5)]
+    [TestCase(64)]
+    public void PhiloxStudentTEqualsTheCpusToAFewUlps(int degrees)
+    {
+        var cuda = Cuda();
+        const int n = 20_011;
+        foreach (ulong offset in new ulong[] { 0, 5, 1UL << 30 })
+        {
+            using var memory = cuda.Allocate(n);
+            cuda.FillStudentT(memory.All(), seed: 0x0123456789abcdef, stream: (ulong)Philox.Stream.Noise, offset, degrees);
+            var actual = new float[n];
+            cuda.Download(memory.All(), actual);
+            var expected = new float[n];
+            Philox.FillStudentT(expected, 0x0123456789abcdef, (ulong)Philox.Stream.Noise, offset, degrees);
+            int exact = 0;
+            for (int i = 0; i < n; i++)
+            {
+                Assert.That(actual[i], Is.EqualTo(expected[i]).Within(4).Ulps, $"offset {offset}, number {i}");
+                if (actual[i] == expected[i]) exact++;
+            }
+            Assert.That(exact, Is.GreaterThanOrEqualTo(n * 99 / 100), "nearly every number is bit-identical");
+        }
+        using var small = cuda.Allocate(4);
+        Assert.That(() => cuda.FillStudentT(small.All(), 1, 2, 0, 2), Throws.InstanceOf<ArgumentException>());
+    }
+
     [Test]
     public void PhiloxNormalsEqualTheCpusToTheLastUlp()
     {

@@ -387,6 +387,25 @@ public sealed class OpsTests
         Assert.That(values.Span.ToArray(), Is.EqualTo(expected));
     }
 
+    [TestCaseSource(nameof(BackendNames))]
+    public void FillStudentTIsPhiloxStudentTAtAnyOffsetAndFromStepScalars(string backendName)
+    {
+        using var backend = TestBackends.Create(backendName);
+        using var values = new Buffer(3, 701); // several of the SIMD backend's chunks of 256, none aligned to the offset
+        backend.FillStudentT(values.T, 1234, 2, 4097, 5);
+        var expected = new float[values.T.Length];
+        Philox.FillStudentT(expected, 1234, 2, 4097, 5);
+        for (int i = 0; i < expected.Length; i++) Assert.That(values.Span[i], Is.EqualTo(expected[i]).Within(4).Ulps, $"number {i}");
+
+        // The step-scalar form reads its offset when it runs.
+        using var scalars = new Models.StepScalars(backend, 1);
+        scalars.SetNoiseOffset(4000);
+        scalars.Upload();
+        using var fromScalars = new Buffer(3, 701);
+        backend.FillStudentT(fromScalars.T, 1234, 2, scalars.NoiseOffset, 97, 5);
+        Assert.That(fromScalars.Span.ToArray(), Is.EqualTo(values.Span.ToArray()));
+    }
+
     // ---- helpers
 
     private static double Dot(double[] a, double[] b) => a.Select((v, i) => v * b[i]).Sum();

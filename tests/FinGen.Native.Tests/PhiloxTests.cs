@@ -78,4 +78,71 @@ public sealed class PhiloxTests
         // A 1-ulp difference needs a double within an ulp of a float rounding boundary: rare.
         Assert.That(exact, Is.GreaterThanOrEqualTo(count - Math.Max(1, count / 100)), "nearly every value is bit-identical");
     }
+
+    // ---- Student-t noise
+
+    [TestCase(3)]
+    [TestCase(5)]
+    [TestCase(12)]
+    public void StudentTNumberNIsItsDefinitionFromNormalsOfTheSameStream(int degrees)
+    {
+        const ulong offset = 1001;
+        var values = new float[37];
+        Philox.FillStudentT(values, seed: 8, stream: 2, offset, degrees);
+        var normals = new float[degrees + 1];
+        for (int i = 0; i < values.Length; i++)
+        {
+            Philox.FillNormal(normals, 8, 2, (offset + (ulong)i) * (ulong)(degrees + 1));
+            double sum = normals.Skip(1).Sum(z => (double)z * z);
+            Assert.That(values[i], Is.EqualTo((float)(normals[0] * Math.Sqrt((degrees - 2) / sum))), $"number {offset + (ulong)i}");
+        }
+        // Any split of a draw into consecutive offsets gives the same numbers (the 32-number scratch chunks included).
+        var tail = new float[20];
+        Philox.FillStudentT(tail, 8, 2, offset + 17, degrees);
+        Assert.That(tail, Is.EqualTo(values.AsSpan(17, 20).ToArray()));
+    }
+
+    [Test]
+    public void StudentTNoiseHasUnitVarianceAndTheTailsOfItsDistribution()
+    {
+        const int degrees = 6, n = 200_000;
+        var values = new float[n];
+        Philox.FillStudentT(values, seed: 3, stream: 2, offset: 0, degrees);
+        double mean = values.Average(v => (double)v);
+        double variance = values.Average(v => (v - mean) * (v - mean));
+        Assert.That(mean, Is.EqualTo(0).Within(0.01));
+        Assert.That(variance, Is.EqualTo(1).Within(0.03));
+        // Beyond ±3 unit-variance standard deviations: a t(6) scaled by √(4/6) puts P(|T| > 3·√1.5) there, against 0.27 % for a normal.
+        double scale = Math.Sqrt((degrees - 2.0) / degrees);
+        double expected = 2 * (1 - MathNet.Numerics.Distributions.StudentT.CDF(0, 1, degrees, 3 / scale));
+        double observed = values.Count(v => Math.Abs(v) > 3) / (double)n;
+        Assert.That(observed, Is.EqualTo(expected).Within(0.1 * expected), "tail beyond ±3");
+        Assert.That(observed, Is.GreaterThan(2.5 * 0.0027), "heavier than the normal's");
+        // Kolmogorov–Smirnov distance to the scaled t's distribution function.
+        Array.Sort(values);
+        double ks = 0;
+        for (int i = 0; i < n; i += 97)
+        {
+            double f = MathNet.Numerics.Distributions.StudentT.CDF(0, scale, degrees, values[i]);
+            ks = Math.Max(ks, Math.Max(Math.Abs(f - (double)i / n), Math.Abs(f - (i + 1.0) / n)));
+        }
+        Assert.That(ks, Is.LessThan(0.005));
+    }
+
+    [Test]
+    public void VectorizedStudentTIsTheScalarOneToAFewUlps()
+    {
+        var scalar = new float[5000];
+        var vector = new float[5000];
+        Philox.FillStudentT(scalar, 42, 4, 77, 5);
+        Philox.FillStudentT(vector, 42, 4, 77, 5, vectorized: true);
+        for (int i = 0; i < scalar.Length; i++) Assert.That(vector[i], Is.EqualTo(scalar[i]).Within(4).Ulps, $"number {77 + i}");
+    }
+
+    [TestCase(2)]
+    [TestCase(65)]
+    public void StudentTRefusesDegreesWithoutAUnitVariance(int degrees)
+    {
+        Assert.That(() => Philox.FillStudentT(new float[4], 1, 2, 0, degrees), Throws.InstanceOf<ArgumentException>().With.Message.Contains("degrees of freedom"));
+    }
 }

@@ -270,6 +270,8 @@ public sealed class ProfilingTests
         public void AdamStep(Tensor parameters, Tensor gradients, Tensor m, Tensor v, float learningRate, float beta1, float beta2, float epsilon, int step) => Called();
         public void LinearActivationForward(Tensor x, Tensor weight, Tensor bias, Models.Activation activation, float slope, Tensor pre, Tensor post) => Called();
         public void FillNormal(Tensor destination, ulong seed, ulong stream, Tensor offset, ulong delta) => Called();
+        public void FillStudentT(Tensor destination, ulong seed, ulong stream, ulong offset, int degrees) => Called();
+        public void FillStudentT(Tensor destination, ulong seed, ulong stream, Tensor offset, ulong delta, int degrees) => Called();
         public void SgdStep(Tensor parameters, Tensor gradients, Tensor velocity, Tensor hyper) => Called();
         public void AdamStep(Tensor parameters, Tensor gradients, Tensor m, Tensor v, Tensor hyper) => Called();
         public void UploadScalars(ReadOnlySpan<float> source, Tensor destination) => Called();
@@ -279,7 +281,7 @@ public sealed class ProfilingTests
     private static readonly Dictionary<string, string> ShortNames = new()
     {
         ["BceWithLogitsForward"] = "bce_forward", ["BceWithLogitsBackward"] = "bce_backward",
-        ["GaussianKlForward"] = "kl_forward", ["GaussianKlBackward"] = "kl_backward", ["FillNormal"] = "philox_normal",
+        ["GaussianKlForward"] = "kl_forward", ["GaussianKlBackward"] = "kl_backward", ["FillNormal"] = "philox_normal", ["FillStudentT"] = "philox_student_t",
         ["LinearActivationForward"] = "linear_forward_fused",
     };
 

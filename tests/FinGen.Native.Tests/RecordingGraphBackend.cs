@@ -166,6 +166,10 @@ internal sealed class RecordingGraphBackend(IBackend inner) : IGraphBackend
     public void FillNormal(Tensor destination, ulong seed, ulong stream, ulong offset) => Op(() => inner.FillNormal(destination, seed, stream, offset));
     public void FillNormal(Tensor destination, ulong seed, ulong stream, Tensor offset, ulong delta) =>
         Op(() => inner.FillNormal(destination, seed, stream, offset, delta));
+    public void FillStudentT(Tensor destination, ulong seed, ulong stream, ulong offset, int degrees) =>
+        Op(() => inner.FillStudentT(destination, seed, stream, offset, degrees));
+    public void FillStudentT(Tensor destination, ulong seed, ulong stream, Tensor offset, ulong delta, int degrees) =>
+        Op(() => inner.FillStudentT(destination, seed, stream, offset, delta, degrees));
     public void SgdStep(Tensor parameters, Tensor gradients, Tensor velocity, Tensor hyper) => Op(() => inner.SgdStep(parameters, gradients, velocity, hyper));
     public void AdamStep(Tensor parameters, Tensor gradients, Tensor m, Tensor v, Tensor hyper) => Op(() => inner.AdamStep(parameters, gradients, m, v, hyper));
 }

@@ -303,6 +303,10 @@ public sealed class RobustnessTests
         AssertOneLineError(Fingen(), "no command given");
         AssertOneLineError(Fingen("sample", "--checkpoint", checkpoint, "--out", In("missing/x.csv")), "does not exist");
         AssertOneLineError(Fingen("train", "--model", "gan", "--recon", "mse", "--steps", "1", "--out", In("recon")), "--recon applies to the VAEs");
+        AssertOneLineError(Fingen("train", "--noise", "student-t:2", "--steps", "1", "--out", In("t2")), "--noise student-t:2: the degrees of freedom must be from 3 to 64");
+        AssertOneLineError(Fingen("train", "--noise", "cauchy", "--steps", "1", "--out", In("cauchy")), "--noise cauchy: use normal, student-t or student-t:DOF");
+        AssertOneLineError(Fingen("train", "--model", "vae", "--noise", "student-t", "--steps", "1", "--out", In("vae-t")), "--noise student-t applies to the GANs");
+        foreach (var refused in new[] { "t2", "cauchy", "vae-t" }) Assert.That(Directory.Exists(In(refused)), Is.False, $"{refused}: nothing written");
         var one = Fingen("sample", "--checkpoint", checkpoint, "--count", "1", "--out", In("one.csv"));
         Assert.That(one.Out, Does.Contain("wrote 1 sample to"));
         Assert.That(TrainCommand.Plural(1, "worker thread"), Is.EqualTo("1 worker thread"));

@@ -37,6 +37,7 @@ public sealed class SamplerThreadsTests
         yield return new TestCaseData(ModelConfig.Default(ModelKind.Vae) with { Reconstruction = ReconstructionLoss.Mse }).SetArgDisplayNames("vae-mse");
         // A width that is not a multiple of the 16-row slices, and layers narrower than the gang.
         yield return new TestCaseData(ModelConfig.Default(ModelKind.Gan) with { GeneratorHidden = [24, 40], LatentSize = 7 }).SetArgDisplayNames("gan-odd-widths");
+        yield return new TestCaseData(ModelConfig.Default(ModelKind.Gan) with { NoiseDegrees = 4 }).SetArgDisplayNames("gan-student-t");
     }
 
     [TestCaseSource(nameof(Generators))]

@@ -218,6 +218,12 @@ public unsafe class CpuReferenceBackend : IBackend
     public void FillNormal(Tensor destination, ulong seed, ulong stream, Tensor offset, ulong delta) =>
         FillNormal(destination, seed, stream, StepScalars.ReadOffset(offset) + delta);
 
+    public virtual void FillStudentT(Tensor destination, ulong seed, ulong stream, ulong offset, int degrees) =>
+        Philox.FillStudentT(destination.Span, seed, stream, offset, degrees);
+
+    public void FillStudentT(Tensor destination, ulong seed, ulong stream, Tensor offset, ulong delta, int degrees) =>
+        FillStudentT(destination, seed, stream, StepScalars.ReadOffset(offset) + delta, degrees);
+
     public void SgdStep(Tensor parameters, Tensor gradients, Tensor velocity, Tensor hyper)
     {
         var h = StepScalars.ReadSgd(hyper);

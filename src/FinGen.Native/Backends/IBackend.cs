@@ -126,6 +126,10 @@ public interface IBackend : IDisposable
     /// </summary>
     /// <param name="offset">[1, 2]: one little-endian 64-bit integer (the two floats' bits), 8-byte aligned</param>
     void FillNormal(Tensor destination, ulong seed, ulong stream, Tensor offset, ulong delta);
+    /// <summary>Student-t numbers of unit variance with <paramref name="degrees"/> degrees of freedom (see <see cref="Random.Philox.FillStudentT"/>).</summary>
+    void FillStudentT(Tensor destination, ulong seed, ulong stream, ulong offset, int degrees);
+    /// <summary><see cref="FillStudentT(Tensor, ulong, ulong, ulong, int)"/> at offset = *<paramref name="offset"/> + <paramref name="delta"/>, read when the op runs.</summary>
+    void FillStudentT(Tensor destination, ulong seed, ulong stream, Tensor offset, ulong delta, int degrees);
 
     // ---- optimizers over one contiguous block
     /// <summary>velocity = momentum·velocity + grad; param −= lr·velocity (plain gradient descent when momentum is 0).</summary>

@@ -22,7 +22,7 @@ public sealed class ProfilingBackend : IBackend
         LinearForward, LinearForwardFused, LinearBackward,
         LeakyReluForward, LeakyReluBackward, ReluForward, ReluBackward, SigmoidForward, SigmoidBackward, TanhForward, TanhBackward,
         BceForward, BceBackward, MseForward, MseBackward, KlForward, KlBackward, ReparameterizeForward, ReparameterizeBackward,
-        PhiloxNormal, SgdStep, AdamStep,
+        PhiloxNormal, PhiloxStudentT, SgdStep, AdamStep,
         Conv2dForward, Conv2dBackward, ConvTranspose2dForward, ConvTranspose2dBackward,
         BatchNorm2dForwardTraining, BatchNorm2dForwardInference, BatchNorm2dBackward,
     }
@@ -326,6 +326,20 @@ public sealed class ProfilingBackend : IBackend
         Start(Op.PhiloxNormal);
         _inner.FillNormal(destination, seed, stream, offset, delta);
         Stop(Op.PhiloxNormal, floatsMoved: destination.Length);
+    }
+
+    public void FillStudentT(Tensor destination, ulong seed, ulong stream, ulong offset, int degrees)
+    {
+        Start(Op.PhiloxStudentT);
+        _inner.FillStudentT(destination, seed, stream, offset, degrees);
+        Stop(Op.PhiloxStudentT, floatsMoved: destination.Length);
+    }
+
+    public void FillStudentT(Tensor destination, ulong seed, ulong stream, Tensor offset, ulong delta, int degrees)
+    {
+        Start(Op.PhiloxStudentT);
+        _inner.FillStudentT(destination, seed, stream, offset, delta, degrees);
+        Stop(Op.PhiloxStudentT, floatsMoved: destination.Length);
     }
 
     public void SgdStep(Tensor parameters, Tensor gradients, Tensor velocity, Tensor hyper)

@@ -207,7 +207,7 @@ public abstract class GenerativeModel : IDisposable
     /// </summary>
     protected void DrawNoise(Tensor destination)
     {
-        Backend.FillNormal(destination, Config.Seed, (ulong)Philox.Stream.Noise, Scalars.NoiseOffset, _noiseDrawn);
+        LatentNoise.Fill(Backend, destination, Config.NoiseDegrees, Config.Seed, (ulong)Philox.Stream.Noise, Scalars.NoiseOffset, _noiseDrawn);
         _noiseDrawn += (ulong)destination.Length;
     }
 
@@ -229,7 +229,7 @@ public abstract class GenerativeModel : IDisposable
     {
         using var workspace = Generator.CreateWorkspace(Backend, Math.Min(Math.Max(count, 1), 256));
         using var latent = Backend.Allocate((long)workspace.MaxBatch * Generator.InputWidth);
-        Sampling.Generate(Backend, Generator, GeneratorParameters, SigmoidAfterGenerator, workspace, latent, destination, count, seed);
+        Sampling.Generate(Backend, Generator, GeneratorParameters, SigmoidAfterGenerator, Config.NoiseDegrees, workspace, latent, destination, count, seed);
     }
 
     /// <summary>Every tensor a checkpoint holds: parameters and buffers, then optimizer state, with their names.</summary>
@@ -257,7 +257,7 @@ public abstract class GenerativeModel : IDisposable
 /// <summary>The sampling loop shared by training-time previews and the embedding API.</summary>
 internal static class Sampling
 {
-    public static void Generate(IBackend backend, Network generator, ParameterSet parameters, bool sigmoidAfter,
+    public static void Generate(IBackend backend, Network generator, ParameterSet parameters, bool sigmoidAfter, int noiseDegrees,
         NetworkWorkspace workspace, DeviceMemory latentMemory, Span<float> destination, int count, ulong seed, long first = 0)
     {
         ArgumentOutOfRangeException.ThrowIfNegative(first);
@@ -269,10 +269,32 @@ internal static class Sampling
         {
             int n = Math.Min(workspace.MaxBatch, count - start);
             var z = latentMemory.Slice(0, n, latent);
-            backend.FillNormal(z, seed, (ulong)Philox.Stream.Sample, ((ulong)first + (ulong)start) * (ulong)latent);
+            LatentNoise.Fill(backend, z, noiseDegrees, seed, (ulong)Philox.Stream.Sample, ((ulong)first + (ulong)start) * (ulong)latent);
             var y = generator.Forward(backend, parameters, z, workspace, training: false);
             if (sigmoidAfter) backend.SigmoidForward(y, y);
             backend.Download(y, destination.Slice(start * width, n * width));
         }
+    }
+}
+
+/// <summary>
+/// A generator's latent noise: standard normal, or unit-variance Student-t with <see cref="ModelConfig.NoiseDegrees"/>
+/// degrees of freedom (heavy-tailed noise, an option of the GAN family: a Lipschitz generator fed Gaussian noise has
+/// Gaussian-like tails, Wiese et al. 2020). Number n of a stream is the same function of (seed, stream, n) either
+/// way, so offsets, chunked draws and captured steps work as with normal noise.
+/// </summary>
+public static class LatentNoise
+{
+    public static void Fill(IBackend backend, Tensor z, int degrees, ulong seed, ulong stream, ulong offset)
+    {
+        if (degrees == 0) backend.FillNormal(z, seed, stream, offset);
+        else backend.FillStudentT(z, seed, stream, offset, degrees);
+    }
+
+    /// <summary>At offset = *<paramref name="offset"/> + <paramref name="delta"/>, read when the op runs (a training step's).</summary>
+    public static void Fill(IBackend backend, Tensor z, int degrees, ulong seed, ulong stream, Tensor offset, ulong delta)
+    {
+        if (degrees == 0) backend.FillNormal(z, seed, stream, offset, delta);
+        else backend.FillStudentT(z, seed, stream, offset, delta, degrees);
     }
 }

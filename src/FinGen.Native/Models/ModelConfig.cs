@@ -48,6 +48,9 @@ public sealed record ModelConfig
     /// <summary>The discriminator's target for real samples: below 1 is one-sided label smoothing (Salimans et al. 2016).</summary>
     public float RealLabel { get; set; } = 1f;
     public ReconstructionLoss Reconstruction { get; set; } = ReconstructionLoss.Bce;
+    /// <summary>The generator's latent noise: 0 for standard normal, else unit-variance Student-t with this many degrees
+    /// of freedom (3 … 64; GAN family only, see <see cref="LatentNoise"/>).</summary>
+    public int NoiseDegrees { get; set; }
     public OptimizerSettings Optimizer { get; set; } = new();
     public int BatchSize { get; set; } = 64;
     public ulong Seed { get; set; } = 42;
@@ -98,6 +101,12 @@ public sealed record ModelConfig
         }
         if (!(RealLabel > 0.5f && RealLabel <= 1f)) Throw.User($"real label {RealLabel} must be in (0.5, 1]");
         if (!(LeakySlope >= 0 && LeakySlope < 1)) Throw.User($"LeakyReLU slope {LeakySlope} must be in [0, 1)");
+        if (NoiseDegrees != 0)
+        {
+            if (!IsGan) Throw.User($"Student-t noise is for the GAN family (gan, dcgan); the {CliName(Model)}'s latent prior is the normal of its KL term");
+            if (NoiseDegrees < Randomness.Philox.MinStudentTDegrees || NoiseDegrees > Randomness.Philox.MaxStudentTDegrees)
+                Throw.User($"Student-t noise needs {Randomness.Philox.MinStudentTDegrees} to {Randomness.Philox.MaxStudentTDegrees} degrees of freedom, got {NoiseDegrees}");
+        }
         Optimizer.Validate();
     }
 

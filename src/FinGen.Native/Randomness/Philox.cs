@@ -75,6 +75,52 @@ public static class Philox
         }
     }
 
+    /// <summary>The smallest and largest degrees of freedom of <see cref="FillStudentT"/>.</summary>
+    public const int MinStudentTDegrees = 3, MaxStudentTDegrees = 64;
+
+    /// <summary>
+    /// Student-t numbers n = offset, offset+1, ... with <paramref name="degrees"/> degrees of freedom ν, scaled to unit
+    /// variance: number n is z₀·√((ν − 2) / (z₁² + … + z_ν²)), where z_j is normal number n·(ν + 1) + j of the same
+    /// stream (<see cref="FillNormal"/>'s floats), the sum taken in that order in double and the result rounded once
+    /// to float. A t variable is a normal over the root of an independent χ²_ν / ν; ν + 1 normals a number keeps
+    /// it counter-based (a function of (seed, stream, n) only), so kernels/philox.cu's fg_philox_student_t computes
+    /// the same floats in any launch shape. The unit variance keeps a generator's input on the scale it has with
+    /// normal noise; the tails are the t's (excess kurtosis 6 / (ν − 4) for ν &gt; 4).
+    /// </summary>
+    public static void FillStudentT(Span<float> destination, ulong seed, ulong stream, ulong offset, int degrees, bool vectorized = false)
+    {
+        CheckStudentTDegrees(degrees);
+        // The normals of numbers offset .. offset + count − 1 are one contiguous range of the stream, drawn a chunk at
+        // a time into a scratch buffer on the stack (32 numbers of at most 65 normals: 8 KiB).
+        const int Chunk = 32;
+        int per = degrees + 1;
+        Span<float> scratch = stackalloc float[Chunk * (MaxStudentTDegrees + 1)];
+        for (int start = 0; start < destination.Length; start += Chunk)
+        {
+            int count = Math.Min(Chunk, destination.Length - start);
+            var normals = scratch[..(count * per)];
+            ulong first = (offset + (ulong)start) * (ulong)per;
+            if (vectorized) FillNormalVectorized(normals, seed, stream, first);
+            else FillNormal(normals, seed, stream, first);
+            for (int i = 0; i < count; i++) destination[start + i] = StudentT(normals.Slice(i * per, per), degrees);
+        }
+    }
+
+    /// <summary>z₀·√((ν − 2) / Σⱼ zⱼ²) for normals z₀ … z_ν, in double, rounded once (the kernel's order of operations).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static float StudentT(ReadOnlySpan<float> normals, int degrees)
+    {
+        double sum = 0;
+        for (int j = 1; j <= degrees; j++) sum += (double)normals[j] * normals[j];
+        return (float)(normals[0] * Math.Sqrt((degrees - 2) / sum));
+    }
+
+    public static void CheckStudentTDegrees(int degrees)
+    {
+        if (degrees < MinStudentTDegrees || degrees > MaxStudentTDegrees)
+            Throw.Argument($"Student-t noise needs {MinStudentTDegrees} to {MaxStudentTDegrees} degrees of freedom (unit variance needs more than 2), got {degrees}");
+    }
+
     /// <summary>
     /// The numbers of <see cref="FillNormal"/>, eight Philox blocks at a time in Vector512&lt;ulong&gt; lanes and
     /// Box–Muller in Vector512&lt;double&gt; (log, sqrt and sin/cos were ~¾ of the scalar cost, Philox the rest). .NET's vector log and sin/cos are within an ulp of the

@@ -258,6 +258,28 @@ public sealed unsafe class CpuSimdBackend : CpuReferenceBackend
         public float* Data;
         public int Length;
         public ulong Seed, Stream, Offset;
+        public int Degrees;
+    }
+
+    /// <summary>
+    /// <see cref="Philox.FillStudentT"/>'s numbers in parallel chunks, each drawing its normals with the vectorized
+    /// Philox (so they match the reference backend's to the normals' ulp, as <see cref="FillNormal(Tensor, ulong, ulong, ulong)"/>'s do).
+    /// </summary>
+    public override void FillStudentT(Tensor destination, ulong seed, ulong stream, ulong offset, int degrees)
+    {
+        Philox.CheckStudentTDegrees(degrees);
+        var job = new NormalJob { Data = destination.Data, Length = destination.Length, Seed = seed, Stream = stream, Offset = offset, Degrees = degrees };
+        int chunks = (job.Length + StudentTChunk - 1) / StudentTChunk;
+        CpuWorkers.For(chunks, &StudentTTask, &job, _threads);
+    }
+
+    private const int StudentTChunk = 256;
+
+    private static void StudentTTask(int chunk, void* state)
+    {
+        ref NormalJob job = ref *(NormalJob*)state;
+        int start = chunk * StudentTChunk, count = Math.Min(StudentTChunk, job.Length - start);
+        Philox.FillStudentT(new Span<float>(job.Data + start, count), job.Seed, job.Stream, job.Offset + (ulong)start, job.Degrees, vectorized: true);
     }
 
     private static void NormalTask(int chunk, void* state)
