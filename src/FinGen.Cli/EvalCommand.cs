@@ -90,6 +90,11 @@ internal static class EvalCommand
                 throw new FinGenException($"evaluating {checkpointPath} against {panel.Source} ({train.Length} training and {heldOut.Length} held-out returns): {e.Message}", e);
             }
 
+            // Collapse diagnostics of the model's windows against the real windows of what it learned (residuals when filtered).
+            if (encoding.WindowLength >= CollapseCheck.MaxLag + 2)
+                report.Collapse = CollapseCheck.Compute(windows.AsSpan(0, Math.Min(windows.Length, 20_000 * encoding.WindowLength)),
+                    filter is null ? train : GjrGarch.StandardizedResiduals(filter.Parameters, train), encoding.WindowLength, seedValue);
+
             using var folder = OutputFolder.Open(outDir, "--out");
             var provenance = new Dictionary<string, string>
             {

@@ -95,6 +95,19 @@ internal static class EvalReport
         Number(json, "hill_tail_index", report.Training.HillTailIndex);
         Number(json, "tail_frequency", report.Training.TailFrequency);
         json.WriteEndObject();
+        if (report.Collapse is { } collapse)
+        {
+            json.WriteStartObject("collapse");
+            Number(json, "diversity_ratio", collapse.DiversityRatio);
+            Number(json, "template_share", collapse.TemplateShare);
+            Number(json, "real_template_share", collapse.RealTemplateShare);
+            WriteArray(json, "window_acf", collapse.Acf);
+            WriteArray(json, "real_window_acf", collapse.RealAcf);
+            json.WriteNumber("worst_lag", collapse.WorstLag.Lag);
+            Number(json, "worst_lag_gap", collapse.WorstLag.Gap);
+            json.WriteBoolean("collapsed", collapse.Collapsed);
+            json.WriteEndObject();
+        }
         json.WriteStartArray("sources");
         foreach (var s in report.Sources)
         {
@@ -242,6 +255,7 @@ internal static class EvalReport
         var j = report.Gjr.Parameters;
         md.AppendLine($"GJR-GARCH(1,1)-t fit on the training returns (the filter of FHS): μ {F(j.Mu, "E2")}, ω {F(j.Omega, "E2")}, α {F(j.Alpha, "F3")}, γ {F(j.Gamma, "F3")}, β {F(j.Beta, "F3")}, ν {F(j.Nu, "F2")} (log-likelihood {F(report.Gjr.LogLikelihood, "F1")}).").AppendLine();
         ConditionalTables(md, report);
+        CollapseSection(md, report);
         md.AppendLine("Plots: `returns_histogram.png`, `qq.png`, `acf.png`, `fan_chart.png`, `images.png`.").AppendLine();
 
         HowToRead(md, report, [("Stylized facts", facts), ("Distances", distances), ("Risk", risk)]);
@@ -272,6 +286,22 @@ internal static class EvalReport
             md.AppendLine($"  {report.HeldOutReturns} days at {alpha:P0}: green 0–{yellow - 1}, yellow {yellow}–{red - 1}, red {red} or more (expected {(1 - alpha) * report.HeldOutReturns:F1}).");
         }
         md.AppendLine();
+    }
+
+    /// <summary>The model's collapse diagnostics (<see cref="CollapseDiagnostics"/>), with their fixed thresholds.</summary>
+    private static void CollapseSection(StringBuilder md, EvaluationReport report)
+    {
+        if (report.Collapse is not { } c) return;
+        var (lag, gap) = c.WorstLag;
+        md.AppendLine("## Collapse check of the model's windows").AppendLine();
+        md.AppendLine($"Measured on the model's decoded windows against every window of the training series it learned (its standardized residuals when it is filtered). **{(c.Collapsed ? "Collapsed" : "No collapse")}** by the fixed thresholds:").AppendLine();
+        md.AppendLine(Row("measure", "model", "real", "collapse when"));
+        md.AppendLine(Separator(4));
+        md.AppendLine(Row("diversity (mean distance between two windows, ÷ real's)", F(c.DiversityRatio, "F3"), "1", $"below {CollapseDiagnostics.MinDiversityRatio}"));
+        md.AppendLine(Row("template share ‖mean window‖² ÷ mean ‖window‖²", F(c.TemplateShare, "F4"), F(c.RealTemplateShare, "F4"), $"above {CollapseDiagnostics.MaxTemplateShare}"));
+        md.AppendLine(Row($"autocorrelation inside windows, worst lag ({lag})", F(c.Acf[lag - 1], "F3"), F(c.RealAcf[lag - 1], "F3"), $"{CollapseDiagnostics.MaxAcfGap} or more apart"));
+        md.AppendLine();
+        md.AppendLine($"Autocorrelation at lags 1–{c.Acf.Length}, model: {string.Join(" ", c.Acf.Select(a => F(a, "F3")))}; real: {string.Join(" ", c.RealAcf.Select(a => F(a, "F3")))}.").AppendLine();
     }
 
     /// <summary>The verdict: each measure (lower is better) with every source's 95 % interval, and the winner where the intervals separate.</summary>

@@ -1,3 +1,4 @@
+using FinGen.Native.Evaluation;
 using System.Text;
 using FinGen.Cli;
 using FinGen.Native.Checkpoints;
@@ -177,6 +178,9 @@ public sealed class CliTests
         }
         Assert.That(root.GetProperty("settings").GetProperty("held_out_returns").GetInt32(), Is.EqualTo(1021), "20 % of the S&P 500's 5104 returns");
         Assert.That(File.ReadAllText(In("eval/report.md")), Does.Contain("| Kupiec p |"));
+        Assert.That(root.GetProperty("collapse").GetProperty("diversity_ratio").GetDouble(), Is.GreaterThan(0));
+        Assert.That(root.GetProperty("collapse").GetProperty("window_acf").GetArrayLength(), Is.EqualTo(CollapseCheck.MaxLag));
+        Assert.That(File.ReadAllText(In("eval/report.md")), Does.Contain("## Collapse check of the model's windows"));
         // Conditional forecasts: every source at 97.5 % and 99 %, 1 and 10 days, 1-day ones on every held-out day.
         var conditional = root.GetProperty("conditional").EnumerateArray().ToList();
         Assert.That(conditional, Has.Count.EqualTo(5 * 2 * 2));

@@ -617,4 +617,60 @@ public sealed class EvaluationTests
         Assert.That(HistoricalSimulation.Sample(training, n, seed: 7), Is.EqualTo(sample));
         Assert.That(HistoricalSimulation.Sample(training, n, seed: 8), Is.Not.EqualTo(sample));
     }
+
+    // ---- collapse check
+
+    [Test]
+    public void IndependentWindowsLikeTheRealOnesDoNotCollapse()
+    {
+        const int window = 28;
+        var real = Normals(5000, 1);
+        var generated = Array.ConvertAll(Normals(2000 * window, 2), v => (float)v);
+        var c = CollapseCheck.Compute(generated, real, window, seed: 3);
+        Assert.That(c.DiversityRatio, Is.EqualTo(1).Within(0.03));
+        Assert.That(c.TemplateShare, Is.LessThan(0.01));
+        Assert.That(c.RealTemplateShare, Is.LessThan(0.01));
+        Assert.That(c.WorstLag.Gap, Is.LessThan(0.03));
+        Assert.That(c.Collapsed, Is.False);
+    }
+
+    [Test]
+    public void AFewRepeatedTemplatesCollapse()
+    {
+        const int window = 28, count = 2000;
+        var real = Normals(5000, 1);
+        var templates = Normals(3 * window, 4);
+        var noise = Normals(count * window, 5, sd: 0.05);
+        var generated = new float[count * window];
+        for (int w = 0; w < count; w++)
+            for (int t = 0; t < window; t++) generated[w * window + t] = (float)(templates[(w % 3) * window + t] + noise[w * window + t]);
+        var c = CollapseCheck.Compute(generated, real, window, seed: 3);
+        // Three templates: two random windows are the same template a third of the time (distance ≈ noise only),
+        // otherwise as far apart as two real windows: ≈ 2/3 of the real diversity; the mean of three is a third of their energy.
+        Assert.That(c.DiversityRatio, Is.EqualTo(2.0 / 3).Within(0.05));
+        Assert.That(c.TemplateShare, Is.EqualTo(1.0 / 3).Within(0.12));
+        Assert.That(c.Collapsed, Is.True);
+    }
+
+    [Test]
+    public void APeriodFourPatternShowsAtLagTwo()
+    {
+        const int window = 28, count = 2000;
+        var real = Normals(5000, 1);
+        var noise = Normals(count * window, 6);
+        var generated = new float[count * window];
+        // +a, +a, −a, −a repeating with a random sign per window: a period-4 template that averages out across windows.
+        for (int w = 0; w < count; w++)
+        {
+            double sign = noise[w * window] > 0 ? 1 : -1;
+            for (int t = 0; t < window; t++) generated[w * window + t] = (float)(noise[w * window + t] + sign * ((t / 2) % 2 == 0 ? 1.0 : -1.0));
+        }
+        var c = CollapseCheck.Compute(generated, real, window, seed: 3);
+        // Variance 2 (noise 1 + pattern 1); the pattern's autocorrelation is 0 at lag 1 (half the pairs agree), −1 at lag 2, +1 at lag 4: ÷ 2.
+        Assert.That(c.Acf[1], Is.EqualTo(-0.5).Within(0.05));
+        Assert.That(c.Acf[3], Is.EqualTo(0.5).Within(0.05));
+        Assert.That(c.WorstLag.Gap, Is.GreaterThan(0.4));
+        Assert.That(c.TemplateShare, Is.LessThan(0.01), "the sign flips, so no fixed template");
+        Assert.That(c.Collapsed, Is.True);
+    }
 }

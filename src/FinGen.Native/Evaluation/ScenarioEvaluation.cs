@@ -51,6 +51,8 @@ public sealed class EvaluationReport
     public required IReadOnlyList<BacktestResult> GarchConditionalBacktests { get; init; }
     /// <summary>Return paths of each synthetic source, by name, for plots.</summary>
     public required IReadOnlyDictionary<string, double[][]> Paths { get; init; }
+    /// <summary>The model's collapse diagnostics on its decoded windows (set by the caller that drew them; null when not measured).</summary>
+    public CollapseDiagnostics? Collapse { get; set; }
 }
 
 /// <summary>
