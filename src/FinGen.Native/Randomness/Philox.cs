@@ -26,7 +26,7 @@ public static class Philox
         Sample = 4,
         /// <summary>The shuffle that deals generated days out independently (<see cref="Data.PathDays.Independent"/>).</summary>
         PathDays = 5,
-        /// <summary>The starting vectors u and v of spectral normalization's power iteration.</summary>
+        /// <summary>The starting vectors u and v of spectral normalization's power iteration (<see cref="Models.ParameterInit.UnitVector"/>).</summary>
         SpectralNorm = 6,
     }
 
