@@ -24,8 +24,6 @@
 // few microseconds, and it keeps every step of the iteration in one launch: no grid-wide synchronization is needed.
 #include "common.cuh"
 
-// Threads of the two single-block reductions: part of their numerics, like FG_CHANNEL_THREADS. A power of two.
-#define FG_SPECTRAL_THREADS 256
 // The smallest norm a vector is divided by (torch.nn.functional.normalize's eps).
 #define FG_SPECTRAL_EPSILON 1e-12
 
