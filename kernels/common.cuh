@@ -1,5 +1,5 @@
 // common.cuh — helpers shared by every kernel file of the CUDA backend.
-// defines: FG_BLOCK_SIZE, FG_MAX_GRID_SIZE, FG_REDUCE_THREADS, FG_LOSS_BLOCK_ITEMS, FG_MAX_LOSS_BLOCKS, FG_BIAS_GRAD_THREADS, FG_CHANNEL_THREADS, fg_grid_size, fg_global_index,
+// defines: FG_BLOCK_SIZE, FG_MAX_GRID_SIZE, FG_REDUCE_THREADS, FG_LOSS_BLOCK_ITEMS, FG_MAX_LOSS_BLOCKS, FG_BIAS_GRAD_THREADS, FG_CHANNEL_THREADS, FG_SPECTRAL_THREADS, fg_grid_size, fg_global_index,
 //          fg_global_stride, fg_index32, fg_sigmoid, fg_philox4x32_10, fg_philox_block, fg_open_unit, fg_box_muller
 //
 // The Philox block function, the open-unit map, Box–Muller and the sigmoid are __host__ __device__ so that
@@ -34,6 +34,9 @@
 // Threads of every per-channel reduction block (batchnorm.cu): thread j sums the channel's elements j, j + 256, ...
 // so, like FG_REDUCE_THREADS, it is part of the numerics. Must be a power of two.
 #define FG_CHANNEL_THREADS 256
+// Threads of spectralnorm.cu's two single-block reductions (the power iteration with σ, and ⟨G, W⟩): thread t takes the
+// columns, rows or elements t, t + 256, ..., so like FG_CHANNEL_THREADS it is part of the numerics. A power of two.
+#define FG_SPECTRAL_THREADS 256
 
 // Grid size for `items` work items: ceil(items / block), at least 1, at most max_grid.
 static inline __host__ __device__ int fg_grid_size(long long items, int block, int max_grid)

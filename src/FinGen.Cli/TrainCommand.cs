@@ -29,6 +29,7 @@ internal static class TrainCommand
         var realLabel = new Option<float>("--real-label") { Description = "GAN: D's target for real samples (0.9 = one-sided label smoothing)", DefaultValueFactory = _ => 1f };
         var optimizer = new Option<string>("--optimizer") { Description = "adam, sgd (momentum 0.9) or gd", DefaultValueFactory = _ => "adam" }.AcceptOnlyFromAmong("adam", "sgd", "gd");
         var noise = new Option<string>("--noise") { Description = "GAN latent noise: normal, or student-t[:DOF] (unit-variance Student-t, default 5 degrees of freedom, 3 to 64: heavy-tailed noise)", DefaultValueFactory = _ => "normal", HelpName = "normal|student-t[:DOF]" };
+        var spectralNorm = new Option<bool>("--spectral-norm") { Description = "GAN, DCGAN: spectral normalization of every discriminator weight (Miyato et al. 2018: W/σ(W), σ from one power iteration a step on vectors kept in the checkpoint)" };
         var recon = new Option<string>("--recon") { Description = "VAE reconstruction loss: bce or mse", DefaultValueFactory = _ => "bce" }.AcceptOnlyFromAmong("bce", "mse");
         var seed = Options.Seed(42);
         var device = Options.Device();
@@ -39,7 +40,7 @@ internal static class TrainCommand
 
         var command = new Command("train", "Train a GAN or VAE and write checkpoint.safetensors, metrics.csv, samples.png and config.json")
         {
-            model, data, dataOptions.Column, dataOptions.Columns, dataOptions.DateColumn, dataOptions.Missing, dataOptions.Stride, dataOptions.Window, dataOptions.Encoding, dataOptions.Transform, dataOptions.Filter, dataOptions.AllowExtreme, steps, batch, lr, optimizer, beta1, beta2, realLabel, noise, recon, seed, device, output, metricsEvery, resume, checkpointEvery,
+            model, data, dataOptions.Column, dataOptions.Columns, dataOptions.DateColumn, dataOptions.Missing, dataOptions.Stride, dataOptions.Window, dataOptions.Encoding, dataOptions.Transform, dataOptions.Filter, dataOptions.AllowExtreme, steps, batch, lr, optimizer, beta1, beta2, realLabel, noise, spectralNorm, recon, seed, device, output, metricsEvery, resume, checkpointEvery,
         };
         command.SetAction(parse =>
         {
@@ -63,6 +64,8 @@ internal static class TrainCommand
                 var kind = ModelConfig.ParseCliName(parse.GetValue(model)!);
                 if (parse.GetResult(recon) is { Implicit: false } && kind is not (ModelKind.Vae or ModelKind.ConvVae))
                     Options.Throw($"--recon applies to the VAEs (vae, conv-vae), not to --model {parse.GetValue(model)}");
+                if (parse.GetValue(spectralNorm) && kind is not (ModelKind.Gan or ModelKind.Dcgan))
+                    Options.Throw($"--spectral-norm applies to the GANs' discriminators (gan, dcgan), not to --model {parse.GetValue(model)}");
                 var defaults = ModelConfig.Default(kind);
                 fresh = defaults with
                 {
@@ -70,6 +73,7 @@ internal static class TrainCommand
                     Seed = parse.GetValue(seed),
                     RealLabel = parse.GetValue(realLabel),
                     NoiseDegrees = ParseNoise(parse.GetValue(noise)!, kind),
+                    SpectralNorm = parse.GetValue(spectralNorm),
                     Reconstruction = parse.GetValue(recon) == "mse" ? ReconstructionLoss.Mse : ReconstructionLoss.Bce,
                     Optimizer = defaults.Optimizer with
                     {
@@ -82,7 +86,7 @@ internal static class TrainCommand
             }
             else
             {
-                foreach (var fixedOption in new Option[] { model, batch, lr, optimizer, beta1, beta2, realLabel, noise, recon, seed })
+                foreach (var fixedOption in new Option[] { model, batch, lr, optimizer, beta1, beta2, realLabel, noise, spectralNorm, recon, seed })
                 {
                     if (parse.GetResult(fixedOption) is { Implicit: false })
                         Options.Throw($"{fixedOption.Name} cannot be changed when resuming; the checkpoint's value is used");
@@ -171,7 +175,7 @@ internal static class TrainCommand
         if (resumed is not null) run.ContinueMetrics(model);
 
         var log = console.Out;
-        log.WriteLine($"fingen train: {ModelConfig.CliName(config.Model)} on {data.Name} ({data.Count} samples of {data.Width}), backend {backend.Name}, batch {config.BatchSize}, {config.Optimizer.Kind.ToString().ToLowerInvariant()} lr {config.Optimizer.LearningRate.ToString(CultureInfo.InvariantCulture)}, seed {config.Seed}");
+        log.WriteLine($"fingen train: {ModelConfig.CliName(config.Model)} on {data.Name} ({data.Count} samples of {data.Width}), backend {backend.Name}, batch {config.BatchSize}, {config.Optimizer.Kind.ToString().ToLowerInvariant()} lr {config.Optimizer.LearningRate.ToString(CultureInfo.InvariantCulture)}, seed {config.Seed}{(config.SpectralNorm ? ", spectral norm in D" : "")}");
         if (data.Metadata.TryGetValue("held_out_returns", out var heldOut))
         {
             log.WriteLine($"  data: training returns {data.Metadata["train_first_date"]} .. {data.Metadata["train_last_date"]} ({data.Metadata["train_returns"]}); last {heldOut} returns held out for evaluation; {DataSets.EncodingOf(data.Metadata)}");

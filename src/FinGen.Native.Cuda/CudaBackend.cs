@@ -65,6 +65,8 @@ public sealed unsafe partial class CudaBackend : IGraphBackend
     private readonly Tensor _byValueHyper;
     // The loss forwards' stage-1 partial sums (LaunchConfiguration.MaxLossBlocks doubles); one stream orders their uses.
     private readonly double* _lossPartials;
+    // ⟨G, W⟩ of SpectralNormBackward, between its two launches (one double; one stream orders its uses).
+    private readonly double* _spectralDot;
     private bool _disposed;
     private readonly List<string> _notes = [];
 
@@ -107,6 +109,7 @@ public sealed unsafe partial class CudaBackend : IGraphBackend
             var byValueHyper = Own(DeviceAllocationHandle.Allocate(_context, StepScalars.OptimizerSlotFloats * sizeof(float)));
             _byValueHyper = new Tensor((float*)byValueHyper.Pointer, 1, StepScalars.OptimizerSlotFloats, "by_value_hyper");
             _lossPartials = (double*)Own(DeviceAllocationHandle.Allocate(_context, LaunchConfiguration.MaxLossBlocks * sizeof(double))).Pointer;
+            _spectralDot = (double*)Own(DeviceAllocationHandle.Allocate(_context, sizeof(double))).Pointer;
 
             Math = math;
             Info = CudaDeviceInfo.Query(ordinal, _cublas);

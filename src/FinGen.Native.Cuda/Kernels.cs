@@ -140,6 +140,10 @@ internal static class LaunchConfiguration
     /// <summary>One block a channel, clamp(channels, 1, 4096); beyond the cap each block loops over channels.</summary>
     public static uint ChannelGrid(int channels) => (uint)Math.Clamp(channels, 1, (int)MaxGrid);
 
+    /// <summary>FG_SPECTRAL_THREADS: fg_spectral_norm_power and fg_spectral_norm_dot run exactly one block of this many
+    /// threads (part of their numerics; any other launch writes NaN).</summary>
+    public const uint SpectralBlock = 256;
+
     /// <summary>The ABI's grid(items) = clamp(⌈items / 256⌉, 1, 4096): never 0, which cuLaunchKernel rejects.</summary>
     public static uint Grid(long items) => (uint)Math.Clamp((items + Block - 1) / Block, 1, MaxGrid);
 
@@ -183,6 +187,10 @@ internal sealed class KernelTable
         BatchNormForwardInference = Get("fg_batchnorm_forward_inference");
         BatchNormBackward = Get("fg_batchnorm_backward");
         ChannelSumAccumulate = Get("fg_channel_sum_accumulate");
+        SpectralNormPower = Get("fg_spectral_norm_power");
+        SpectralNormScale = Get("fg_spectral_norm_scale");
+        SpectralNormDot = Get("fg_spectral_norm_dot");
+        SpectralNormBackward = Get("fg_spectral_norm_backward");
     }
 
     public nint Fill { get; }
@@ -220,6 +228,13 @@ internal sealed class KernelTable
     public nint BatchNormBackward { get; }
     /// <summary>A convolution's bias gradient: dbias[c] += Σ dy over (N, H, W).</summary>
     public nint ChannelSumAccumulate { get; }
+    /// <summary>One power-iteration step (or none) and σ = uᵀWv: one block.</summary>
+    public nint SpectralNormPower { get; }
+    /// <summary>W/σ with σ read from device memory.</summary>
+    public nint SpectralNormScale { get; }
+    /// <summary>⟨G, W⟩ into one double: one block.</summary>
+    public nint SpectralNormDot { get; }
+    public nint SpectralNormBackward { get; }
 
     private static unsafe nint Function(nint module, string name, string source)
     {

@@ -23,4 +23,7 @@ internal static class Throw
 
     [DoesNotReturn, StackTraceHidden]
     public static void Argument(string message, string? paramName = null) => throw new ArgumentException(message, paramName);
+
+    [DoesNotReturn, StackTraceHidden]
+    public static T Argument<T>(string message) => throw new ArgumentException(message);
 }

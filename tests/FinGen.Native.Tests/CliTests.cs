@@ -148,6 +148,43 @@ public sealed class CliTests
     }
 
     [Test]
+    public void TrainHelpListsSpectralNorm()
+    {
+        var r = Fingen("train", "--help");
+        Assert.That(r.Code, Is.Zero, r.Error);
+        Assert.That(r.Out, Does.Contain("--spectral-norm"));
+        Assert.That(r.Out, Does.Contain("spectral normalization of every discriminator weight"));
+    }
+
+    [Test]
+    public void SpectralNormIsRecordedInTheCheckpointWithItsVectorsAndKeptOnResume()
+    {
+        var r = Fingen("train", "--spectral-norm", "--steps", "3", "--batch", "16", "--out", In("sn"));
+        Assert.That(r.Code, Is.Zero, r.Error + r.Out);
+        Assert.That(r.Out, Does.Contain("spectral norm in D"));
+        var checkpoint = Checkpoint.Read(In("sn/checkpoint.safetensors"));
+        Assert.That(checkpoint.Config.SpectralNorm);
+        Assert.That(checkpoint.File.Names, Does.Contain("discriminator.0.weight_u").And.Contain("discriminator.0.weight_v"));
+        Assert.That(File.ReadAllText(In("sn/config.json")), Does.Contain("\"spectral_norm\": true"));
+        // Without the option: neither the flag nor the vectors.
+        string plain = TrainSmall(steps: 2);
+        var plainCheckpoint = Checkpoint.Read(Path.Combine(plain, "checkpoint.safetensors"));
+        Assert.That(plainCheckpoint.Config.SpectralNorm, Is.False);
+        Assert.That(plainCheckpoint.File.Names, Has.None.Contains("weight_u"));
+
+        var resumed = Fingen("train", "--resume", In("sn/checkpoint.safetensors"), "--steps", "2", "--out", In("sn-more"));
+        Assert.That(resumed.Code, Is.Zero, resumed.Error);
+        Assert.That(Checkpoint.Read(In("sn-more/checkpoint.safetensors")).Config.SpectralNorm, "kept when resuming");
+        AssertOneLineError(Fingen("train", "--resume", In("sn/checkpoint.safetensors"), "--spectral-norm", "--out", In("sn-again")),
+            "--spectral-norm cannot be changed");
+    }
+
+    [TestCase("vae")]
+    [TestCase("conv-vae")]
+    public void SpectralNormIsRefusedForTheVaes(string model) =>
+        AssertOneLineError(Fingen("train", "--model", model, "--spectral-norm", "--out", In("x")), "--spectral-norm applies to the GANs");
+
+    [Test]
     public void ResumeFindsTheDefaultPriceDataAgain()
     {
         string first = TrainSmall(steps: 2);

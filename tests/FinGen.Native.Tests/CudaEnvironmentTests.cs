@@ -231,6 +231,8 @@ public sealed class CudaEnvironmentTests
         Assert.That(text, Does.Match(@"FG_REDUCE_THREADS\D+512\b"));
         Assert.That(text, Does.Match(@"FG_LOSS_BLOCK_ITEMS\D+8192\b"));
         Assert.That(text, Does.Match(@"FG_MAX_LOSS_BLOCKS\D+256\b"));
+        Assert.That(text, Does.Match(@"FG_SPECTRAL_THREADS\D+256\b"));
+        Assert.That(LaunchConfiguration.SpectralBlock, Is.EqualTo(256));
     }
 
     // ---- cuDNN algorithm choice (no device needed: the ranked results are data)

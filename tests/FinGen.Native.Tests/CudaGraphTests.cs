@@ -28,14 +28,17 @@ public sealed class CudaGraphTests : CudaFixture
     private static IEnumerable<TestCaseData> Cases()
     {
         foreach (var kind in new[] { ModelKind.Gan, ModelKind.Vae, ModelKind.Dcgan, ModelKind.ConvVae })
-            yield return new TestCaseData(kind, OptimizerKind.Adam).SetArgDisplayNames(ModelConfig.CliName(kind), "adam");
-        yield return new TestCaseData(ModelKind.Vae, OptimizerKind.Sgd).SetArgDisplayNames("vae", "sgd");
-        yield return new TestCaseData(ModelKind.Gan, OptimizerKind.Gd).SetArgDisplayNames("gan", "gd");
+            yield return new TestCaseData(kind, OptimizerKind.Adam, false).SetArgDisplayNames(ModelConfig.CliName(kind), "adam");
+        yield return new TestCaseData(ModelKind.Vae, OptimizerKind.Sgd, false).SetArgDisplayNames("vae", "sgd");
+        yield return new TestCaseData(ModelKind.Gan, OptimizerKind.Gd, false).SetArgDisplayNames("gan", "gd");
+        // Spectral normalization: the power iteration and W/σ inside the captured step.
+        foreach (var kind in new[] { ModelKind.Gan, ModelKind.Dcgan })
+            yield return new TestCaseData(kind, OptimizerKind.Adam, true).SetArgDisplayNames(ModelConfig.CliName(kind), "adam", "spectral-norm");
     }
 
-    private static ModelConfig Config(ModelKind kind, OptimizerKind optimizer)
+    private static ModelConfig Config(ModelKind kind, OptimizerKind optimizer, bool spectralNorm)
     {
-        var config = ModelConfig.Default(kind) with { BatchSize = 32, Seed = 1234 };
+        var config = ModelConfig.Default(kind) with { BatchSize = 32, Seed = 1234, SpectralNorm = spectralNorm };
         if (kind is ModelKind.Dcgan or ModelKind.ConvVae) config = config with { ConvChannels = [8, 16] };
         return config with { Optimizer = config.Optimizer with { Kind = optimizer } };
     }
@@ -62,10 +65,10 @@ public sealed class CudaGraphTests : CudaFixture
     }
 
     [TestCaseSource(nameof(Cases))]
-    public void ReplayedTrainingEqualsEagerTrainingBitForBit(ModelKind kind, OptimizerKind optimizer)
+    public void ReplayedTrainingEqualsEagerTrainingBitForBit(ModelKind kind, OptimizerKind optimizer, bool spectralNorm)
     {
         var cuda = Cuda();
-        var config = Config(kind, optimizer);
+        var config = Config(kind, optimizer, spectralNorm);
         var eager = Train(cuda, config, useGraph: false);
         var replayed = Train(cuda, config, useGraph: true);
         Assert.That(eager.Replayed, Is.False);
@@ -81,10 +84,10 @@ public sealed class CudaGraphTests : CudaFixture
     /// sum in other orders than the CPU's im2col GEMMs and ten steps of training carry those differences along.
     /// </summary>
     [TestCaseSource(nameof(Cases))]
-    public void ReplayedTrainingFollowsTheCpuReference(ModelKind kind, OptimizerKind optimizer)
+    public void ReplayedTrainingFollowsTheCpuReference(ModelKind kind, OptimizerKind optimizer, bool spectralNorm)
     {
         var cuda = Cuda();
-        var config = Config(kind, optimizer);
+        var config = Config(kind, optimizer, spectralNorm);
         using var reference = new CpuReferenceBackend();
         var expected = Train(reference, config, useGraph: true);
         var actual = Train(cuda, config, useGraph: true);
@@ -100,7 +103,7 @@ public sealed class CudaGraphTests : CudaFixture
     public void ReplayedStepsAllocateNothingManaged()
     {
         var cuda = Cuda();
-        using var model = GenerativeModel.Create(cuda, Config(ModelKind.Dcgan, OptimizerKind.Adam));
+        using var model = GenerativeModel.Create(cuda, Config(ModelKind.Dcgan, OptimizerKind.Adam, spectralNorm: false));
         model.Initialize();
         var trainer = new Trainer(model, Mnist);
         trainer.Run(GenerativeModel.GraphWarmupSteps + 2);

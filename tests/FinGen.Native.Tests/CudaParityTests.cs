@@ -369,6 +369,83 @@ public sealed class CudaParityTests : CudaFixture
             });
     }
 
+    // ---- spectral normalization
+
+    /// <summary>Shapes of the default discriminators' weights (MLP 128×28 price windows, 128×784, 1×128; DCGAN conv 32×16,
+    /// 64×512, 1×3136), a matrix with more than 256 rows and columns, and the degenerate ones.</summary>
+    private static IEnumerable<TestCaseData> SpectralCases() =>
+        from s in new[] { (1, 1), (7, 3), (128, 28), (128, 784), (1, 128), (32, 16), (64, 512), (1, 3136), (300, 257) }
+        select new TestCaseData(s.Item1, s.Item2).SetArgDisplayNames($"{s.Item1}x{s.Item2}");
+
+    private static Buffer UnitVector(int n, System.Random rng)
+    {
+        var b = Buffer.Random(1, n, rng);
+        double norm = Math.Sqrt(b.ToDouble().Sum(x => x * x));
+        foreach (ref float x in b.Span) x = (float)(x / norm);
+        return b;
+    }
+
+    [TestCaseSource(nameof(SpectralCases))]
+    public void SpectralNormForwardMatchesWithAndWithoutThePowerIteration(int rows, int cols)
+    {
+        var rng = new System.Random(rows * 3 + cols);
+        double tol = 1e-6 * Math.Sqrt(rows + cols);
+        Parity("SpectralNormForward (iteration)", tol, 1e-5,
+            [In("w", Buffer.Random(rows, cols, rng)), In("u", UnitVector(rows, rng)), In("v", UnitVector(cols, rng)),
+             In("sigma", Buffer.Filled(1, 1, float.NaN)), In("normalized", Buffer.Filled(rows, cols, float.NaN))],
+            (b, t) => b.SpectralNormForward(t[0], t[1], t[2], powerIteration: true, t[3], t[4]));
+        Parity("SpectralNormForward (no iteration)", tol, 1e-5,
+            [In("w", Buffer.Random(rows, cols, rng)), In("u", UnitVector(rows, rng)), In("v", UnitVector(cols, rng)),
+             In("sigma", Buffer.Filled(1, 1, float.NaN)), In("normalized", Buffer.Filled(rows, cols, float.NaN))],
+            (b, t) => b.SpectralNormForward(t[0], t[1], t[2], powerIteration: false, t[3], t[4]));
+    }
+
+    [TestCaseSource(nameof(SpectralCases))]
+    public void SpectralNormBackwardMatchesAccumulatingDw(int rows, int cols)
+    {
+        var rng = new System.Random(rows * 5 + cols);
+        using var cpu = new CpuReferenceBackend();
+        var w = Buffer.Random(rows, cols, rng);
+        var u = UnitVector(rows, rng);
+        var v = UnitVector(cols, rng);
+        var sigma = new Buffer(1, 1);
+        using (var normalized = new Buffer(rows, cols)) cpu.SpectralNormForward(w.T, u.T, v.T, powerIteration: true, sigma.T, normalized.T);
+        Parity("SpectralNormBackward", 1e-6 * Math.Sqrt(rows + cols), 1e-5,
+            [In("w", w), In("u", u), In("v", v), In("sigma", sigma), In("dNormalized", Buffer.Random(rows, cols, rng)), In("dW", Buffer.Random(rows, cols, rng))],
+            (b, t) => b.SpectralNormBackward(t[0], t[1], t[2], t[3], t[4], t[5]));
+    }
+
+    /// <summary>
+    /// Many iterations on the device: σ reaches the largest singular value of MathNet's SVD (and the CPU reference's σ),
+    /// two runs give the same bits, and the single-block reductions do not depend on the thread order of a launch.
+    /// </summary>
+    [Test]
+    public void SpectralNormConvergesToTheLargestSingularValueDeterministically()
+    {
+        var cuda = Cuda();
+        const int rows = 64, cols = 300;
+        var rng = new System.Random(64);
+        using var w = Buffer.Random(rows, cols, rng);
+        var start = new float[rows];
+        Philox.FillNormal(start, 42, (ulong)Philox.Stream.SpectralNorm, 0);
+        float[] Run()
+        {
+            using var dw = new DeviceBuffer(cuda, w);
+            using var u = new DeviceBuffer(cuda, Buffer.Filled(1, rows, 0f));
+            cuda.Upload(start, u.T);
+            using var v = new DeviceBuffer(cuda, Buffer.Filled(1, cols, float.NaN));
+            using var sigma = new DeviceBuffer(cuda, Buffer.Filled(1, 1, float.NaN));
+            using var normalized = new DeviceBuffer(cuda, Buffer.Filled(rows, cols, float.NaN));
+            for (int i = 0; i < 400; i++) cuda.SpectralNormForward(dw.T, u.T, v.T, powerIteration: true, sigma.T, normalized.T);
+            return [.. sigma.Read(), .. u.Read(), .. v.Read()];
+        }
+        var first = Run();
+        Assert.That(Run(), Is.EqualTo(first), "two runs, the same bits");
+        var matrix = MathNet.Numerics.LinearAlgebra.Matrix<double>.Build.Dense(rows, cols, (i, j) => w.Span[i * cols + j]);
+        double largest = matrix.Svd(computeVectors: false).S[0];
+        Assert.That(first[0], Is.EqualTo(largest).Within(1e-5 * largest), "σ against the SVD's largest singular value");
+    }
+
     // ---- random numbers
 
     [TestCase(3)]
@@ -443,17 +520,18 @@ public sealed class CudaParityTests : CudaFixture
 
     private static IEnumerable<TestCaseData> TrainingCases()
     {
-        yield return new TestCaseData(ModelKind.Gan, OptimizerKind.Adam).SetArgDisplayNames("gan", "adam");
-        yield return new TestCaseData(ModelKind.Vae, OptimizerKind.Adam).SetArgDisplayNames("vae", "adam");
-        yield return new TestCaseData(ModelKind.Vae, OptimizerKind.Sgd).SetArgDisplayNames("vae", "sgd");
-        yield return new TestCaseData(ModelKind.Gan, OptimizerKind.Gd).SetArgDisplayNames("gan", "gd");
+        yield return new TestCaseData(ModelKind.Gan, OptimizerKind.Adam, false).SetArgDisplayNames("gan", "adam");
+        yield return new TestCaseData(ModelKind.Vae, OptimizerKind.Adam, false).SetArgDisplayNames("vae", "adam");
+        yield return new TestCaseData(ModelKind.Vae, OptimizerKind.Sgd, false).SetArgDisplayNames("vae", "sgd");
+        yield return new TestCaseData(ModelKind.Gan, OptimizerKind.Gd, false).SetArgDisplayNames("gan", "gd");
+        yield return new TestCaseData(ModelKind.Gan, OptimizerKind.Adam, true).SetArgDisplayNames("gan", "adam", "spectral-norm");
     }
 
     [TestCaseSource(nameof(TrainingCases))]
-    public void TenTrainingStepsFollowTheReference(ModelKind kind, OptimizerKind optimizer)
+    public void TenTrainingStepsFollowTheReference(ModelKind kind, OptimizerKind optimizer, bool spectralNorm)
     {
         var cuda = Cuda();
-        var config = Config(kind);
+        var config = Config(kind) with { SpectralNorm = spectralNorm };
         config = config with { Optimizer = config.Optimizer with { Kind = optimizer } };
         using var reference = new CpuReferenceBackend();
         var expected = Train(reference, config, 10);

@@ -112,6 +112,108 @@ public sealed class ModelTests
         foreach (var name in a.Names) Assert.That(b.Get(name).Data, Is.EqualTo(a.Get(name).Data), name);
     }
 
+    // ---- spectral normalization of the discriminator (--spectral-norm)
+
+    private static ModelConfig SpectralConfig(ModelKind kind) => kind == ModelKind.Dcgan
+        ? ModelConfig.Default(kind) with { BatchSize = 8, Seed = 77, ConvChannels = [4, 8], SpectralNorm = true }
+        : Config(kind) with { SpectralNorm = true };
+
+    [TestCase(ModelKind.Gan)]
+    [TestCase(ModelKind.Dcgan)]
+    public void SpectrallyNormalizedGanTrainsAlikeOnBothCpuBackends(ModelKind kind)
+    {
+        using var reference = new CpuReferenceBackend();
+        using var simd = new CpuSimdBackend();
+        var config = SpectralConfig(kind);
+        var expected = Train(reference, config, 5);
+        var actual = Train(simd, config, 5);
+        TestContext.Out.WriteLine("d: " + string.Join(", ", expected.Select(l => l[0].ToString("R"))));
+        Assert.That(expected.SelectMany(l => l), Has.All.Matches<float>(float.IsFinite));
+        for (int m = 0; m < expected[0].Length; m++)
+            Compare.Close(actual.Select(l => l[m]).ToArray(), expected.Select(l => l[m]).ToArray(), 1e-4, 1e-3, $"metric {m}");
+        var plain = Train(simd, config with { SpectralNorm = false }, 5);
+        Assert.That(plain[0], Is.Not.EqualTo(actual[0]), "W/σ changes the discriminator's first output");
+    }
+
+    [TestCase(ModelKind.Gan)]
+    [TestCase(ModelKind.Dcgan)]
+    public void SpectralNormStartsFromTheSameWeightsAndKeepsItsVectorsInTheCheckpoint(ModelKind kind)
+    {
+        using var backend = new CpuSimdBackend();
+        var config = SpectralConfig(kind);
+        string plainPath = Path.Combine(_dir, "plain.safetensors"), spectralPath = Path.Combine(_dir, "sn.safetensors");
+        using (var plain = GenerativeModel.Create(backend, config with { SpectralNorm = false }))
+        {
+            plain.Initialize();
+            Checkpoint.Save(plainPath, plain, MnistDigits.Metadata);
+        }
+        using (var model = GenerativeModel.Create(backend, config))
+        {
+            model.Initialize();
+            Checkpoint.Save(spectralPath, model, MnistDigits.Metadata);
+        }
+        var a = SafeTensors.Read(plainPath);
+        var b = SafeTensors.Read(spectralPath);
+        foreach (var name in a.Names) Assert.That(b.Get(name).Data, Is.EqualTo(a.Get(name).Data), $"{name}: the same initial value");
+        var vectors = b.Names.Except(a.Names).Order().ToArray();
+        string last = kind == ModelKind.Gan ? "2" : "5";
+        Assert.That(vectors, Does.Contain($"discriminator.{last}.weight_u").And.Contain($"discriminator.{last}.weight_v"));
+        Assert.That(vectors, Has.All.Matches<string>(n => n.StartsWith("discriminator.", StringComparison.Ordinal) && (n.EndsWith(".weight_u", StringComparison.Ordinal) || n.EndsWith(".weight_v", StringComparison.Ordinal))));
+        foreach (var name in vectors)
+        {
+            var t = b.Get(name);
+            double norm = Math.Sqrt(t.Data.Sum(x => (double)x * x));
+            Assert.That(norm, Is.EqualTo(1.0).Within(1e-6), $"{name} starts as a unit vector");
+        }
+        Assert.That(b.Get($"discriminator.0.weight_u").Shape, Is.EqualTo(new[] { kind == ModelKind.Gan ? 128 : 4 }));
+    }
+
+    [TestCase(ModelKind.Gan)]
+    [TestCase(ModelKind.Dcgan)]
+    public void ASpectrallyNormalizedRunResumesExactly(ModelKind kind)
+    {
+        using var backend = new CpuSimdBackend();
+        var config = SpectralConfig(kind);
+        string full = Path.Combine(_dir, "full.safetensors");
+        float[][] uninterrupted;
+        using (var model = GenerativeModel.Create(backend, config))
+        {
+            model.Initialize();
+            uninterrupted = Run(model, 6);
+            Checkpoint.Save(full, model, MnistDigits.Metadata);
+        }
+        string half = Path.Combine(_dir, "half.safetensors"), end = Path.Combine(_dir, "end.safetensors");
+        var resumed = new List<float[]>();
+        using (var model = GenerativeModel.Create(backend, config))
+        {
+            model.Initialize();
+            resumed.AddRange(Run(model, 3));
+            Checkpoint.Save(half, model, MnistDigits.Metadata);
+        }
+        var checkpoint = Checkpoint.Read(half);
+        Assert.That(checkpoint.Config.SpectralNorm, "the config records the option");
+        using (var model = Checkpoint.LoadModel(backend, checkpoint))
+        {
+            resumed.AddRange(Run(model, 3));
+            Checkpoint.Save(end, model, MnistDigits.Metadata);
+        }
+        Assert.That(resumed, Is.EqualTo(uninterrupted));
+        var a = SafeTensors.Read(full);
+        var b = SafeTensors.Read(end);
+        Assert.That(b.Names, Is.EqualTo(a.Names));
+        foreach (var name in a.Names) Assert.That(b.Get(name).Data, Is.EqualTo(a.Get(name).Data), name);
+        // The vectors moved during training (they are state, not constants): the half-way ones differ from the end's.
+        var h = SafeTensors.Read(half);
+        Assert.That(h.Get("discriminator.0.weight_u").Data, Is.Not.EqualTo(b.Get("discriminator.0.weight_u").Data));
+    }
+
+    [Test]
+    public void SpectralNormIsRefusedForAVae()
+    {
+        var e = Assert.Throws<FinGenException>(() => (ModelConfig.Default(ModelKind.Vae) with { SpectralNorm = true }).Validate());
+        Assert.That(e!.Message, Does.Contain("spectral normalization"));
+    }
+
     [TestCase(ModelKind.Gan)]
     [TestCase(ModelKind.Vae)]
     public void ReadingMetricsEveryNStepsChangesNothingButTheCopies(ModelKind kind)
@@ -128,12 +230,13 @@ public sealed class ModelTests
             Assert.That(metrics, Is.EqualTo(everyStep[step - 1]), $"step {step}");
     }
 
-    [TestCase(ModelKind.Gan)]
-    [TestCase(ModelKind.Vae)]
-    public void ATrainingStepAllocatesNothingOnceWarm(ModelKind kind)
+    [TestCase(ModelKind.Gan, false)]
+    [TestCase(ModelKind.Vae, false)]
+    [TestCase(ModelKind.Gan, true)]
+    public void ATrainingStepAllocatesNothingOnceWarm(ModelKind kind, bool spectralNorm)
     {
         using var backend = new CpuSimdBackend();
-        using var model = GenerativeModel.Create(backend, Config(kind));
+        using var model = GenerativeModel.Create(backend, Config(kind) with { SpectralNorm = spectralNorm });
         model.Initialize();
         var batch = MnistDigits.Samples.AsSpan(0, model.Config.BatchSize * MnistDigits.Width).ToArray();
         var metrics = new float[model.MetricNames.Count];

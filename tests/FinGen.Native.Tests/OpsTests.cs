@@ -406,6 +406,183 @@ public sealed class OpsTests
         Assert.That(fromScalars.Span.ToArray(), Is.EqualTo(values.Span.ToArray()));
     }
 
+    // ---- spectral normalization
+
+    private static IEnumerable<TestCaseData> SpectralCases() =>
+        from b in TestBackends.Names
+        from s in new[] { (1, 1), (1, 9), (7, 1), (5, 13), (16, 33), (64, 50) }
+        select new TestCaseData(b, s.Item1, s.Item2).SetArgDisplayNames(b, $"{s.Item1}x{s.Item2}");
+
+    /// <summary>A random unit vector [1, n] (never all zeros).</summary>
+    private static Buffer UnitVector(int n, System.Random rng)
+    {
+        var b = Buffer.Random(1, n, rng);
+        double norm = Math.Sqrt(b.ToDouble().Sum(x => x * x));
+        foreach (ref float x in b.Span) x = (float)(x / norm);
+        return b;
+    }
+
+    private static double[] Normalized(double[] x)
+    {
+        double norm = Math.Max(Math.Sqrt(x.Sum(e => e * e)), 1e-12);
+        return x.Select(e => e / norm).ToArray();
+    }
+
+    /// <summary>(Wx) in double: W [rows, cols], x [cols].</summary>
+    private static double[] Times(double[] w, int rows, int cols, double[] x) =>
+        Enumerable.Range(0, rows).Select(i => Enumerable.Range(0, cols).Sum(j => w[i * cols + j] * x[j])).ToArray();
+
+    /// <summary>(Wᵀy) in double: W [rows, cols], y [rows].</summary>
+    private static double[] TransposeTimes(double[] w, int rows, int cols, double[] y) =>
+        Enumerable.Range(0, cols).Select(j => Enumerable.Range(0, rows).Sum(i => w[i * cols + j] * y[i])).ToArray();
+
+    [TestCaseSource(nameof(SpectralCases))]
+    public void SpectralNormForwardIsOnePowerIterationStepThenWOverSigma(string backendName, int rows, int cols)
+    {
+        using var backend = TestBackends.Create(backendName);
+        var rng = new System.Random(rows * 31 + cols);
+        using var w = Buffer.Random(rows, cols, rng);
+        using var u = UnitVector(rows, rng);
+        using var v = UnitVector(cols, rng);
+        using var sigma = Buffer.Filled(1, 1, float.NaN);
+        using var normalized = Buffer.Filled(rows, cols, float.NaN);
+        double[] wd = w.ToDouble();
+        var vExpected = Normalized(TransposeTimes(wd, rows, cols, u.ToDouble()));
+        var uExpected = Normalized(Times(wd, rows, cols, vExpected));
+        double sigmaExpected = Dot(uExpected, Times(wd, rows, cols, vExpected));
+
+        backend.SpectralNormForward(w.T, u.T, v.T, powerIteration: true, sigma.T, normalized.T);
+        double tol = 1e-5 * Math.Sqrt(rows + cols);
+        Compare.Close(v.Span, vExpected, tol, 1e-5, "v = Wᵀu/‖Wᵀu‖");
+        Compare.Close(u.Span, uExpected, tol, 1e-5, "u = Wv/‖Wv‖");
+        Compare.Close(sigma.Span, [sigmaExpected], tol, 1e-5, "σ = uᵀWv");
+        Compare.Close(normalized.Span, wd.Select(x => x / sigma.Span[0]).ToArray(), 0, 1e-6, "W/σ");
+        Assert.That(sigma.Span[0], Is.GreaterThan(0f));
+    }
+
+    [TestCaseSource(nameof(SpectralCases))]
+    public void SpectralNormForwardWithoutIterationLeavesTheVectorsAndTakesSigmaOfTheCurrentWeights(string backendName, int rows, int cols)
+    {
+        using var backend = TestBackends.Create(backendName);
+        var rng = new System.Random(rows * 17 + cols);
+        using var w = Buffer.Random(rows, cols, rng);
+        using var u = UnitVector(rows, rng);
+        using var v = UnitVector(cols, rng);
+        using var sigma = Buffer.Filled(1, 1, float.NaN);
+        using var normalized = Buffer.Filled(rows, cols, float.NaN);
+        float[] u0 = u.Span.ToArray(), v0 = v.Span.ToArray();
+
+        backend.SpectralNormForward(w.T, u.T, v.T, powerIteration: false, sigma.T, normalized.T);
+        Assert.That(u.Span.ToArray(), Is.EqualTo(u0), "u untouched");
+        Assert.That(v.Span.ToArray(), Is.EqualTo(v0), "v untouched");
+        double sigmaExpected = Dot(u.ToDouble(), Times(w.ToDouble(), rows, cols, v.ToDouble()));
+        Compare.Close(sigma.Span, [sigmaExpected], 1e-5 * Math.Sqrt(rows + cols), 1e-5, "σ = uᵀWv");
+        Compare.Close(normalized.Span, w.ToDouble().Select(x => x / sigma.Span[0]).ToArray(), 0, 1e-6, "W/σ");
+    }
+
+    [TestCaseSource(nameof(SpectralCases))]
+    public void SpectralNormBackwardMatchesFiniteDifferencesAndAccumulates(string backendName, int rows, int cols)
+    {
+        using var backend = TestBackends.Create(backendName);
+        var rng = new System.Random(rows * 7 + cols);
+        using var w = Buffer.Random(rows, cols, rng);
+        using var u = UnitVector(rows, rng);
+        using var v = UnitVector(cols, rng);
+        using var sigma = Buffer.Filled(1, 1, float.NaN);
+        using var normalized = Buffer.Filled(rows, cols, float.NaN);
+        using var g = Buffer.Random(rows, cols, rng);
+        using var dW = Buffer.Random(rows, cols, rng); // accumulated: the old values stay
+        var dW0 = dW.ToDouble();
+        // One iteration makes σ = uᵀWv well away from 0 (random u and v would give any value); the backward then treats
+        // u and v as the constants they are in a training step.
+        backend.SpectralNormForward(w.T, u.T, v.T, powerIteration: true, sigma.T, normalized.T);
+        backend.SpectralNormBackward(w.T, u.T, v.T, sigma.T, g.T, dW.T);
+
+        double[] wd = w.ToDouble(), ud = u.ToDouble(), vd = v.ToDouble(), gd = g.ToDouble();
+        double Loss()
+        {
+            double s = Dot(ud, Times(wd, rows, cols, vd));
+            return wd.Select((x, k) => gd[k] * x / s).Sum();
+        }
+        double tol = 1e-4 * Math.Sqrt(rows + cols);
+        Compare.Close(dW.Span, Add(dW0, FiniteDifference(wd, Loss)), tol, 1e-4, "dW (accumulated)");
+    }
+
+    /// <summary>
+    /// The SIMD backend's spectral normalization against the reference on the default discriminators' shapes (and one
+    /// wider than its stack buffer, which takes the reference): v, W/σ and the backward's elements are the same
+    /// operations in the same order, the row dots and ⟨G, W⟩ add in vector lanes, so within double rounding.
+    /// </summary>
+    [TestCase(128, 28)]
+    [TestCase(128, 128)]
+    [TestCase(1, 128)]
+    [TestCase(64, 512)]
+    [TestCase(1, 3136)]
+    [TestCase(37, 1001)]
+    [TestCase(3, 5000)]
+    public void SimdSpectralNormMatchesTheReference(int rows, int cols)
+    {
+        using var reference = new CpuReferenceBackend();
+        using var simd = new CpuSimdBackend();
+        var rng = new System.Random(rows + cols);
+        using var w = Buffer.Random(rows, cols, rng);
+        using var u0 = UnitVector(rows, rng);
+        using var v0 = UnitVector(cols, rng);
+        using var g = Buffer.Random(rows, cols, rng);
+        using var dW0 = Buffer.Random(rows, cols, rng);
+        float[][] Run(IBackend backend)
+        {
+            using var u = u0.Clone();
+            using var v = v0.Clone();
+            using var sigma = Buffer.Filled(1, 1, float.NaN);
+            using var sigmaStill = Buffer.Filled(1, 1, float.NaN);
+            using var normalized = Buffer.Filled(rows, cols, float.NaN);
+            using var dW = dW0.Clone();
+            backend.SpectralNormForward(w.T, u.T, v.T, powerIteration: true, sigma.T, normalized.T);
+            backend.SpectralNormBackward(w.T, u.T, v.T, sigma.T, g.T, dW.T);
+            backend.SpectralNormForward(w.T, u.T, v.T, powerIteration: false, sigmaStill.T, normalized.T);
+            return [u.Span.ToArray(), v.Span.ToArray(), sigma.Span.ToArray(), sigmaStill.Span.ToArray(), normalized.Span.ToArray(), dW.Span.ToArray()];
+        }
+        var expected = Run(reference);
+        var actual = Run(simd);
+        string[] names = ["u", "v", "σ", "σ without iteration", "W/σ", "dW"];
+        Assert.That(actual[1], Is.EqualTo(expected[1]), "v: the reference's sums in its order");
+        for (int k = 0; k < names.Length; k++) Compare.Close(actual[k], expected[k], 1e-7, 1e-6, names[k]);
+    }
+
+    private static IEnumerable<TestCaseData> SvdCases() =>
+        from b in TestBackends.Names
+        from s in new[] { (12, 40), (40, 12), (64, 16), (1, 30) }
+        select new TestCaseData(b, s.Item1, s.Item2).SetArgDisplayNames(b, $"{s.Item1}x{s.Item2}");
+
+    /// <summary>
+    /// σ of repeated power iterations from a Philox start converges to the largest singular value of a random matrix
+    /// (MathNet's SVD in double), and u, v to its singular vectors (up to one common sign).
+    /// </summary>
+    [TestCaseSource(nameof(SvdCases))]
+    public void SpectralNormSigmaConvergesToTheLargestSingularValue(string backendName, int rows, int cols)
+    {
+        using var backend = TestBackends.Create(backendName);
+        var rng = new System.Random(rows + 100 * cols);
+        using var w = Buffer.Random(rows, cols, rng);
+        using var u = new Buffer(1, rows);
+        using var v = new Buffer(1, cols);
+        Philox.FillNormal(u.Span, 42, (ulong)Philox.Stream.SpectralNorm, 0);
+        using var sigma = Buffer.Filled(1, 1, float.NaN);
+        using var normalized = new Buffer(rows, cols);
+        for (int step = 0; step < 1000; step++) backend.SpectralNormForward(w.T, u.T, v.T, powerIteration: true, sigma.T, normalized.T);
+
+        var matrix = MathNet.Numerics.LinearAlgebra.Matrix<double>.Build.Dense(rows, cols, (i, j) => w.Span[i * cols + j]);
+        var svd = matrix.Svd(computeVectors: true);
+        Compare.Close(sigma.Span, [svd.S[0]], 0, 1e-5, "σ against the SVD's largest singular value");
+        double sign = Math.Sign(Dot(u.ToDouble(), svd.U.Column(0).ToArray()));
+        Compare.Close(u.Span, svd.U.Column(0).Select(x => sign * x).ToArray(), 1e-4, 0, "u against the first left singular vector");
+        Compare.Close(v.Span, svd.VT.Row(0).Select(x => sign * x).ToArray(), 1e-4, 0, "v against the first right singular vector");
+        // W/σ has spectral norm 1.
+        var scaled = MathNet.Numerics.LinearAlgebra.Matrix<double>.Build.Dense(rows, cols, (i, j) => normalized.Span[i * cols + j]);
+        Assert.That(scaled.L2Norm(), Is.EqualTo(1.0).Within(1e-5));
+    }
+
     // ---- helpers
 
     private static double Dot(double[] a, double[] b) => a.Select((v, i) => v * b[i]).Sum();

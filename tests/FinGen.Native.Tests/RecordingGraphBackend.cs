@@ -163,6 +163,10 @@ internal sealed class RecordingGraphBackend(IBackend inner) : IGraphBackend
         Op(() => inner.BatchNorm2dForwardInference(x, gamma, beta, channels, epsilon, runningMean, runningVar, y));
     public void BatchNorm2dBackward(Tensor x, Tensor gamma, Tensor dy, int channels, Tensor saveMean, Tensor saveInvStd, Tensor dx, Tensor dGamma, Tensor dBeta) =>
         Op(() => inner.BatchNorm2dBackward(x, gamma, dy, channels, saveMean, saveInvStd, dx, dGamma, dBeta));
+    public void SpectralNormForward(Tensor weight, Tensor u, Tensor v, bool powerIteration, Tensor sigma, Tensor normalized) =>
+        Op(() => inner.SpectralNormForward(weight, u, v, powerIteration, sigma, normalized));
+    public void SpectralNormBackward(Tensor weight, Tensor u, Tensor v, Tensor sigma, Tensor dNormalized, Tensor dWeight) =>
+        Op(() => inner.SpectralNormBackward(weight, u, v, sigma, dNormalized, dWeight));
     public void FillNormal(Tensor destination, ulong seed, ulong stream, ulong offset) => Op(() => inner.FillNormal(destination, seed, stream, offset));
     public void FillNormal(Tensor destination, ulong seed, ulong stream, Tensor offset, ulong delta) =>
         Op(() => inner.FillNormal(destination, seed, stream, offset, delta));

@@ -77,6 +77,64 @@ public sealed class SequentialTests
         FiniteDifferences.Check(Loss, input.Span, inputGradient, 3e-3, 3e-2, k => $"input[{k}]");
     }
 
+    /// <summary>
+    /// A conv discriminator with spectral normalization (the conv kernel normalized as the matrix [K, C·R·S], the linear
+    /// layer as [Out, In]): the whole network's gradients against finite differences, u and v held as in a step. Tanh
+    /// rather than the discriminator's leaky ReLU: a change of one weight moves σ and so every output of its layer, and
+    /// finite differences across a kink would measure the kink.
+    /// </summary>
+    [TestCaseSource(typeof(TestBackends), nameof(TestBackends.Names))]
+    public void SpectrallyNormalizedConvNetworkMatchesFiniteDifferences(string backendName)
+    {
+        using var backend = TestBackends.Create(backendName);
+        var layout = new ParameterLayout();
+        var net = new Sequential(layout, "d", 2 * 6 * 5,
+        [
+            new Conv2dSpec(G(2, 6, 5, 3, 3, 2, 1)), new ActivationSpec(Activation.Tanh), new Conv2dSpec(G(3, 3, 3, 4, 2, 1, 0)),
+            new ActivationSpec(Activation.Tanh), new ReshapeSpec("Flatten", 16), new LinearSpec(16, 1),
+        ], spectralNorm: true);
+        Assert.That(layout.Buffers.Select(b => (b.Name, b.Length)), Is.EqualTo(new[]
+        {
+            ("d.0.weight_u", 3), ("d.0.weight_v", 2 * 3 * 3), ("d.2.weight_u", 4), ("d.2.weight_v", 3 * 2 * 2), ("d.5.weight_u", 1), ("d.5.weight_v", 16),
+        }));
+        using var parameters = new ParameterSet(backend, layout);
+        ulong offset = 0;
+        parameters.Initialize(seed: 5, ref offset);
+        const int batch = 3;
+        using var workspace = net.CreateWorkspace(backend, batch);
+        for (int i = 0; i < 3; i++) net.SpectralNormalize(backend, parameters, workspace, powerIteration: true);
+        var rng = new System.Random(11);
+        using var input = Buffer.Random(batch, net.InputWidth, rng);
+        using var upstream = Buffer.Random(batch, 1, rng);
+        using var dInput = Buffer.Filled(batch, net.InputWidth, float.NaN);
+
+        double Loss()
+        {
+            net.SpectralNormalize(backend, parameters, workspace, powerIteration: false);
+            var y = net.Forward(backend, parameters, input.T, workspace).Span;
+            double sum = 0;
+            for (int i = 0; i < y.Length; i++) sum += (double)y[i] * upstream.Span[i];
+            return sum;
+        }
+
+        Loss();
+        upstream.Span.CopyTo(workspace.OutputGradient(batch).Span);
+        parameters.ZeroGradients();
+        net.Backward(backend, parameters, input.T, workspace, dInput.T, parameterGradients: true);
+        var gradients = parameters.Gradients.All().Span.ToArray();
+        var inputGradient = dInput.Span.ToArray();
+        FiniteDifferences.Check(Loss, parameters.Values.All().Span, gradients, 3e-3, 3e-2, k => FiniteDifferences.ParameterAt(layout, k));
+        FiniteDifferences.Check(Loss, input.Span, inputGradient, 3e-3, 3e-2, k => $"input[{k}]");
+    }
+
+    [Test]
+    public void SpectralNormalizationRefusesATransposedConvolution()
+    {
+        var e = Assert.Throws<ArgumentException>(() => new Sequential(new ParameterLayout(), "g", 2 * 3 * 3,
+            [new ConvTranspose2dSpec(G(1, 6, 6, 2, 4, 2, 1))], spectralNorm: true));
+        Assert.That(e!.Message, Does.Contain("transposed convolution"));
+    }
+
     [Test]
     public void AStackOfLinearLayersEqualsTheMlp()
     {

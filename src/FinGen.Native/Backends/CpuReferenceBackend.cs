@@ -209,6 +209,86 @@ public unsafe class CpuReferenceBackend : IBackend
         }
     }
 
+    // ---- spectral normalization: the rounding points are IBackend's, which the CUDA kernels follow
+
+    /// <summary>A norm below this counts as this (PyTorch's normalize), so a zero vector stays finite.</summary>
+    internal const double SpectralNormEpsilon = 1e-12;
+
+    public virtual void SpectralNormForward(Tensor weight, Tensor u, Tensor v, bool powerIteration, Tensor sigma, Tensor normalized)
+    {
+        Shapes.SpectralNorm(weight, u, v, sigma, normalized);
+        int rows = weight.Rows, cols = weight.Cols;
+        float* w = weight.Data, pu = u.Data, pv = v.Data;
+        double sigmaSum = 0;
+        if (powerIteration)
+        {
+            // v = Wᵀu / ‖Wᵀu‖
+            for (int j = 0; j < cols; j++)
+            {
+                double sum = 0;
+                for (int i = 0; i < rows; i++) sum += (double)w[(long)i * cols + j] * pu[i];
+                pv[j] = (float)sum;
+            }
+            Normalize(pv, cols);
+            // u = Wv / ‖Wv‖, with r = Wv kept in u until the norm is known; σ = Σ u_i·r_i
+            for (int i = 0; i < rows; i++) pu[i] = (float)RowDot(w + (long)i * cols, pv, cols);
+            double norm = Math.Max(Math.Sqrt(SumOfSquares(pu, rows)), SpectralNormEpsilon);
+            for (int i = 0; i < rows; i++)
+            {
+                float r = pu[i];
+                pu[i] = (float)(r / norm);
+                sigmaSum += (double)pu[i] * r;
+            }
+        }
+        else
+        {
+            for (int i = 0; i < rows; i++) sigmaSum += (double)pu[i] * (float)RowDot(w + (long)i * cols, pv, cols);
+        }
+        float s = (float)sigmaSum;
+        sigma.Data[0] = s;
+        for (long k = 0; k < weight.Length; k++) normalized.Data[k] = w[k] / s;
+    }
+
+    public virtual void SpectralNormBackward(Tensor weight, Tensor u, Tensor v, Tensor sigma, Tensor dNormalized, Tensor dWeight)
+    {
+        Shapes.SpectralNorm(weight, u, v, sigma, dNormalized);
+        Shapes.Same(weight, dWeight);
+        int rows = weight.Rows, cols = weight.Cols;
+        double dot = 0;
+        for (long k = 0; k < weight.Length; k++) dot += (double)dNormalized.Data[k] * weight.Data[k];
+        double s = sigma.Data[0];
+        double c = dot / (s * s);
+        for (int i = 0; i < rows; i++)
+        {
+            double cu = c * u.Data[i];
+            for (int j = 0; j < cols; j++)
+            {
+                long k = (long)i * cols + j;
+                dWeight.Data[k] += (float)(dNormalized.Data[k] / s - cu * v.Data[j]);
+            }
+        }
+    }
+
+    private static double RowDot(float* row, float* x, int n)
+    {
+        double sum = 0;
+        for (int j = 0; j < n; j++) sum += (double)row[j] * x[j];
+        return sum;
+    }
+
+    private static double SumOfSquares(float* x, int n)
+    {
+        double sum = 0;
+        for (int j = 0; j < n; j++) sum += (double)x[j] * x[j];
+        return sum;
+    }
+
+    private static void Normalize(float* x, int n)
+    {
+        double norm = Math.Max(Math.Sqrt(SumOfSquares(x, n)), SpectralNormEpsilon);
+        for (int j = 0; j < n; j++) x[j] = (float)(x[j] / norm);
+    }
+
     // ---- random numbers
     public virtual void FillNormal(Tensor destination, ulong seed, ulong stream, ulong offset) =>
         Philox.FillNormal(destination.Span, seed, stream, offset);

@@ -117,6 +117,26 @@ public interface IBackend : IDisposable
     void BatchNorm2dBackward(Tensor x, Tensor gamma, Tensor dy, int channels, Tensor saveMean, Tensor saveInvStd,
         Tensor dx, Tensor dGamma, Tensor dBeta);
 
+    // ---- spectral normalization (Miyato et al. 2018) of a weight matrix W [Out, In] (a conv kernel as [K, C·R·S])
+    /// <summary>
+    /// When <paramref name="powerIteration"/>, one power-iteration step updates <paramref name="u"/> and <paramref name="v"/>
+    /// in place: v = Wᵀu/‖Wᵀu‖, then u = Wv/‖Wv‖. Then σ = uᵀWv and normalized = W/σ. Without it, σ and W/σ come from
+    /// the u and v as they are (the weights changed since the last iteration, the vectors did not). Rounding, which every
+    /// backend follows: each component of Wᵀu, Wv, the norms and σ are sums in double, rounded to float once where stored
+    /// (v_j, r_i = (Wv)_i, u_i = r_i/‖r‖, σ = Σ_i u_i·r_i); a norm below 1e-12 counts as 1e-12 (PyTorch's normalize); W/σ is
+    /// a float division.
+    /// </summary>
+    /// <param name="weight">[Out, In]</param><param name="u">[1, Out]: persistent, unit length</param><param name="v">[1, In]: persistent, unit length</param>
+    /// <param name="sigma">[1, 1]</param><param name="normalized">[Out, In], not aliasing weight</param>
+    void SpectralNormForward(Tensor weight, Tensor u, Tensor v, bool powerIteration, Tensor sigma, Tensor normalized);
+    /// <summary>
+    /// dW += G/σ − (⟨G, W⟩/σ²)·u vᵀ (accumulate) with G = dNormalized, the gradient with respect to W/σ, and u, v, σ those
+    /// of the forward: u and v are constants of the step (the power iteration has no gradient), so dσ/dW = u vᵀ.
+    /// ⟨G, W⟩ is a sum in double; each element is computed in double (G/σ − (c·u_i)·v_j, c = ⟨G, W⟩/σ²) and rounded once.
+    /// </summary>
+    /// <param name="dNormalized">[Out, In]</param><param name="dWeight">[Out, In]</param>
+    void SpectralNormBackward(Tensor weight, Tensor u, Tensor v, Tensor sigma, Tensor dNormalized, Tensor dWeight);
+
     // ---- random numbers (Philox4x32-10, see <see cref="Random.Philox"/>)
     void FillNormal(Tensor destination, ulong seed, ulong stream, ulong offset);
     /// <summary>

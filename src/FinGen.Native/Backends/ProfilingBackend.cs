@@ -25,6 +25,7 @@ public sealed class ProfilingBackend : IBackend
         PhiloxNormal, PhiloxStudentT, SgdStep, AdamStep,
         Conv2dForward, Conv2dBackward, ConvTranspose2dForward, ConvTranspose2dBackward,
         BatchNorm2dForwardTraining, BatchNorm2dForwardInference, BatchNorm2dBackward,
+        SpectralNormForward, SpectralNormBackward,
     }
 
     /// <summary>The op names in <see cref="IOpTimer"/> index order: the enum's names in snake case ("linear_forward").</summary>
@@ -415,6 +416,20 @@ public sealed class ProfilingBackend : IBackend
         Start(Op.BatchNorm2dBackward);
         _inner.BatchNorm2dBackward(x, gamma, dy, channels, saveMean, saveInvStd, dx, dGamma, dBeta);
         Stop(Op.BatchNorm2dBackward);
+    }
+
+    public void SpectralNormForward(Tensor weight, Tensor u, Tensor v, bool powerIteration, Tensor sigma, Tensor normalized)
+    {
+        Start(Op.SpectralNormForward);
+        _inner.SpectralNormForward(weight, u, v, powerIteration, sigma, normalized);
+        Stop(Op.SpectralNormForward, floatsMoved: 2.0 * weight.Length + 2.0 * (u.Length + v.Length) + 1);
+    }
+
+    public void SpectralNormBackward(Tensor weight, Tensor u, Tensor v, Tensor sigma, Tensor dNormalized, Tensor dWeight)
+    {
+        Start(Op.SpectralNormBackward);
+        _inner.SpectralNormBackward(weight, u, v, sigma, dNormalized, dWeight);
+        Stop(Op.SpectralNormBackward, floatsMoved: 4.0 * weight.Length + u.Length + v.Length + 1);
     }
 }
 

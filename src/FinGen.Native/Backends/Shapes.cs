@@ -43,6 +43,15 @@ internal static class Shapes
         }
     }
 
+    /// <summary>Spectral normalization: weight [Out, In], u [1, Out], v [1, In], σ [1, 1], normalized (or its gradient) like weight.</summary>
+    public static void SpectralNorm(Tensor weight, Tensor u, Tensor v, Tensor sigma, Tensor normalized)
+    {
+        Is(u, 1, weight.Rows);
+        Is(v, 1, weight.Cols);
+        Is(sigma, 1, 1);
+        Same(weight, normalized);
+    }
+
     // ---- convolutions (see ConvGeometry): every check a backend needs before touching memory
 
     /// <summary>Conv2d forward: x [N, C·H·W] → y [N, K·P·Q], weight [K, C·R·S], bias [1, K] or empty.</summary>

@@ -8,7 +8,9 @@ namespace FinGen.Native.Models;
 /// DCGAN with the same training loop (networks from <see cref="ModelConfig.BuildGenerator"/> and
 /// <see cref="ModelConfig.BuildDiscriminator"/>).
 /// One D step then one G step per iteration; D sees real and fake rows as one batch of 2B (one GEMM per
-/// layer instead of two); the generator loss is the non-saturating −log D(G(z)).
+/// layer instead of two); the generator loss is the non-saturating −log D(G(z)). With
+/// <see cref="ModelConfig.SpectralNorm"/>, D's weights are normalized before its forward in each half of the step: with
+/// the step's one power iteration before D's update, and with the same u and v after it (Miyato et al.'s Algorithm 1).
 /// </summary>
 public sealed class Gan : GenerativeModel
 {
@@ -57,6 +59,7 @@ public sealed class Gan : GenerativeModel
 
         // ---- discriminator: BCE(D(x), 1) + BCE(D(G(z)), 0), each a mean over the batch
         _dParams.ZeroGradients();
+        _discriminator.SpectralNormalize(backend, _dParams, _dWork, powerIteration: true); // the step's one power iteration
         DrawNoise(_z);
         var fake = Generator.Forward(backend, _gParams, _z, _gWork);
         backend.Copy(Batch, _dInput.SliceRows(0, b));
@@ -70,6 +73,7 @@ public sealed class Gan : GenerativeModel
 
         // ---- generator: non-saturating BCE(D(G(z)), 1); D's parameter gradients are not needed
         _gParams.ZeroGradients();
+        _discriminator.SpectralNormalize(backend, _dParams, _dWork, powerIteration: false); // σ of the updated W, same u and v
         DrawNoise(_z);
         fake = Generator.Forward(backend, _gParams, _z, _gWork);
         logits = _discriminator.Forward(backend, _dParams, fake, _dWork);

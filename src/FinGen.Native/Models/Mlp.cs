@@ -8,14 +8,18 @@ public enum Activation { Identity, Relu, LeakyRelu, Sigmoid, Tanh }
 /// <summary>
 /// A stack of Linear layers, each followed by an activation. It owns no memory: parameters live in a
 /// <see cref="ParameterSet"/>, activations in an <see cref="MlpWorkspace"/>. Backward is written by hand,
-/// layer by layer in reverse order.
+/// layer by layer in reverse order. With spectral normalization every layer multiplies by W/σ(W) instead of W
+/// (see <see cref="Network.SpectralNormalize"/>), and its weight's gradient goes back through the normalization.
 /// </summary>
 public sealed class Mlp : Network
 {
-    private readonly int[] _weights, _biases;
+    private readonly int[] _weights, _biases, _u, _v;
 
     /// <param name="widths">input width, hidden widths..., output width</param>
-    public Mlp(ParameterLayout layout, string prefix, IReadOnlyList<int> widths, Activation hidden, Activation output, float slope)
+    /// <param name="spectralNorm">normalize every weight by its largest singular value, with persistent power-iteration
+    /// vectors "{prefix}.{l}.weight_u" [Out] and "weight_v" [In] (PyTorch's buffer names)</param>
+    public Mlp(ParameterLayout layout, string prefix, IReadOnlyList<int> widths, Activation hidden, Activation output, float slope,
+        bool spectralNorm = false)
     {
         if (widths.Count < 2) Throw.Argument("an MLP needs an input and an output width");
         foreach (int w in widths) ArgumentOutOfRangeException.ThrowIfLessThan(w, 1, nameof(widths));
@@ -26,12 +30,23 @@ public sealed class Mlp : Network
         int layers = widths.Count - 1;
         _weights = new int[layers];
         _biases = new int[layers];
+        _u = new int[layers];
+        _v = new int[layers];
+        SpectralNorm = spectralNorm;
         for (int l = 0; l < layers; l++)
         {
             _weights[l] = layout.Add($"{prefix}.{l}.weight", widths[l + 1], widths[l], widths[l]);
             _biases[l] = layout.Add($"{prefix}.{l}.bias", 1, widths[l + 1], widths[l], shape: [widths[l + 1]]);
         }
+        // After every weight, so that the weights drawn from the seed do not depend on the option.
+        for (int l = 0; l < layers && spectralNorm; l++)
+        {
+            _u[l] = layout.AddUnitVector($"{prefix}.{l}.weight_u", widths[l + 1]);
+            _v[l] = layout.AddUnitVector($"{prefix}.{l}.weight_v", widths[l]);
+        }
     }
+
+    public override bool SpectralNorm { get; }
 
     public int[] Widths { get; }
     public Activation Hidden { get; }
@@ -56,11 +71,24 @@ public sealed class Mlp : Network
         {
             var pre = work.PreActivation(l, batch);
             var post = work.Activated(l, batch);
-            backend.LinearActivationForward(x, parameters.Value(_weights[l]), parameters.Value(_biases[l]), ActivationOf(l), Slope, pre, post);
+            backend.LinearActivationForward(x, Weight(parameters, work, l), parameters.Value(_biases[l]), ActivationOf(l), Slope, pre, post);
             x = post;
         }
         return x;
     }
+
+    /// <inheritdoc/>
+    public override void SpectralNormalize(IBackend backend, ParameterSet parameters, NetworkWorkspace workspace, bool powerIteration)
+    {
+        if (!SpectralNorm) return;
+        var work = Own(workspace);
+        for (int l = 0; l < Layers; l++)
+            backend.SpectralNormForward(parameters.Value(_weights[l]), parameters.Buffer(_u[l]), parameters.Buffer(_v[l]), powerIteration,
+                work.Sigma(l), work.Normalized(l));
+    }
+
+    /// <summary>The matrix layer <paramref name="l"/> multiplies by: W, or W/σ from the workspace.</summary>
+    private Tensor Weight(ParameterSet parameters, MlpWorkspace work, int l) => SpectralNorm ? work.Normalized(l) : parameters.Value(_weights[l]);
 
     /// <summary>
     /// One input row through layer <paramref name="layer"/>, outputs [<paramref name="from"/>, <paramref name="to"/>)
@@ -70,6 +98,7 @@ public sealed class Mlp : Network
     /// </summary>
     internal unsafe void ForwardSlice(IBackend backend, ParameterSet parameters, int layer, Tensor x, Tensor pre, Tensor post, int from, int to)
     {
+        if (SpectralNorm) Throw.Argument("a slice of a spectrally normalized layer needs its workspace's W/σ; sample from a generator");
         var w = parameters.Value(_weights[layer]);
         var b = parameters.Value(_biases[layer]);
         int n = to - from;
@@ -89,7 +118,17 @@ public sealed class Mlp : Network
             ActivationOps.Backward(backend, ActivationOf(l), Slope, work.PreActivation(l, batch), work.Activated(l, batch), grad);
             var x = l == 0 ? input : work.Activated(l - 1, batch);
             var dx = l == 0 ? inputGradient : work.Gradient(l - 1, batch);
-            backend.LinearBackward(x, parameters.Value(_weights[l]), grad, dx,
+            if (SpectralNorm && parameterGradients)
+            {
+                // The layer's dW is the gradient with respect to W/σ (accumulated into a zeroed scratch), taken back through σ.
+                var dNormalized = work.NormalizedGradient(l);
+                backend.Fill(dNormalized, 0f);
+                backend.LinearBackward(x, work.Normalized(l), grad, dx, dNormalized, parameters.Gradient(_biases[l]));
+                backend.SpectralNormBackward(parameters.Value(_weights[l]), parameters.Buffer(_u[l]), parameters.Buffer(_v[l]), work.Sigma(l),
+                    dNormalized, parameters.Gradient(_weights[l]));
+                continue;
+            }
+            backend.LinearBackward(x, Weight(parameters, work, l), grad, dx,
                 parameterGradients ? parameters.Gradient(_weights[l]) : default,
                 parameterGradients ? parameters.Gradient(_biases[l]) : default);
         }
@@ -105,6 +144,7 @@ public sealed class MlpWorkspace : NetworkWorkspace
     private readonly Mlp _mlp;
     private readonly DeviceMemory _memory;
     private readonly long[] _pre, _post, _grad;
+    private readonly long[] _normalized, _normalizedGrad, _sigma; // spectral normalization's W/σ, its gradient and σ
 
     public MlpWorkspace(IBackend backend, Mlp mlp, int maxBatch)
     {
@@ -112,6 +152,7 @@ public sealed class MlpWorkspace : NetworkWorkspace
         MaxBatch = maxBatch;
         int layers = mlp.Layers;
         _pre = new long[layers]; _post = new long[layers]; _grad = new long[layers];
+        _normalized = new long[layers]; _normalizedGrad = new long[layers]; _sigma = new long[layers];
         long offset = 0;
         for (int l = 0; l < layers; l++)
         {
@@ -120,6 +161,11 @@ public sealed class MlpWorkspace : NetworkWorkspace
             if (mlp.ActivationOf(l) == Activation.Identity) _post[l] = _pre[l];
             else { _post[l] = offset; offset += size; }
             _grad[l] = offset; offset += size;
+            if (!mlp.SpectralNorm) continue;
+            long weights = (long)mlp.Widths[l + 1] * mlp.Widths[l];
+            _normalized[l] = offset; offset += weights;
+            _normalizedGrad[l] = offset; offset += weights;
+            _sigma[l] = offset; offset += 1;
         }
         _memory = backend.Allocate(offset);
     }
@@ -131,6 +177,23 @@ public sealed class MlpWorkspace : NetworkWorkspace
     public Tensor PreActivation(int layer, int batch) => View(_pre[layer], layer, batch);
     public Tensor Activated(int layer, int batch) => View(_post[layer], layer, batch);
     public Tensor Gradient(int layer, int batch) => View(_grad[layer], layer, batch);
+
+    /// <summary>Spectral normalization's W/σ of layer <paramref name="layer"/> [Out, In].</summary>
+    public Tensor Normalized(int layer) => Matrix(_normalized, layer);
+    /// <summary>The gradient with respect to <see cref="Normalized"/> [Out, In].</summary>
+    public Tensor NormalizedGradient(int layer) => Matrix(_normalizedGrad, layer);
+    /// <summary>Spectral normalization's σ of layer <paramref name="layer"/> [1, 1].</summary>
+    public Tensor Sigma(int layer)
+    {
+        if (!_mlp.SpectralNorm) Throw.Argument("the network has no spectral normalization");
+        return _memory.Slice(_sigma[layer], 1, 1);
+    }
+
+    private Tensor Matrix(long[] offsets, int layer)
+    {
+        if (!_mlp.SpectralNorm) Throw.Argument("the network has no spectral normalization");
+        return _memory.Slice(offsets[layer], _mlp.Widths[layer + 1], _mlp.Widths[layer]);
+    }
 
     /// <summary>Where the caller writes dLoss/dOutput before <see cref="Mlp.Backward"/>.</summary>
     public override Tensor OutputGradient(int batch) => Gradient(_mlp.Layers - 1, batch);

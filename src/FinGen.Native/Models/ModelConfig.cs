@@ -47,6 +47,11 @@ public sealed record ModelConfig
     public float LeakySlope { get; set; } = 0.2f;
     /// <summary>The discriminator's target for real samples: below 1 is one-sided label smoothing (Salimans et al. 2016).</summary>
     public float RealLabel { get; set; } = 1f;
+    /// <summary>
+    /// GANs: spectral normalization of every discriminator weight (Miyato et al. 2018): W/σ(W) with σ from one power
+    /// iteration a step on persistent vectors (see <see cref="Network.SpectralNormalize"/>). Off by default.
+    /// </summary>
+    public bool SpectralNorm { get; set; }
     public ReconstructionLoss Reconstruction { get; set; } = ReconstructionLoss.Bce;
     /// <summary>The generator's latent noise: 0 for standard normal, else unit-variance Student-t with this many degrees
     /// of freedom (3 … 64; GAN family only, see <see cref="LatentNoise"/>).</summary>
@@ -99,6 +104,7 @@ public sealed record ModelConfig
             if (ImageSide < 4 || ImageSide % 4 != 0)
                 Throw.User($"{CliName(Model)} needs square images whose side is a multiple of 4 (28×28 MNIST or market images); this data has {DataWidth} values per sample");
         }
+        if (SpectralNorm && !IsGan) Throw.User($"spectral normalization applies to a GAN's discriminator (gan, dcgan), not to {CliName(Model)}");
         if (!(RealLabel > 0.5f && RealLabel <= 1f)) Throw.User($"real label {RealLabel} must be in (0.5, 1]");
         if (!(LeakySlope >= 0 && LeakySlope < 1)) Throw.User($"LeakyReLU slope {LeakySlope} must be in [0, 1)");
         if (NoiseDegrees != 0)
@@ -168,7 +174,7 @@ public sealed record ModelConfig
     public Network BuildDiscriminator(ParameterLayout layout)
     {
         if (Model == ModelKind.Gan)
-            return new Mlp(layout, "discriminator", [DataWidth, .. DiscriminatorHidden, 1], Activation.LeakyRelu, Activation.Identity, LeakySlope);
+            return new Mlp(layout, "discriminator", [DataWidth, .. DiscriminatorHidden, 1], Activation.LeakyRelu, Activation.Identity, LeakySlope, SpectralNorm);
         if (Model != ModelKind.Dcgan) Throw.Argument($"{Model} has no discriminator");
         // Conv(1→c1, side→2q) → LeakyReLU → Conv(c1→c2, 2q→q) → LeakyReLU → Flatten → Linear → logit (no batch norm:
         // D sees real and fake rows as one batch, and batch statistics would mix them).
@@ -181,7 +187,7 @@ public sealed record ModelConfig
             new ActivationSpec(Activation.LeakyRelu, LeakySlope),
             new ReshapeSpec("Flatten", c2 * q * q),
             new LinearSpec(c2 * q * q, 1),
-        ]);
+        ], SpectralNorm);
     }
 
     /// <summary>The VAE's encoder up to the hidden layer the μ and log σ² heads read (ReLU'd).</summary>

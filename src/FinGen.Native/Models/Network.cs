@@ -26,6 +26,21 @@ public abstract class Network
     /// </summary>
     public abstract Tensor Forward(IBackend backend, ParameterSet parameters, Tensor input, NetworkWorkspace workspace, bool training = true);
 
+    /// <summary>True when the network's weight matrices are spectrally normalized (see <see cref="SpectralNormalize"/>).</summary>
+    public virtual bool SpectralNorm => false;
+
+    /// <summary>
+    /// Spectral normalization (Miyato et al. 2018), for a network built with it: writes σ = uᵀWv and W/σ of every weight
+    /// matrix into <paramref name="workspace"/>, where <see cref="Forward"/> and <see cref="Backward"/> read them, after
+    /// one power-iteration step on the persistent u and v (buffers of the parameter set, so checkpoints keep them) when
+    /// <paramref name="powerIteration"/>. Call it before a forward whenever the weights have changed: a GAN step calls it
+    /// with the iteration before the discriminator's forward, and without it once the discriminator's update has
+    /// changed W. Does nothing for a network without spectral normalization.
+    /// </summary>
+    public virtual void SpectralNormalize(IBackend backend, ParameterSet parameters, NetworkWorkspace workspace, bool powerIteration)
+    {
+    }
+
     /// <summary>
     /// Backward from the gradient the caller wrote into <see cref="NetworkWorkspace.OutputGradient"/> (with respect to
     /// the output). Accumulates parameter gradients when <paramref name="parameterGradients"/>; overwrites

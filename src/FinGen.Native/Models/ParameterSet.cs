@@ -44,6 +44,19 @@ public sealed class ParameterLayout
         return _buffers.Count - 1;
     }
 
+    /// <summary>
+    /// A non-trainable vector of <paramref name="length"/> that starts as a unit vector in a random direction
+    /// (<see cref="ParameterInit.UnitVector"/>): spectral normalization's u and v.
+    /// </summary>
+    /// <returns>The index of the new buffer.</returns>
+    public int AddUnitVector(string name, int length)
+    {
+        CheckNew(name, 1, length, null);
+        _buffers.Add(new ParameterEntry(name, 1, length, BufferCount, 0, ParameterInit.UnitVector, [length]));
+        BufferCount += Aligned(length);
+        return _buffers.Count - 1;
+    }
+
     private void CheckNew(string name, int rows, int cols, int[]? shape)
     {
         if (_entries.Any(e => e.Name == name) || _buffers.Any(e => e.Name == name)) Throw.Argument($"parameter '{name}' added twice");
@@ -61,6 +74,11 @@ public enum ParameterInit
     Uniform,
     /// <summary>Every element <see cref="ParameterEntry.Value"/> (batch norm's γ = 1, β = 0, running statistics).</summary>
     Constant,
+    /// <summary>
+    /// Philox normals of stream <see cref="Philox.Stream.SpectralNorm"/> divided by their norm: a random direction, as
+    /// PyTorch's spectral_norm starts u and v (buffers only).
+    /// </summary>
+    UnitVector,
 }
 
 /// <param name="FanIn">The layer's input width, for PyTorch's default initialization U(−1/√fanIn, 1/√fanIn).</param>
@@ -119,7 +137,9 @@ public sealed class ParameterSet : IDisposable
     /// <summary>
     /// PyTorch's nn.Linear default, U(−1/√fanIn, 1/√fanIn) for weights and biases, drawn from Philox so that
     /// the same seed gives the same network on every backend; constants for batch norm's γ, β and running
-    /// statistics. <paramref name="offset"/> advances over the uniform tensors only.
+    /// statistics; random unit vectors for spectral normalization's u and v, drawn after every weight (so a network
+    /// gets the same weights with and without them). <paramref name="offset"/> advances over the uniform tensors, then
+    /// over the unit vectors (on their own stream).
     /// </summary>
     public void Initialize(ulong seed, ref ulong offset)
     {
@@ -140,7 +160,21 @@ public sealed class ParameterSet : IDisposable
         _backend.Upload(host, Values.All());
         if (StateBuffers is null) return;
         float[] buffers = new float[Layout.BufferCount];
-        foreach (var e in Layout.Buffers) buffers.AsSpan((int)e.Offset, e.Length).Fill(e.Value);
+        foreach (var e in Layout.Buffers)
+        {
+            var slice = buffers.AsSpan((int)e.Offset, e.Length);
+            if (e.Init != ParameterInit.UnitVector)
+            {
+                slice.Fill(e.Value);
+                continue;
+            }
+            Philox.FillNormal(slice, seed, (ulong)Philox.Stream.SpectralNorm, offset);
+            offset += (ulong)e.Length;
+            double squares = 0;
+            foreach (float x in slice) squares += (double)x * x;
+            double norm = Math.Max(Math.Sqrt(squares), CpuReferenceBackend.SpectralNormEpsilon);
+            foreach (ref float x in slice) x = (float)(x / norm);
+        }
         _backend.Upload(buffers, StateBuffers.All());
     }
 

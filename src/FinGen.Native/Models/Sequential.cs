@@ -34,15 +34,19 @@ public sealed record ReshapeSpec(string TorchName, int Width) : LayerSpec;
 /// <summary>
 /// A stack of layers, as PyTorch's nn.Sequential: parameters are named "{prefix}.{index}.weight" with the
 /// layer's index in the stack, with PyTorch's shapes, so a checkpoint loads into the equivalent nn.Sequential.
-/// Backward is written by hand, layer by layer in reverse order.
+/// Backward is written by hand, layer by layer in reverse order. With spectral normalization every Linear and Conv2d
+/// layer uses W/σ(W) (a conv kernel as the matrix [K, C·R·S]; see <see cref="Network.SpectralNormalize"/>).
 /// </summary>
 public sealed class Sequential : Network
 {
     private readonly LayerSpec[] _layers;
     private readonly int[] _widths; // _widths[l] = output width of layer l; _widths[-1] is the input
-    private readonly int[] _weight, _bias, _runningMean, _runningVar;
+    private readonly int[] _weight, _bias, _runningMean, _runningVar, _u, _v;
 
-    public Sequential(ParameterLayout layout, string prefix, int inputWidth, IReadOnlyList<LayerSpec> layers)
+    /// <param name="spectralNorm">normalize every Linear and Conv2d weight by its largest singular value, with persistent
+    /// power-iteration vectors "{prefix}.{l}.weight_u" [rows] and "weight_v" [cols] (PyTorch's buffer names); a network
+    /// with a transposed convolution is refused</param>
+    public Sequential(ParameterLayout layout, string prefix, int inputWidth, IReadOnlyList<LayerSpec> layers, bool spectralNorm = false)
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(inputWidth, 1);
         if (layers.Count == 0) Throw.Argument("a network needs at least one layer");
@@ -50,6 +54,8 @@ public sealed class Sequential : Network
         int n = _layers.Length;
         _widths = new int[n];
         _weight = new int[n]; _bias = new int[n]; _runningMean = new int[n]; _runningVar = new int[n];
+        _u = new int[n]; _v = new int[n];
+        SpectralNorm = spectralNorm;
         InputWidth = inputWidth;
         int width = inputWidth;
         for (int l = 0; l < n; l++)
@@ -101,7 +107,32 @@ public sealed class Sequential : Network
             }
             _widths[l] = width;
         }
+        // After every weight, so that the weights drawn from the seed do not depend on the option.
+        for (int l = 0; l < n; l++)
+        {
+            _u[l] = _v[l] = -1;
+            if (!spectralNorm || !Normalizes(l)) continue;
+            if (_layers[l] is ConvTranspose2dSpec) Throw.Argument($"layer {l}: spectral normalization of a transposed convolution is not supported");
+            var w = layout.Entries[_weight[l]];
+            _u[l] = layout.AddUnitVector($"{prefix}.{l}.weight_u", w.Rows);
+            _v[l] = layout.AddUnitVector($"{prefix}.{l}.weight_v", w.Cols);
+        }
     }
+
+    public override bool SpectralNorm { get; }
+
+    /// <summary>Whether layer <paramref name="l"/> is one spectral normalization applies to (a weight matrix).</summary>
+    private bool Normalizes(int l) => _layers[l] is LinearSpec or Conv2dSpec or ConvTranspose2dSpec;
+
+    /// <summary>Whether layer <paramref name="l"/> uses W/σ from the workspace.</summary>
+    internal bool IsNormalized(int l) => _u[l] >= 0;
+
+    internal (int Rows, int Cols) WeightShape(int l) => _layers[l] switch
+    {
+        LinearSpec s => (s.Out, s.In),
+        Conv2dSpec { Geometry: var g } => (g.OutChannels, g.FilterSize),
+        _ => throw new ArgumentOutOfRangeException(nameof(l), $"layer {l} has no weight matrix"),
+    };
 
     private static void Expect(int layer, int width, int expected)
     {
@@ -135,10 +166,10 @@ public sealed class Sequential : Network
             switch (_layers[l])
             {
                 case LinearSpec:
-                    backend.LinearForward(x, parameters.Value(_weight[l]), parameters.Value(_bias[l]), y);
+                    backend.LinearForward(x, Weight(parameters, work, l), parameters.Value(_bias[l]), y);
                     break;
                 case Conv2dSpec s:
-                    backend.Conv2dForward(x, parameters.Value(_weight[l]), parameters.Value(_bias[l]), s.Geometry with { Batch = batch }, y);
+                    backend.Conv2dForward(x, Weight(parameters, work, l), parameters.Value(_bias[l]), s.Geometry with { Batch = batch }, y);
                     break;
                 case ConvTranspose2dSpec s:
                     backend.ConvTranspose2dForward(x, parameters.Value(_weight[l]), parameters.Value(_bias[l]), s.Geometry with { Batch = batch }, y);
@@ -160,6 +191,21 @@ public sealed class Sequential : Network
         return x;
     }
 
+    public override void SpectralNormalize(IBackend backend, ParameterSet parameters, NetworkWorkspace workspace, bool powerIteration)
+    {
+        if (!SpectralNorm) return;
+        var work = Own(workspace);
+        for (int l = 0; l < _layers.Length; l++)
+        {
+            if (!IsNormalized(l)) continue;
+            backend.SpectralNormForward(parameters.Value(_weight[l]), parameters.Buffer(_u[l]), parameters.Buffer(_v[l]), powerIteration,
+                work.Sigma(l), work.Normalized(l));
+        }
+    }
+
+    /// <summary>The weight layer <paramref name="l"/> applies: W, or W/σ from the workspace.</summary>
+    private Tensor Weight(ParameterSet parameters, SequentialWorkspace work, int l) => IsNormalized(l) ? work.Normalized(l) : parameters.Value(_weight[l]);
+
     public override void Backward(IBackend backend, ParameterSet parameters, Tensor input, NetworkWorkspace workspace,
         Tensor inputGradient, bool parameterGradients)
     {
@@ -172,13 +218,21 @@ public sealed class Sequential : Network
             var dx = l == 0 ? inputGradient : work.Gradient(l - 1, batch);
             Tensor dW = parameterGradients && _weight[l] >= 0 ? parameters.Gradient(_weight[l]) : default;
             Tensor dB = parameterGradients && _bias[l] >= 0 ? parameters.Gradient(_bias[l]) : default;
+            // A normalized layer's op accumulates the gradient with respect to W/σ into a zeroed scratch; it is taken back
+            // through σ into dW after the op.
+            bool normalizedGradient = IsNormalized(l) && !dW.IsEmpty;
+            if (normalizedGradient)
+            {
+                dW = work.NormalizedGradient(l);
+                backend.Fill(dW, 0f);
+            }
             switch (_layers[l])
             {
                 case LinearSpec:
-                    backend.LinearBackward(x, parameters.Value(_weight[l]), dy, dx, dW, dB);
+                    backend.LinearBackward(x, Weight(parameters, work, l), dy, dx, dW, dB);
                     break;
                 case Conv2dSpec s:
-                    backend.Conv2dBackward(x, parameters.Value(_weight[l]), dy, s.Geometry with { Batch = batch }, dx, dW, dB);
+                    backend.Conv2dBackward(x, Weight(parameters, work, l), dy, s.Geometry with { Batch = batch }, dx, dW, dB);
                     break;
                 case ConvTranspose2dSpec s:
                     backend.ConvTranspose2dBackward(x, parameters.Value(_weight[l]), dy, s.Geometry with { Batch = batch }, dx, dW, dB);
@@ -197,6 +251,9 @@ public sealed class Sequential : Network
                     if (l == 0 && !dx.IsEmpty) backend.Copy(dy, dx);
                     break;
             }
+            if (normalizedGradient)
+                backend.SpectralNormBackward(parameters.Value(_weight[l]), parameters.Buffer(_u[l]), parameters.Buffer(_v[l]), work.Sigma(l),
+                    dW, parameters.Gradient(_weight[l]));
         }
     }
 
@@ -215,6 +272,7 @@ public sealed class SequentialWorkspace : NetworkWorkspace
 {
     private readonly DeviceMemory _memory;
     private readonly long[] _output, _grad, _stats;
+    private readonly long[] _normalized; // spectral normalization: W/σ, its gradient, then σ, of each normalized layer
     private readonly bool[] _outputIsInput;
 
     public SequentialWorkspace(IBackend backend, Sequential network, int maxBatch)
@@ -223,7 +281,7 @@ public sealed class SequentialWorkspace : NetworkWorkspace
         Owner = network;
         MaxBatch = maxBatch;
         int n = network.Layers.Count;
-        _output = new long[n]; _grad = new long[n]; _stats = new long[n];
+        _output = new long[n]; _grad = new long[n]; _stats = new long[n]; _normalized = new long[n];
         _outputIsInput = new bool[n];
         long offset = 0;
         for (int l = 0; l < n; l++)
@@ -244,6 +302,13 @@ public sealed class SequentialWorkspace : NetworkWorkspace
                 _stats[l] = offset;
                 offset += 4L * bn.Channels + (l == 0 ? (long)maxBatch * network.InputWidth : 0);
             }
+            _normalized[l] = -1;
+            if (network.IsNormalized(l))
+            {
+                var (rows, cols) = network.WeightShape(l);
+                _normalized[l] = offset;
+                offset += 2L * rows * cols + 1;
+            }
         }
         _memory = backend.Allocate(Math.Max(offset, 1));
     }
@@ -261,6 +326,22 @@ public sealed class SequentialWorkspace : NetworkWorkspace
     internal Tensor Scratch(int l, int batch) => _memory.Slice(_stats[l] + 4L * Channels(l), batch, Owner.InputWidthOf(l));
 
     public override Tensor OutputGradient(int batch) => Gradient(Owner.Layers.Count - 1, batch);
+
+    internal Tensor Normalized(int l) => NormalizedPart(l, 0);
+    internal Tensor NormalizedGradient(int l) => NormalizedPart(l, 1);
+    internal Tensor Sigma(int l)
+    {
+        var (rows, cols) = Owner.WeightShape(l);
+        return _memory.Slice(NormalizedOffset(l) + 2L * rows * cols, 1, 1);
+    }
+
+    private Tensor NormalizedPart(int l, int which)
+    {
+        var (rows, cols) = Owner.WeightShape(l);
+        return _memory.Slice(NormalizedOffset(l) + which * (long)rows * cols, rows, cols);
+    }
+
+    private long NormalizedOffset(int l) => _normalized[l] >= 0 ? _normalized[l] : Throw.Argument<long>($"layer {l} is not spectrally normalized");
 
     private int Channels(int l) => ((BatchNorm2dSpec)Owner.Layers[l]).Channels;
     private Tensor Stat(int l, int which) => _memory.Slice(_stats[l] + which * (long)Channels(l), 1, Channels(l));

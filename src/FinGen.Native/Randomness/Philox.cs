@@ -26,6 +26,8 @@ public static class Philox
         Sample = 4,
         /// <summary>The shuffle that deals generated days out independently (<see cref="Data.PathDays.Independent"/>).</summary>
         PathDays = 5,
+        /// <summary>The starting vectors u and v of spectral normalization's power iteration (<see cref="Models.ParameterInit.UnitVector"/>).</summary>
+        SpectralNorm = 6,
     }
 
     /// <summary>One Philox4x32-10 block: four 32-bit words from a 128-bit counter and a 64-bit key.</summary>
