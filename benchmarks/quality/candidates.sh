@@ -27,6 +27,7 @@ series=(
 candidates=(
   "default|"
   "student-t noise|--noise student-t"
+  "spectral norm|--spectral-norm"
 )
 [ -n "${FINGEN_CANDIDATES:-}" ] && IFS=';' read -r -a candidates <<< "$FINGEN_CANDIDATES"
 rm -f "$out/runs.tsv.new"
