@@ -13,7 +13,7 @@ namespace FinGen.Cli;
 
 internal static class TrainCommand
 {
-    /// <summary>About a minute on 2 cores for the default GAN on the default data.</summary>
+    /// <summary>The default run's length; .ci/run's log shows its step rate and time on the CI machine.</summary>
     public const int DefaultSteps = 20000;
 
     public static Command Create(CliConsole console)

@@ -161,6 +161,35 @@ public sealed partial class ReadmeTests
         Assert.That(named, Has.All.Matches<string>(header.Contains), $"the embedded S&P 500 columns are {string.Join(", ", header)}");
     }
 
+    [Test]
+    public void EveryTimeClaimNamesItsMeasurement()
+    {
+        // A duration the README states ("about 10 minutes", "in 5 s") is a measurement; its sentence must say where it
+        // is recorded: .ci/run's log, or a committed results file under benchmarks/results/ that holds that figure.
+        var claims = new List<string>();
+        foreach (string sentence in Sentences(Readme))
+            foreach (Match claim in TimeClaim().Matches(sentence))
+                if (!sentence.Contains(".ci/run", StringComparison.Ordinal) && !ResultsFile().Matches(sentence).Any(m => Holds(m.Value, claim)))
+                    claims.Add($"'{claim.Value}' in: {sentence}");
+        Assert.That(claims, Is.Empty, string.Join("\n", claims));
+        Assert.That(TimeClaim().Match("rerun with `run.sh`, about 10 minutes") is { Success: true } old && !Holds("benchmarks/results/quality.md", old),
+            "the claim the README used to make is one, and quality.md does not hold it");
+    }
+
+    /// <summary>Whether the committed file <paramref name="path"/> states the claim's figure in the claim's unit.</summary>
+    private static bool Holds(string path, Match claim)
+    {
+        string file = Path.Combine(Repository.Root, path);
+        if (!File.Exists(file)) return false;
+        string unit = claim.Groups[2].Value switch { var u when u.StartsWith("min", StringComparison.Ordinal) => "min", var u when u.StartsWith("sec", StringComparison.Ordinal) => "s", var u when u.StartsWith("hour", StringComparison.Ordinal) => "h", var u => u };
+        return Regex.IsMatch(File.ReadAllText(file), $@"(?<![\d.,]){Regex.Escape(claim.Groups[1].Value)}\s*{Regex.Escape(unit)}");
+    }
+
+    /// <summary>README.md's prose (no ``` blocks, no table rows) cut into sentences.</summary>
+    private static IEnumerable<string> Sentences(string readme) =>
+        FencedBlock().Replace(readme, "").Split("\n\n").Where(p => !p.TrimStart().StartsWith('|'))
+            .SelectMany(p => SentenceEnd().Split(p.ReplaceLineEndings(" ")));
+
     /// <summary>A <c>fingen</c> command the README shows; <see cref="Full"/> when it is one to run, not a fragment of one.</summary>
     internal sealed record Example(string Text, string[] Words, bool Full);
 
@@ -374,6 +403,15 @@ public sealed partial class ReadmeTests
 
     [GeneratedRegex(@"^[A-Z][A-Z0-9_,.]*(\.[a-z]+)?$")]
     private static partial Regex PlaceholderWord();
+
+    [GeneratedRegex(@"\b(?:about|around|roughly|nearly|under|over|less than|more than|within|takes?|took|in)\s+(a|an|one|two|three|a few|\d[\d.,]*)\s*(µs|μs|ms|milliseconds?|s|secs?|seconds?|mins?|minutes?|h|hours?)\b")]
+    private static partial Regex TimeClaim();
+
+    [GeneratedRegex(@"benchmarks/results/[\w./-]+\.\w+")]
+    private static partial Regex ResultsFile();
+
+    [GeneratedRegex(@"(?<=[.!?])\s+(?=[A-Z`(*])")]
+    private static partial Regex SentenceEnd();
 
     [GeneratedRegex(@"""([^""]*)""|\S+")]
     private static partial Regex ShellWord();
