@@ -109,7 +109,7 @@ internal static class EvalCommand
                 EvalReport.WriteMarkdown(Path.Combine(outDir, "report.md"), report, provenance),
             };
             double s0 = prices.Closes[train.Length];
-            written.AddRange(EvalPictures.Write(outDir, report, heldOut, s0, modelName, sampler, encoding, train));
+            written.AddRange(EvalPictures.Write(outDir, report, heldOut, s0, modelName, sampler, encoding, train, filter));
             folder.Complete();
 
             var model = report.Sources[1];

@@ -36,7 +36,7 @@ internal static class TrainCommand
         var resume = new Option<string?>("--resume") { Description = "a run directory to continue in place (to the step count it was started with, unless --steps gives more), or a checkpoint to continue from into a new --out (--steps more steps); the model, batch, optimizer and seed are kept, the data and data options too unless given" };
         var checkpointEvery = new Option<int>("--checkpoint-every") { Description = "write the checkpoint every N steps (and at least every minute), so a killed run can be resumed with --resume DIR", DefaultValueFactory = _ => CheckpointPolicy.DefaultSteps, HelpName = "N" };
 
-        var command = new Command("train", "Train a GAN or VAE and write checkpoint.safetensors, metrics.csv, samples.png and config.json")
+        var command = new Command("train", "Train a GAN or VAE and write checkpoint.safetensors, metrics.csv, config.json, for price data paths.png (synthetic price paths decoded from the model's images) and samples.png (the generated images; for price data above real training windows)")
         {
             model, data, dataOptions.Column, dataOptions.Columns, dataOptions.DateColumn, dataOptions.Missing, dataOptions.Stride, dataOptions.Window, dataOptions.Encoding, dataOptions.Transform, dataOptions.Filter, dataOptions.AllowExtreme, steps, batch, lr, optimizer, beta1, beta2, realLabel, recon, seed, device, output, metricsEvery, resume, checkpointEvery,
         };
