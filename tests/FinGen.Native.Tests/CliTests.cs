@@ -48,6 +48,8 @@ public sealed class CliTests
         Assert.That(metrics[0], Is.EqualTo("step,d_loss,g_loss,d_real,d_fake"));
         Assert.That(metrics, Has.Length.EqualTo(6));
         Assert.That(run.Out, Does.Contain("held out"));
+        // The first return, log(P₁/P₀), is dated on the second price day: 2000-01-04, not the first close's 2000-01-03.
+        Assert.That(run.Out, Does.Contain("training returns 2000-01-04 .. 2016-03-29 (4083)"));
         Assert.That(File.ReadAllBytes(In("gan/samples.png")).Take(4), Is.EqualTo(new byte[] { 0x89, (byte)'P', (byte)'N', (byte)'G' }));
         var checkpoint = Checkpoint.Read(In("gan/checkpoint.safetensors"));
         Assert.That(checkpoint.Data["kind"], Is.EqualTo("prices"));

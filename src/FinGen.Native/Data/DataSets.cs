@@ -141,7 +141,9 @@ public static class DataSets
         {
             ["kind"] = "prices",
             ["source"] = panel.Source,
-            ["train_first_date"] = panel.Dates[0].ToString("yyyy-MM-dd", CultureInfo.InvariantCulture),
+            // The dates of the first and last training returns: return t is log(Pₜ/Pₜ₋₁), dated on day t, so the first
+            // return is dated on the second price's day.
+            ["train_first_date"] = panel.Dates[1].ToString("yyyy-MM-dd", CultureInfo.InvariantCulture),
             ["train_last_date"] = panel.Dates[trainPrices - 1].ToString("yyyy-MM-dd", CultureInfo.InvariantCulture),
             ["train_returns"] = Invariant(trainReturns),
             ["held_out_returns"] = Invariant(heldOut),
