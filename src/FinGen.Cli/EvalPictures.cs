@@ -9,7 +9,8 @@ namespace FinGen.Cli;
 /// <summary>The plots of <c>fingen eval</c> (ScottPlot): where a person would rather look than read.</summary>
 internal static class EvalPictures
 {
-    private static readonly Color[] Palette = [Colors.Black, Colors.SteelBlue, Colors.DarkOrange, Colors.SeaGreen];
+    // One colour per source (the held-out data and five sources), so that no two lines share one.
+    private static readonly Color[] Palette = [Colors.Black, Colors.SteelBlue, Colors.DarkOrange, Colors.SeaGreen, Colors.Crimson, Colors.MediumPurple];
 
     public static IEnumerable<string> Write(string directory, EvaluationReport report, double[] heldOut, double s0, string modelName,
         Sampler sampler, IImageEncoding encoding, double[] train, VolatilityFilter? filter)
@@ -23,7 +24,7 @@ internal static class EvalPictures
         yield return Images(Path.Combine(directory, "images.png"), sampler, encoding, train, filter);
     }
 
-    /// <summary>Densities of 1-day returns on a log scale, where the tails show.</summary>
+    /// <summary>Densities of 1-day returns on a log scale, where the tails show; a bin without returns is a gap.</summary>
     private static string Histogram(string path, List<(string Name, double[] Returns)> series)
     {
         double lo = series[0].Returns.Min(), hi = series[0].Returns.Max();
@@ -34,32 +35,58 @@ internal static class EvalPictures
         var plot = new Plot();
         for (int s = 0; s < series.Count; s++)
         {
-            var counts = new double[bins];
-            foreach (var r in series[s].Returns)
+            bool first = true;
+            foreach (var (xs, ys) in DensitySteps(series[s].Returns, lo, width, bins))
             {
-                int b = (int)((r - lo) / width);
-                if (b >= 0 && b < bins) counts[b]++;
+                var line = plot.Add.Scatter(xs, ys);
+                line.Color = Palette[s % Palette.Length];
+                line.LineWidth = s == 0 ? 2.5f : 1.5f;
+                line.MarkerSize = 0;
+                if (first) line.LegendText = series[s].Name;
+                first = false;
             }
-            var xs = new List<double>();
-            var ys = new List<double>();
-            for (int b = 0; b < bins; b++)
-            {
-                if (counts[b] == 0) continue;
-                xs.Add(lo + (b + 0.5) * width);
-                ys.Add(Math.Log10(counts[b] / (series[s].Returns.Length * width)));
-            }
-            var line = plot.Add.Scatter(xs.ToArray(), ys.ToArray());
-            line.Color = Palette[s % Palette.Length];
-            line.LineWidth = s == 0 ? 2.5f : 1.5f;
-            line.MarkerSize = s == 0 ? 4 : 0;
-            line.LegendText = series[s].Name;
         }
-        plot.Title("Daily log returns: density (log10)");
+        plot.Title("Daily log returns: density (log10); a gap is a bin without returns");
         plot.XLabel("log return");
         plot.YLabel("log10 density");
         plot.ShowLegend(Alignment.UpperRight);
         Pictures.Save(plot, path, 900, 560, replace: false);
         return path;
+    }
+
+    /// <summary>
+    /// The histogram of <paramref name="returns"/> over <paramref name="bins"/> bins from <paramref name="lo"/>, as log10
+    /// densities drawn as steps: one polyline per run of bins that hold returns, flat across each bin. An empty bin has
+    /// density 0, whose logarithm no axis holds, so it is left out and the line breaks there rather than bridging it with a
+    /// slope that no data show. Returns outside the bins are not drawn.
+    /// </summary>
+    internal static List<(double[] Xs, double[] Ys)> DensitySteps(ReadOnlySpan<double> returns, double lo, double width, int bins)
+    {
+        var counts = new double[bins];
+        foreach (var r in returns)
+        {
+            double b = Math.Floor((r - lo) / width);
+            if (b >= 0 && b < bins) counts[(int)b]++;
+        }
+        var steps = new List<(double[], double[])>();
+        var xs = new List<double>();
+        var ys = new List<double>();
+        for (int b = 0; b <= bins; b++)
+        {
+            if (b < bins && counts[b] > 0)
+            {
+                double density = Math.Log10(counts[b] / (returns.Length * width));
+                xs.AddRange([lo + b * width, lo + (b + 1) * width]);
+                ys.AddRange([density, density]);
+            }
+            else if (xs.Count > 0)
+            {
+                steps.Add(([.. xs], [.. ys]));
+                xs.Clear();
+                ys.Clear();
+            }
+        }
+        return steps;
     }
 
     /// <summary>Quantiles of each source against the held-out quantiles; the diagonal is a perfect match.</summary>
