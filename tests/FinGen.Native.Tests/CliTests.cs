@@ -242,6 +242,29 @@ public sealed class CliTests
     }
 
     [Test]
+    public void BenchTableRowsAlignForEveryModelName()
+    {
+        var table = new BenchTable([2, 256], "cpu-ref");
+        var lines = new List<string> { table.Header };
+        foreach (var kind in Enum.GetValues<FinGen.Native.Models.ModelKind>())
+            lines.Add(table.Row(FinGen.Native.Models.ModelConfig.CliName(kind), 2, "cpu-ref", 12.701, 10.998, 77.574));
+        lines.Add(table.Row("gan", 256, "cpu-ref", 123456.789, 0.001, 999.5));
+        var r = Fingen("bench", "--model", "conv-vae", "--batch", "2", "--steps", "5", "--warmup", "0", "--device", "cpu");
+        Assert.That(r.Code, Is.Zero, r.Error);
+        lines.AddRange(r.Out.Split('\n', StringSplitOptions.RemoveEmptyEntries).Take(2));
+        string header = table.Header, all = string.Join("\n", lines);
+        // Names start where their header does; numbers end where theirs does.
+        int[] starts = [0, header.IndexOf("backend", StringComparison.Ordinal)];
+        int[] ends = [.. new[] { "batch", "median ms", "p10 ms", "p90 ms", "steps/s", "samples/s" }.Select(t => header.IndexOf(t, StringComparison.Ordinal) + t.Length)];
+        foreach (string line in lines)
+        {
+            Assert.That(line, Has.Length.EqualTo(header.Length), all);
+            foreach (int start in starts) Assert.That(line[start] != ' ' && (start == 0 || line[start - 1] == ' '), $"a name starts at {start}:\n{all}");
+            foreach (int end in ends) Assert.That(line[end - 1] != ' ' && (end == line.Length || line[end] == ' '), $"a number ends at {end}:\n{all}");
+        }
+    }
+
+    [Test]
     public void BenchProfileListsTheOpsWithGemmRates()
     {
         var r = Fingen("bench", "--batch", "8", "--steps", "5", "--warmup", "1", "--device", "cpu", "--profile");
