@@ -83,7 +83,7 @@ internal static class BenchCommand
     private static void PrintProfile(TextWriter o, Profile profile)
     {
         var c = CultureInfo.InvariantCulture;
-        o.WriteLine(string.Create(c, $"  per op: {profile.Clock}; % of the measured step ({profile.StepMicroseconds / 1000:F3} ms, the mean of {profile.Steps} profiled steps)"));
+        o.WriteLine(string.Create(c, $"  per op: {profile.Clock}; % of the measured step ({profile.StepMicroseconds / 1000:F3} ms, the mean of {FinGen.Native.English.Plural(profile.Steps, "profiled step")})"));
         o.WriteLine($"  {"op",-30} {"calls/step",10} {"µs/step",10} {"% of step",9} {"GFLOP/s",8} {"GB/s",8}");
         foreach (var op in profile.Ops)
         {

@@ -154,7 +154,7 @@ internal static class Pictures
         start.LinePattern = LinePattern.Dashed;
         start.LegendText = "start: last training close S0";
         plot.ShowLegend(Alignment.UpperLeft);
-        plot.Title($"{paths} synthetic price paths of {WindowsPerPath * length} days from S0 = {s0:F2}");
+        plot.Title($"{FinGen.Native.English.Plural(paths, "synthetic price path")} of {WindowsPerPath * length} days from S0 = {s0:F2}");
         plot.XLabel("trading day (0 = last training close; negative = history)");
         plot.YLabel("price");
         Save(plot, path, 900, 560, replace);

@@ -99,7 +99,7 @@ public static class DataSets
         }
         int trainReturns = train[0].Length;
         if (trainReturns < window)
-            Throw.User($"{panel.Source}: {panel.Count} prices leave {trainReturns} training returns after holding out the last {HeldOutFraction:P0}; one window needs {window}");
+            Throw.User($"{panel.Source}: {English.Plural(panel.Count, "price")} leave {English.Plural(trainReturns, "training return")} after holding out the last {HeldOutFraction:P0}; one window needs {window}");
         // With a filter the model learns each column's standardized residuals, not its returns.
         var filters = new List<VolatilityFilter>();
         if (options.Filter == VolatilityFilterKind.GjrGarch)
