@@ -88,12 +88,12 @@ public sealed partial class ReadmeTests
     public void TheUsageReaderSeesEveryOptionAndItsChoices()
     {
         // The reader the comparison above relies on, on the shapes the usage block uses.
-        const string readme = "text\n```\nfingen train  [--model gan|vae] [--steps N]\n              [--column NAME | --columns A,B,C] [--allow-extreme]\nfingen sample --checkpoint FILE [--count N]\nfingen sample --checkpoint FILE --out FILE.parquet [--paths N]\nfingen info\n```\n";
+        const string readme = "text\n```\nfingen train  [--model gan|vae] [--steps N] [--noise normal|student-t[:DOF]]\n              [--column NAME | --columns A,B,C] [--allow-extreme]\nfingen sample --checkpoint FILE [--count N]\nfingen sample --checkpoint FILE --out FILE.parquet [--paths N]\nfingen info\n```\n";
         var usage = UsageBlock(readme);
         Assert.That(usage.Keys, Is.EquivalentTo(new[] { "train", "sample", "info" }));
         Assert.That(usage["train"], Is.EquivalentTo(new Dictionary<string, string?>
         {
-            ["--model"] = "gan|vae", ["--steps"] = "N", ["--column"] = "NAME", ["--columns"] = "A,B,C", ["--allow-extreme"] = null,
+            ["--model"] = "gan|vae", ["--steps"] = "N", ["--noise"] = "normal|student-t[:DOF]", ["--column"] = "NAME", ["--columns"] = "A,B,C", ["--allow-extreme"] = null,
         }));
         Assert.That(usage["sample"].Keys, Is.EquivalentTo(new[] { "--checkpoint", "--count", "--out", "--paths" }), "two lines of one command add up");
         Assert.That(usage["info"], Is.Empty);
@@ -381,8 +381,11 @@ public sealed partial class ReadmeTests
     [GeneratedRegex(@"`([^`\n]+)`")]
     private static partial Regex InlineCode();
 
-    /// <summary>An option of the usage block and the word after it, unless that is the next option or a bracket.</summary>
-    [GeneratedRegex(@"(--[a-z0-9][a-z0-9-]*)(?: (?![-|])([^\s\[\]]+))?")]
+    /// <summary>
+    /// An option of the usage block and the word after it, unless that is the next option or a bracket; the word may hold
+    /// an optional part in brackets, as <c>student-t[:DOF]</c>.
+    /// </summary>
+    [GeneratedRegex(@"(--[a-z0-9][a-z0-9-]*)(?: (?![-|])((?:[^\s\[\]]|\[[^\s\[\]]*\])+))?")]
     private static partial Regex UsageOption();
 
     /// <summary>A help entry: two spaces, then the names (and value) up to two spaces or the end.</summary>
