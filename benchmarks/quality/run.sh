@@ -2,7 +2,7 @@
 # The quality table: trains fingen's default configuration on every index series the project ships, with two
 # training seeds, evaluates each on its held-out 20 %, and writes benchmarks/results/quality.md (table.py).
 # Configurations are chosen on the training parts only (validation splits inside them), never on this table.
-# Usage: benchmarks/quality/run.sh [OUT_DIR]   (default /tmp/fingen-quality; about 10 minutes on 2 cores)
+# Usage: benchmarks/quality/run.sh [OUT_DIR]   (default /tmp/fingen-quality; the last line says how long it took)
 set -euo pipefail
 root="$(cd "$(dirname "$0")/../.." && pwd)"
 out="${1:-/tmp/fingen-quality}"
@@ -39,4 +39,4 @@ for entry in "${series[@]}"; do
 done
 mv "$out/runs.tsv.new" "$out/runs.tsv"
 python3 "$root/benchmarks/quality/table.py" "$out/runs.tsv" "$commit" > "$root/benchmarks/results/quality.md"
-echo "quality: wrote benchmarks/results/quality.md"
+echo "quality: wrote benchmarks/results/quality.md in ${SECONDS} s on $(nproc) cores"

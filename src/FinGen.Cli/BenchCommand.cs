@@ -42,8 +42,9 @@ internal static class BenchCommand
             using var profiler = parse.GetValue(profile) ? new ProfilingBackend(device0, OpTimerFor(device0)) : null;
             IBackend backend = profiler ?? device0;
             var o = console.Out;
+            var table = new BenchTable(sizes, backend.Name);
             if (asCsv) o.WriteLine("engine,model,batch,backend,median_ms,p10_ms,p90_ms,steps_per_s,samples_per_s");
-            else o.WriteLine($"{"model",-5} {"batch",6} {"backend",-9} {"median ms",10} {"p10 ms",8} {"p90 ms",8} {"steps/s",9} {"samples/s",11}");
+            else o.WriteLine(table.Header);
             foreach (int batch in sizes)
             {
                 using var gm = GenerativeModel.Create(backend, ModelConfig.Default(kind) with { BatchSize = batch });
@@ -67,7 +68,7 @@ internal static class BenchCommand
                 if (asCsv)
                     o.WriteLine(string.Create(CultureInfo.InvariantCulture, $"fingen,{name},{batch},{backend.Name},{median:F4},{p10:F4},{p90:F4},{1000 / median:F1},{batch * 1000 / median:F0}"));
                 else
-                    o.WriteLine(string.Create(CultureInfo.InvariantCulture, $"{name,-5} {batch,6} {backend.Name,-9} {median,10:F3} {p10,8:F3} {p90,8:F3} {1000 / median,9:F1} {batch * 1000 / median,11:F0}"));
+                    o.WriteLine(table.Row(name, batch, backend.Name, median, p10, p90));
                 if (profiler is not null) PrintProfile(o, profiler.Report());
             }
             return Cli.Ok;
@@ -82,7 +83,7 @@ internal static class BenchCommand
     private static void PrintProfile(TextWriter o, Profile profile)
     {
         var c = CultureInfo.InvariantCulture;
-        o.WriteLine(string.Create(c, $"  per op: {profile.Clock}; % of the measured step ({profile.StepMicroseconds / 1000:F3} ms, the mean of {profile.Steps} profiled steps)"));
+        o.WriteLine(string.Create(c, $"  per op: {profile.Clock}; % of the measured step ({profile.StepMicroseconds / 1000:F3} ms, the mean of {FinGen.Native.English.Plural(profile.Steps, "profiled step")})"));
         o.WriteLine($"  {"op",-30} {"calls/step",10} {"µs/step",10} {"% of step",9} {"GFLOP/s",8} {"GB/s",8}");
         foreach (var op in profile.Ops)
         {
@@ -106,4 +107,38 @@ internal static class BenchCommand
         if (sizes.Count == 0) Options.Throw("--batch needs at least one size");
         return [.. sizes];
     }
+}
+
+/// <summary>
+/// The table <c>fingen bench</c> prints a row at a time: every column as wide as its header and the widest cell it can
+/// hold (every model's name, the batch sizes asked for, the backend), names left-aligned and numbers right-aligned,
+/// so the rows line up whatever the model.
+/// </summary>
+internal sealed class BenchTable
+{
+    private static readonly string[] Titles = ["model", "batch", "backend", "median ms", "p10 ms", "p90 ms", "steps/s", "samples/s"];
+    private static readonly bool[] Text = [true, false, true, false, false, false, false, false];
+    // Room for steps of up to 1,000 s in the times and for 10⁹ steps or samples a second.
+    private static readonly int[] NumberWidths = [0, 0, 0, 10, 10, 10, 11, 11];
+    private readonly int[] _widths;
+
+    public BenchTable(IEnumerable<int> batches, string backend)
+    {
+        int model = Enum.GetValues<ModelKind>().Max(k => ModelConfig.CliName(k).Length);
+        int batch = batches.Max(b => b.ToString(CultureInfo.InvariantCulture).Length);
+        int[] cells = [model, batch, backend.Length, .. NumberWidths[3..]];
+        _widths = [.. Titles.Select((title, i) => Math.Max(title.Length, cells[i]))];
+    }
+
+    public string Header => Line(Titles);
+
+    public string Row(string model, int batch, string backend, double medianMs, double p10Ms, double p90Ms)
+    {
+        var c = CultureInfo.InvariantCulture;
+        return Line([model, batch.ToString(c), backend, medianMs.ToString("F3", c), p10Ms.ToString("F3", c), p90Ms.ToString("F3", c),
+            (1000 / medianMs).ToString("F1", c), (batch * 1000 / medianMs).ToString("F0", c)]);
+    }
+
+    private string Line(string[] cells) =>
+        string.Join(' ', cells.Select((cell, i) => Text[i] ? cell.PadRight(_widths[i]) : cell.PadLeft(_widths[i]))).TrimEnd();
 }

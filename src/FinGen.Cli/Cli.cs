@@ -13,14 +13,7 @@ public static class Cli
 
     public static int Run(string[] args, TextWriter output, TextWriter error, bool interactive = false)
     {
-        var console = new CliConsole(output, error, interactive);
-        var root = new RootCommand("FinGen.Native: train and sample GANs and VAEs of financial data on CPU or CUDA.");
-        root.Subcommands.Add(TrainCommand.Create(console));
-        root.Subcommands.Add(SampleCommand.Create(console));
-        root.Subcommands.Add(EvalCommand.Create(console));
-        root.Subcommands.Add(BenchCommand.Create(console));
-        root.Subcommands.Add(InfoCommand.Create(console));
-
+        var root = CreateRoot(new CliConsole(output, error, interactive));
         var parse = root.Parse(args);
         string[] commands = [.. root.Subcommands.Select(c => c.Name)];
         if (args.Length == 0 || (!args[0].StartsWith('-') && !commands.Contains(args[0])))
@@ -56,6 +49,18 @@ public static class Cli
             error.WriteLine($"fingen: internal error: {e.GetType().Name}: {OneLine(e.Message)} (set FINGEN_DEBUG=1 for the stack trace)");
             return Internal;
         }
+    }
+
+    /// <summary>The whole command tree, so that a test can parse what the README shows with the parser itself.</summary>
+    internal static RootCommand CreateRoot(CliConsole console)
+    {
+        var root = new RootCommand("FinGen.Native: train and sample GANs and VAEs of financial data on CPU or CUDA.");
+        root.Subcommands.Add(TrainCommand.Create(console));
+        root.Subcommands.Add(SampleCommand.Create(console));
+        root.Subcommands.Add(EvalCommand.Create(console));
+        root.Subcommands.Add(BenchCommand.Create(console));
+        root.Subcommands.Add(InfoCommand.Create(console));
+        return root;
     }
 
     private static string OneLine(string message) =>

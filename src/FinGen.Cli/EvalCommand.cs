@@ -58,14 +58,14 @@ internal static class EvalCommand
             string which = panel.Columns.Length == 1 ? ""
                 : chosen is null ? $" (column '{panel.Columns[0]}', the first of the model's {panel.Columns.Length}; choose with --column)"
                 : $" (column '{panel.Columns[index]}')";
-            log.WriteLine($"fingen eval: {checkpointPath} on {panel.Source}{which}: {train.Length} training returns, {heldOut.Length} held out; {pathCount} paths per source, seed {seedValue}");
+            log.WriteLine($"fingen eval: {checkpointPath} on {panel.Source}{which}: {English.Plural(train.Length, "training return")}, {heldOut.Length} held out; {English.Plural(pathCount, "path")} per source, seed {seedValue}");
             if (panel.Missing.ToString() is { Length: > 0 } missing) log.WriteLine($"  data: {missing}");
 
             string modelName = $"FinGen {ModelConfig.CliName(sampler.Config.Model).ToUpperInvariant()}";
             int windowsPerPath = (heldOut.Length + encoding.WindowLength - 1) / encoding.WindowLength;
             // Five sources of paths (the model and four baselines) and their statistics, plus the model's images.
             Sizes.Require(14.0 * pathCount * heldOut.Length * sizeof(double) + 4.0 * pathCount * windowsPerPath * sampler.SampleSize,
-                (double)pathCount * windowsPerPath * sampler.SampleSize, $"{pathCount} paths of {heldOut.Length} held-out days", "--paths");
+                (double)pathCount * windowsPerPath * sampler.SampleSize, $"{English.Plural(pathCount, "path")} of {English.Plural(heldOut.Length, "held-out day")}", "--paths");
             // The evaluated column's own filter: a panel model standardized each column by its own fit.
             int filterColumn = chosen is null ? 0 : Math.Max(0, dataOptions.Columns.ToList().FindIndex(c => c.Equals(chosen, StringComparison.OrdinalIgnoreCase)));
             var filter = VolatilityFilter.FromMetadata(sampler.DataMetadata, filterColumn);
@@ -87,7 +87,7 @@ internal static class EvalCommand
             catch (FinGenException e)
             {
                 // The statistics do not know where their series came from: say which files they were.
-                throw new FinGenException($"evaluating {checkpointPath} against {panel.Source} ({train.Length} training and {heldOut.Length} held-out returns): {e.Message}", e);
+                throw new FinGenException($"evaluating {checkpointPath} against {panel.Source} ({English.Plural(train.Length, "training return")} and {English.Plural(heldOut.Length, "held-out return")}): {e.Message}", e);
             }
 
             // Collapse diagnostics of the model's windows against the real windows of what it learned (residuals when filtered).
@@ -114,7 +114,7 @@ internal static class EvalCommand
                 EvalReport.WriteMarkdown(Path.Combine(outDir, "report.md"), report, provenance),
             };
             double s0 = prices.Closes[train.Length];
-            written.AddRange(EvalPictures.Write(outDir, report, heldOut, s0, modelName, sampler, encoding, train));
+            written.AddRange(EvalPictures.Write(outDir, report, heldOut, s0, modelName, sampler, encoding, train, filter));
             folder.Complete();
 
             var model = report.Sources[1];

@@ -1,6 +1,7 @@
 using FinGen.Native;
 using FinGen.Native.Data;
 using FinGen.Native.Evaluation;
+using FinGen.Native.Models;
 using ScottPlot;
 
 namespace FinGen.Cli;
@@ -8,10 +9,11 @@ namespace FinGen.Cli;
 /// <summary>The plots of <c>fingen eval</c> (ScottPlot): where a person would rather look than read.</summary>
 internal static class EvalPictures
 {
-    private static readonly Color[] Palette = [Colors.Black, Colors.SteelBlue, Colors.DarkOrange, Colors.SeaGreen];
+    // One colour per source (the held-out data and five sources), so that no two lines share one.
+    private static readonly Color[] Palette = [Colors.Black, Colors.SteelBlue, Colors.DarkOrange, Colors.SeaGreen, Colors.Crimson, Colors.MediumPurple];
 
     public static IEnumerable<string> Write(string directory, EvaluationReport report, double[] heldOut, double s0, string modelName,
-        Sampler sampler, IImageEncoding encoding, double[] train)
+        Sampler sampler, IImageEncoding encoding, double[] train, VolatilityFilter? filter)
     {
         var series = new List<(string Name, double[] Returns)> { ("held-out (real)", heldOut) };
         series.AddRange(report.Paths.Select(kv => (kv.Key, kv.Value.SelectMany(p => p).ToArray())));
@@ -19,10 +21,10 @@ internal static class EvalPictures
         yield return QuantileQuantile(Path.Combine(directory, "qq.png"), series);
         yield return Autocorrelations(Path.Combine(directory, "acf.png"), report);
         yield return FanChart(Path.Combine(directory, "fan_chart.png"), report.Paths[modelName], heldOut, s0, modelName);
-        yield return Images(Path.Combine(directory, "images.png"), sampler, encoding, train);
+        yield return Images(Path.Combine(directory, "images.png"), sampler, encoding, train, filter);
     }
 
-    /// <summary>Densities of 1-day returns on a log scale, where the tails show.</summary>
+    /// <summary>Densities of 1-day returns on a log scale, where the tails show; a bin without returns is a gap.</summary>
     private static string Histogram(string path, List<(string Name, double[] Returns)> series)
     {
         double lo = series[0].Returns.Min(), hi = series[0].Returns.Max();
@@ -33,32 +35,58 @@ internal static class EvalPictures
         var plot = new Plot();
         for (int s = 0; s < series.Count; s++)
         {
-            var counts = new double[bins];
-            foreach (var r in series[s].Returns)
+            bool first = true;
+            foreach (var (xs, ys) in DensitySteps(series[s].Returns, lo, width, bins))
             {
-                int b = (int)((r - lo) / width);
-                if (b >= 0 && b < bins) counts[b]++;
+                var line = plot.Add.Scatter(xs, ys);
+                line.Color = Palette[s % Palette.Length];
+                line.LineWidth = s == 0 ? 2.5f : 1.5f;
+                line.MarkerSize = 0;
+                if (first) line.LegendText = series[s].Name;
+                first = false;
             }
-            var xs = new List<double>();
-            var ys = new List<double>();
-            for (int b = 0; b < bins; b++)
-            {
-                if (counts[b] == 0) continue;
-                xs.Add(lo + (b + 0.5) * width);
-                ys.Add(Math.Log10(counts[b] / (series[s].Returns.Length * width)));
-            }
-            var line = plot.Add.Scatter(xs.ToArray(), ys.ToArray());
-            line.Color = Palette[s % Palette.Length];
-            line.LineWidth = s == 0 ? 2.5f : 1.5f;
-            line.MarkerSize = s == 0 ? 4 : 0;
-            line.LegendText = series[s].Name;
         }
-        plot.Title("Daily log returns: density (log10)");
+        plot.Title("Daily log returns: density (log10); a gap is a bin without returns");
         plot.XLabel("log return");
         plot.YLabel("log10 density");
         plot.ShowLegend(Alignment.UpperRight);
         Pictures.Save(plot, path, 900, 560, replace: false);
         return path;
+    }
+
+    /// <summary>
+    /// The histogram of <paramref name="returns"/> over <paramref name="bins"/> bins from <paramref name="lo"/>, as log10
+    /// densities drawn as steps: one polyline per run of bins that hold returns, flat across each bin. An empty bin has
+    /// density 0, whose logarithm no axis holds, so it is left out and the line breaks there rather than bridging it with a
+    /// slope that no data show. Returns outside the bins are not drawn.
+    /// </summary>
+    internal static List<(double[] Xs, double[] Ys)> DensitySteps(ReadOnlySpan<double> returns, double lo, double width, int bins)
+    {
+        var counts = new double[bins];
+        foreach (var r in returns)
+        {
+            double b = Math.Floor((r - lo) / width);
+            if (b >= 0 && b < bins) counts[(int)b]++;
+        }
+        var steps = new List<(double[], double[])>();
+        var xs = new List<double>();
+        var ys = new List<double>();
+        for (int b = 0; b <= bins; b++)
+        {
+            if (b < bins && counts[b] > 0)
+            {
+                double density = Math.Log10(counts[b] / (returns.Length * width));
+                xs.AddRange([lo + b * width, lo + (b + 1) * width]);
+                ys.AddRange([density, density]);
+            }
+            else if (xs.Count > 0)
+            {
+                steps.Add(([.. xs], [.. ys]));
+                xs.Clear();
+                ys.Clear();
+            }
+        }
+        return steps;
     }
 
     /// <summary>Quantiles of each source against the held-out quantiles; the diagonal is a perfect match.</summary>
@@ -156,21 +184,43 @@ internal static class EvalPictures
         return path;
     }
 
-    /// <summary>32 generated images above 32 real training images, encoded the same way.</summary>
-    private static string Images(string path, Sampler sampler, IImageEncoding encoding, double[] train)
+    /// <summary>
+    /// 32 generated images above 32 real training windows encoded as the model saw them in training: a filtered model
+    /// learned the filter's standardized residuals, not the returns, and before the calibration fitted after training
+    /// (whose inverse would map real windows into the generator's own space and hide how its images differ).
+    /// </summary>
+    private static string Images(string path, Sampler sampler, IImageEncoding encoding, double[] train, VolatilityFilter? filter)
     {
-        int size = sampler.SampleSize, length = encoding.WindowLength;
-        var pixels = new float[64 * size];
-        sampler.Sample(pixels, 32, seed: 1);
-        int stride = Math.Max(1, (train.Length - length) / 32);
-        var window = new float[length];
-        for (int i = 0; i < 32; i++)
-        {
-            for (int t = 0; t < length; t++) window[t] = (float)train[i * stride + t];
-            encoding.Encode(window, pixels.AsSpan((32 + i) * size, size));
-        }
-        Pictures.SaveGrid(path, pixels, 64, encoding.Height, encoding.Width, "top 4 rows: generated; bottom 4 rows: real training windows", replace: false);
+        const int half = Pictures.GridSamples / 2;
+        int size = sampler.SampleSize;
+        var generated = new float[half * size];
+        sampler.Sample(generated, half, seed: 1);
+        var real = TrainingImages(encoding, train, filter, half);
+        string model = ModelConfig.CliName(sampler.Config.Model).ToUpperInvariant();
+        Pictures.SaveGrid(path, Pictures.GeneratedAboveReal(generated, real), Pictures.GridSamples, encoding.Height, encoding.Width,
+            Pictures.GeneratedAboveRealTitle($"generated by the {model}", Pictures.RealWindows(encoding, sampler.DataMetadata)), replace: false);
         return path;
     }
 
+    /// <summary>
+    /// <paramref name="count"/> training windows spread over <paramref name="train"/> (window i starts at day i·stride),
+    /// as the images the model was trained on: residuals of the filter, encoded without the calibration.
+    /// </summary>
+    internal static float[] TrainingImages(IImageEncoding encoding, double[] train, VolatilityFilter? filter, int count)
+    {
+        int length = encoding.WindowLength, size = encoding.Height * encoding.Width;
+        var learned = filter is null ? train : GjrGarch.StandardizedResiduals(filter.Parameters, train);
+        var trained = encoding is CalibratedEncoding calibrated ? calibrated.Inner : encoding;
+        int stride = TrainingImageStride(learned.Length, length, count);
+        var images = new float[count * size];
+        var window = new float[length];
+        for (int i = 0; i < count; i++)
+        {
+            for (int t = 0; t < length; t++) window[t] = (float)learned[i * stride + t];
+            trained.Encode(window, images.AsSpan(i * size, size));
+        }
+        return images;
+    }
+
+    internal static int TrainingImageStride(int returns, int window, int count) => Math.Max(1, (returns - window) / count);
 }

@@ -1,6 +1,7 @@
 using System.CommandLine;
 using System.Reflection;
 using System.Runtime.Intrinsics;
+using FinGen.Native;
 using FinGen.Native.Backends;
 using FinGen.Native.Backends.Cpu;
 using FinGen.Native.Cuda;
@@ -20,7 +21,7 @@ internal static class InfoCommand
             var o = console.Out;
             o.WriteLine($"fingen {Version} (.NET {Environment.Version}, {System.Runtime.InteropServices.RuntimeInformation.OSDescription})");
             o.WriteLine($"backends: {string.Join(", ", Backend.CpuNames)}, cuda (--device auto: cuda when available, else cpu; {Backend.EnvironmentVariable} forces a CPU one)");
-            o.WriteLine($"cpu: {Environment.ProcessorCount} logical cores, {TrainCommand.Plural(CpuWorkers.Count, "worker thread")}, SIMD {SimdWidth()}");
+            o.WriteLine($"cpu: {English.Plural(Environment.ProcessorCount, "logical core")}, {English.Plural(CpuWorkers.Count, "worker thread")}, SIMD {SimdWidth()}");
             WriteCuda(o);
             WriteNvtx(o);
             return Cli.Ok;

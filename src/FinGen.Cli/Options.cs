@@ -99,13 +99,13 @@ internal sealed class DataOptionFlags
 
     public Option<int?> Window { get; } = new("--window")
     {
-        Description = "returns per training window (default 28: 28×28 images; --encoding raw with 784 also gives 28×28)",
+        Description = "returns per training window (default 28: L×L images, or with --encoding raw a 1×L strip, √L×√L when L is a square such as 784)",
         HelpName = "L",
     };
 
     public Option<string?> Encoding { get; } = new Option<string?>("--encoding")
     {
-        Description = "how a window becomes an image: raw (the default for price data; decodes exactly), gasf (decodes by a least-squares fit), gadf, mtf, recurrence (these three do not decode, so no paths can be drawn from them)",
+        Description = "how a window becomes an image: raw (the default for gan and vae on price data; decodes exactly), gasf (the default for dcgan and conv-vae, which need square images; decodes by a least-squares fit), gadf, mtf, recurrence (these three do not decode, so no paths can be drawn from them)",
     }.AcceptOnlyFromAmong([.. ImageEncodings.Names]);
 
     public Option<string?> Transform { get; } = new Option<string?>("--transform")

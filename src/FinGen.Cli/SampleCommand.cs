@@ -60,7 +60,7 @@ internal static class SampleCommand
                 if (height == 0) Options.Throw($"--out {outPath}: this model's samples are not images; write a .csv");
                 var samples = new float[(long)n * sampler.SampleSize];
                 sampler.Sample(samples, n, seedValue);
-                Pictures.SaveGrid(outPath!, samples, n, height, width, $"{TrainCommand.Plural(n, "sample")} of {Path.GetFileName(path)}", replace: false, option: "--out");
+                Pictures.SaveGrid(outPath!, samples, n, height, width, $"{English.Plural(n, "sample")} of {Path.GetFileName(path)}", replace: false, option: "--out");
             }
             else if (outPath is null && StdoutPipe(console) is { } pipe)
             {
@@ -88,7 +88,7 @@ internal static class SampleCommand
                     WriteCsv(writer, sampler, n, seedValue, encoding);
                 }, replace: false, option: "--out");
             }
-            if (outPath is not null) console.Out.WriteLine($"wrote {TrainCommand.Plural(n, "sample")} to {outPath}");
+            if (outPath is not null) console.Out.WriteLine($"wrote {English.Plural(n, "sample")} to {outPath}");
             return Cli.Ok;
         });
         return command;
@@ -140,7 +140,7 @@ internal static class SampleCommand
             ?? throw new FinGenException($"--checkpoint {checkpointPath}: the model was trained on images, not prices; .parquet return paths need a price model");
         int perPath = (days + encoding.WindowLength - 1) / encoding.WindowLength;
         Sizes.Require(((double)pathCount * perPath * sampler.SampleSize * sizeof(float)) + (double)pathCount * days * sizeof(double) * 5,
-            (double)pathCount * perPath * sampler.SampleSize, $"{pathCount} paths of {days} days", "--paths × --length");
+            (double)pathCount * perPath * sampler.SampleSize, $"{English.Plural(pathCount, "path")} of {English.Plural(days, "day")}", "--paths × --length");
         var returns = DataSets.ReturnPaths(sampler, encoding, pathCount, days, seed, VolatilityFilter.FromMetadata(sampler.DataMetadata), pathDays);
         // A one-column model starts its paths at the last training close; a panel's paths belong to no one column and start at 1.
         var meta = sampler.DataMetadata;
@@ -159,7 +159,7 @@ internal static class SampleCommand
         string from = fromClose
             ? $"from {start.ToString("R", CultureInfo.InvariantCulture)}, the last training close{(meta.TryGetValue("train_last_date", out var date) ? $" ({date})" : "")}"
             : $"from 1 (a model of {options.Columns.Count} pooled columns has no one start price)";
-        console.Out.WriteLine($"wrote {TrainCommand.Plural(pathCount, "path")} of {TrainCommand.Plural(days, "day")} to {outPath}: path, day, log_return, price {from}; data {options}");
+        console.Out.WriteLine($"wrote {English.Plural(pathCount, "path")} of {English.Plural(days, "day")} to {outPath}: path, day, log_return, price {from}; data {options}");
     }
 
     /// <summary>Samples per chunk of a CSV: a multiple of the sampler's 64, so the chunks give exactly one draw's numbers.</summary>

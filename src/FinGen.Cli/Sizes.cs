@@ -1,4 +1,5 @@
 using System.Globalization;
+using FinGen.Native;
 using FinGen.Native.Models;
 
 namespace FinGen.Cli;
@@ -36,7 +37,7 @@ internal static class Sizes
             perSample += 8.0 * (half * half * config.ConvChannels[0] + quarter * quarter * config.ConvChannels[1]);
         }
         Require(perSample * sizeof(float) * config.BatchSize, (double)config.BatchSize * Math.Max(config.DataWidth, config.ImageSide * config.ImageSide),
-            $"batches of {config.BatchSize} samples", option);
+            $"batches of {English.Plural(config.BatchSize, "sample")}", option);
     }
 
     private static string Gib(double bytes) => (bytes / (1L << 30)).ToString("F1", CultureInfo.InvariantCulture) + " GiB";

@@ -8,12 +8,13 @@ using FinGen.Native.Data;
 using FinGen.Native.Models;
 using FinGen.Native.Training;
 using Spectre.Console;
+using static FinGen.Native.English;
 
 namespace FinGen.Cli;
 
 internal static class TrainCommand
 {
-    /// <summary>About a minute on 2 cores for the default GAN on the default data.</summary>
+    /// <summary>The default run's length; .ci/run's log shows its step rate and time on the CI machine.</summary>
     public const int DefaultSteps = 20000;
 
     public static Command Create(CliConsole console)
@@ -38,7 +39,7 @@ internal static class TrainCommand
         var resume = new Option<string?>("--resume") { Description = "a run directory to continue in place (to the step count it was started with, unless --steps gives more), or a checkpoint to continue from into a new --out (--steps more steps); the model, batch, optimizer and seed are kept, the data and data options too unless given" };
         var checkpointEvery = new Option<int>("--checkpoint-every") { Description = "write the checkpoint every N steps (and at least every minute), so a killed run can be resumed with --resume DIR", DefaultValueFactory = _ => CheckpointPolicy.DefaultSteps, HelpName = "N" };
 
-        var command = new Command("train", "Train a GAN or VAE and write checkpoint.safetensors, metrics.csv, samples.png and config.json")
+        var command = new Command("train", "Train a GAN or VAE and write checkpoint.safetensors, metrics.csv, config.json, for price data paths.png (synthetic price paths decoded from the model's images) and samples.png (the generated images; for price data above real training windows)")
         {
             model, data, dataOptions.Column, dataOptions.Columns, dataOptions.DateColumn, dataOptions.Missing, dataOptions.Stride, dataOptions.Window, dataOptions.Encoding, dataOptions.Transform, dataOptions.Filter, dataOptions.AllowExtreme, steps, batch, lr, optimizer, beta1, beta2, realLabel, noise, spectralNorm, recon, seed, device, output, metricsEvery, resume, checkpointEvery,
         };
@@ -175,11 +176,11 @@ internal static class TrainCommand
         if (resumed is not null) run.ContinueMetrics(model);
 
         var log = console.Out;
-        log.WriteLine($"fingen train: {ModelConfig.CliName(config.Model)} on {data.Name} ({data.Count} samples of {data.Width}), backend {backend.Name}, batch {config.BatchSize}, {config.Optimizer.Kind.ToString().ToLowerInvariant()} lr {config.Optimizer.LearningRate.ToString(CultureInfo.InvariantCulture)}, seed {config.Seed}{(config.SpectralNorm ? ", spectral norm in D" : "")}");
+        log.WriteLine($"fingen train: {ModelConfig.CliName(config.Model)} on {data.Name} ({Plural(data.Count, "sample")} of {data.Width}), backend {backend.Name}, batch {config.BatchSize}, {config.Optimizer.Kind.ToString().ToLowerInvariant()} lr {config.Optimizer.LearningRate.ToString(CultureInfo.InvariantCulture)}, seed {config.Seed}{(config.NoiseDegrees > 0 ? $", Student-t noise ({config.NoiseDegrees} degrees of freedom)" : "")}{(config.SpectralNorm ? ", spectral norm in D" : "")}");
         if (data.Metadata.TryGetValue("held_out_returns", out var heldOut))
         {
-            log.WriteLine($"  data: training returns {data.Metadata["train_first_date"]} .. {data.Metadata["train_last_date"]} ({data.Metadata["train_returns"]}); last {heldOut} returns held out for evaluation; {DataSets.EncodingOf(data.Metadata)}");
-            log.WriteLine($"  data: {DataOptions.FromMetadata(data.Metadata)}: {data.Count} windows of {DataOptions.FromMetadata(data.Metadata).Window} returns");
+            log.WriteLine($"  data: training returns {data.Metadata["train_first_date"]} .. {data.Metadata["train_last_date"]} ({data.Metadata["train_returns"]}); last {Plural(long.Parse(heldOut, CultureInfo.InvariantCulture), "return")} held out for evaluation; {DataSets.EncodingOf(data.Metadata)}");
+            log.WriteLine($"  data: {DataOptions.FromMetadata(data.Metadata)}: {Plural(data.Count, "window")} of {Plural(DataOptions.FromMetadata(data.Metadata).Window, "return")}");
             if (data.Metadata.TryGetValue(DataSets.MissingKey, out var missing)) log.WriteLine($"  data: {missing}");
         }
         if (checkpoint is not null) log.WriteLine($"  resuming {request.Resume} at step {first}{(resumed is not null ? $" in place, to step {last}" : "")}");
@@ -257,7 +258,7 @@ internal static class TrainCommand
         }
         log.WriteLine($"  {Plural(ran, "step")} in {seconds:F1} s ({ran / Math.Max(seconds, 1e-9):F0} steps/s){(training.PeriodicCheckpoints > 0 ? $"; {Plural(training.PeriodicCheckpoints, "periodic checkpoint")}" : "")}");
         if (model.IsReplaying)
-            log.WriteLine($"  after {GenerativeModel.GraphWarmupSteps} warm-up steps, one step was captured as a graph and replayed; metrics copied back every {metricsEvery} steps");
+            log.WriteLine($"  after {GenerativeModel.GraphWarmupSteps} warm-up steps, one step was captured as a graph and replayed; metrics copied back {English.Every(metricsEvery, "step")}");
         else if (model.GraphFailure is not null)
             log.WriteLine($"  every step ran without a graph: capturing one failed ({model.GraphFailure})");
         if (backend is FinGen.Native.Cuda.CudaBackend cuda)
@@ -265,9 +266,6 @@ internal static class TrainCommand
         foreach (var path in written) log.WriteLine($"  wrote {path}");
         return Cli.Ok;
     }
-
-    /// <summary>"1 step", "2 steps".</summary>
-    internal static string Plural(long count, string noun) => $"{count} {noun}{(count == 1 ? "" : "s")}";
 
     /// <summary>The model learned images of one encoding, with its fitted bounds and transform: resuming needs exactly those.</summary>
     private static void CheckSameEncoding(Checkpoint.CheckpointFile checkpoint, TrainingData data)

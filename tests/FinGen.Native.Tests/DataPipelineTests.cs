@@ -138,7 +138,7 @@ public sealed class DateColumnTests
     {
         var options = new DataOptions { Columns = ["dax"], DateColumn = "APPROX_DATE" };
         var data = DataSets.Load(EuStocks(200), options);
-        Assert.That(data.Metadata["train_first_date"], Is.EqualTo("1991-07-01"));
+        Assert.That(data.Metadata["train_first_date"], Is.EqualTo("1991-07-02"), "the first return's date: the second price day's");
         var rebuilt = DataOptions.FromMetadata(data.Metadata);
         Assert.That(rebuilt.DateColumn, Is.EqualTo("APPROX_DATE"));
         Assert.That(rebuilt, Is.EqualTo(options with { Columns = ["DAX"] }), "the date column's name is compared case-insensitively");

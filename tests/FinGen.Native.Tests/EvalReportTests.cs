@@ -151,4 +151,20 @@ public sealed class EvalReportTests
         for (int k = 0; k < returns.Length; k++) Assert.That(prices[k + 1], Is.EqualTo(prices[k] * Math.Exp(returns[k])).Within(1e-9));
         Assert.That(prices[0], Is.EqualTo(2875.0 * Math.Exp(-(0.01 - 0.02 + 0.005 + 0.013))).Within(1e-9));
     }
+
+    [Test]
+    public void TheHistogramBreaksAtEmptyBinsInsteadOfBridgingThem()
+    {
+        // Six bins of 0.01 from -0.05: returns in bins 0, 1 and 4 (bins 2 and 3 are empty, as a crash's tail often is),
+        // one beyond the last bin, and one just below the first, which no bin holds.
+        double[] returns = [-0.045, -0.035, -0.031, -0.005, 0.2, -0.0501];
+        var steps = EvalPictures.DensitySteps(returns, lo: -0.05, width: 0.01, bins: 6);
+        Assert.That(steps, Has.Count.EqualTo(2), "two runs of non-empty bins, so two lines, and nothing across bins 2 and 3");
+        double one = Math.Log10(1 / (6 * 0.01)), two = Math.Log10(2 / (6 * 0.01));
+        Assert.That(steps[0].Xs, Is.EqualTo(new[] { -0.05, -0.04, -0.04, -0.03 }).Within(1e-12));
+        Assert.That(steps[0].Ys, Is.EqualTo(new[] { one, one, two, two }).Within(1e-12), "flat across each bin, at its density");
+        Assert.That(steps[1].Xs, Is.EqualTo(new[] { -0.01, 0.0 }).Within(1e-12));
+        Assert.That(steps[1].Ys, Is.EqualTo(new[] { one, one }).Within(1e-12));
+        Assert.That(steps.SelectMany(s => s.Xs), Has.None.InRange(-0.0299, -0.0101), "no point of any line lies over the empty bins");
+    }
 }

@@ -309,8 +309,33 @@ public sealed class RobustnessTests
         foreach (var refused in new[] { "t2", "cauchy", "vae-t" }) Assert.That(Directory.Exists(In(refused)), Is.False, $"{refused}: nothing written");
         var one = Fingen("sample", "--checkpoint", checkpoint, "--count", "1", "--out", In("one.csv"));
         Assert.That(one.Out, Does.Contain("wrote 1 sample to"));
-        Assert.That(TrainCommand.Plural(1, "worker thread"), Is.EqualTo("1 worker thread"));
-        Assert.That(TrainCommand.Plural(2, "worker thread"), Is.EqualTo("2 worker threads"));
+    }
+
+    [Test]
+    public void ACountOfOneTakesTheSingular()
+    {
+        Assert.That(English.Plural(1, "worker thread"), Is.EqualTo("1 worker thread"));
+        Assert.That(English.Plural(2, "worker thread"), Is.EqualTo("2 worker threads"));
+        Assert.That(English.Plural(0, "step"), Is.EqualTo("0 steps"));
+        Assert.That(English.Plural(1, "loss", "losses") + ", " + English.Plural(3, "loss", "losses"), Is.EqualTo("1 loss, 3 losses"));
+        Assert.That(English.Every(1, "step") + ", " + English.Every(10, "step"), Is.EqualTo("every step, every 10 steps"));
+
+        // The messages themselves, where a count of one is easy to reach.
+        var info = Fingen("info");
+        var cpu = System.Text.RegularExpressions.Regex.Match(info.Out, @"cpu: (\d+) logical (cores?), (\d+) worker (threads?),");
+        Assert.That(cpu.Success, info.Out);
+        Assert.That(cpu.Groups[2].Value, Is.EqualTo(cpu.Groups[1].Value == "1" ? "core" : "cores"));
+        Assert.That(cpu.Groups[4].Value, Is.EqualTo(cpu.Groups[3].Value == "1" ? "thread" : "threads"));
+        string checkpoint = Path.Combine(Train(In("run"), "--steps", "1"), Checkpoint.FileName);
+        var parquet = Fingen("sample", "--checkpoint", checkpoint, "--paths", "1", "--length", "1", "--out", In("one.parquet"));
+        Assert.That(parquet.Out, Does.Contain("wrote 1 path of 1 day to"), parquet.Error);
+        var png = Fingen("sample", "--checkpoint", checkpoint, "--count", "1", "--out", In("one.png"));
+        Assert.That(png.Out, Does.Contain("wrote 1 sample to"), png.Error);
+        var tooFew = Assert.Throws<FinGenException>(() => FinGen.Native.Evaluation.Checks.Series([0.01], 2, "returns", "a test"));
+        Assert.That(tooFew!.Message, Does.Contain("1 value is too few"));
+        var enc = FinGen.Native.Data.GasfEncoding.Fit(new float[] { -0.02f, 0.01f, 0.03f, -0.01f }, 28);
+        var oneReturn = Assert.Throws<FinGenException>(() => FinGen.Native.Data.MarketImages.EncodeWindows(new float[] { 0.01f }, enc));
+        Assert.That(oneReturn!.Message, Does.StartWith("1 return is too few"));
     }
 
     [Test]

@@ -99,7 +99,7 @@ public static class DataSets
         }
         int trainReturns = train[0].Length;
         if (trainReturns < window)
-            Throw.User($"{panel.Source}: {panel.Count} prices leave {trainReturns} training returns after holding out the last {HeldOutFraction:P0}; one window needs {window}");
+            Throw.User($"{panel.Source}: {English.Plural(panel.Count, "price")} leave {English.Plural(trainReturns, "training return")} after holding out the last {HeldOutFraction:P0}; one window needs {window}");
         // With a filter the model learns each column's standardized residuals, not its returns.
         var filters = new List<VolatilityFilter>();
         if (options.Filter == VolatilityFilterKind.GjrGarch)
@@ -141,7 +141,9 @@ public static class DataSets
         {
             ["kind"] = "prices",
             ["source"] = panel.Source,
-            ["train_first_date"] = panel.Dates[0].ToString("yyyy-MM-dd", CultureInfo.InvariantCulture),
+            // The dates of the first and last training returns: return t is log(Pₜ/Pₜ₋₁), dated on day t, so the first
+            // return is dated on the second price's day.
+            ["train_first_date"] = panel.Dates[1].ToString("yyyy-MM-dd", CultureInfo.InvariantCulture),
             ["train_last_date"] = panel.Dates[trainPrices - 1].ToString("yyyy-MM-dd", CultureInfo.InvariantCulture),
             ["train_returns"] = Invariant(trainReturns),
             ["held_out_returns"] = Invariant(heldOut),

@@ -256,7 +256,7 @@ public static class MarketImages
         ArgumentOutOfRangeException.ThrowIfLessThan(stride, 1);
         int L = enc.WindowLength, size = enc.Height * enc.Width;
         if (returns.Length < L)
-            Throw.User($"{returns.Length} returns is too few: one window of {L} returns needs at least {L}");
+            Throw.User($"{English.Plural(returns.Length, "return")} is too few: one window of {L} returns needs at least {L}");
         int count = (returns.Length - L) / stride + 1;
         if ((long)count * size > Array.MaxLength)
             Throw.User($"{count} windows of {size} pixels do not fit in one array; use a larger stride");

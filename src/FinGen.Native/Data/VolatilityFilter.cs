@@ -107,7 +107,7 @@ public sealed record VolatilityFilter(GjrGarchParameters Parameters, double Next
             Throw.User($"data metadata: filter '{kind}' has no '{ParametersKey}'");
         var sets = text.Split(';');
         if (column < 0 || column >= sets.Length)
-            Throw.User($"data metadata: {ParametersKey} holds {sets.Length} filter(s), none for column {column}");
+            Throw.User($"data metadata: {ParametersKey} holds {English.Plural(sets.Length, "filter")}, none for column {column}");
         var values = sets[column].Split(' ');
         var numbers = new double[values.Length];
         for (int i = 0; i < values.Length; i++)

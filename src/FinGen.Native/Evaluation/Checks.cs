@@ -18,7 +18,7 @@ static class Checks
     /// <summary>Throws unless <paramref name="values"/> has at least <paramref name="count"/> finite values.</summary>
     public static void Series(ReadOnlySpan<double> values, int count, string what, string why)
     {
-        if (values.Length < count) Throw.User($"{what}: {values.Length} values is too few: {why} needs at least {count}");
+        if (values.Length < count) Throw.User($"{what}: {English.Plural(values.Length, "value")} is too few: {why} needs at least {count}");
         Finite(values, what);
     }
 

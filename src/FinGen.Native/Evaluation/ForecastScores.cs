@@ -132,7 +132,7 @@ public static class ForecastScores
     public static DieboldMarianoTest DieboldMariano(ReadOnlySpan<double> firstLosses, ReadOnlySpan<double> secondLosses, int lag)
     {
         if (firstLosses.Length != secondLosses.Length)
-            Throw.User($"{firstLosses.Length} and {secondLosses.Length} losses: a Diebold–Mariano test pairs them day by day");
+            Throw.User($"{English.Plural(firstLosses.Length, "loss", "losses")} and {English.Plural(secondLosses.Length, "loss", "losses")}: a Diebold–Mariano test pairs them day by day");
         Checks.Series(firstLosses, 2, "first losses", "a Diebold–Mariano test");
         Checks.Finite(secondLosses, "second losses");
         var d = new double[firstLosses.Length];
@@ -173,7 +173,7 @@ public static class ForecastScores
     {
         Checks.Level(tailProbability, "tail probability");
         Checks.AtLeast(replications, 1, "Acerbi–Szekely replications");
-        if (scenarios.Count != returns.Length) Throw.User($"{returns.Length} returns but {scenarios.Count} scenario sets: they must pair day by day");
+        if (scenarios.Count != returns.Length) Throw.User($"{English.Plural(returns.Length, "return")} but {English.Plural(scenarios.Count, "scenario set")}: they must pair day by day");
         var (valueAtRisk, expectedShortfall) = RiskForecasts(scenarios, tailProbability);
         CheckZ2Inputs(returns, valueAtRisk, expectedShortfall, tailProbability);
         double observed = Z2Unchecked(returns, valueAtRisk, expectedShortfall, tailProbability, out int exceptions);
@@ -204,7 +204,7 @@ public static class ForecastScores
     {
         Checks.Level(tailProbability, "tail probability");
         int needed = (int)Math.Ceiling(Math.Round(1.0 / tailProbability, 9));
-        if (sample.Length < needed) Throw.User($"{sample.Length} scenarios are too few for VaR and ES at tail probability {tailProbability}: at least {needed} needed");
+        if (sample.Length < needed) Throw.User($"too few scenarios for VaR and ES at tail probability {tailProbability}: {sample.Length} given, at least {needed} needed");
         return (Risk.ValueAtRisk(sample, 1.0 - tailProbability), Risk.ExpectedShortfall(sample, 1.0 - tailProbability));
     }
 
@@ -299,7 +299,7 @@ public static class ForecastScores
     static void SameLength(ReadOnlySpan<double> returns, ReadOnlySpan<double> valueAtRisk, ReadOnlySpan<double> expectedShortfall)
     {
         if (valueAtRisk.Length != returns.Length || expectedShortfall.Length != returns.Length)
-            Throw.User($"{returns.Length} returns, {valueAtRisk.Length} VaR and {expectedShortfall.Length} ES forecasts: they must pair day by day");
+            Throw.User($"{English.Plural(returns.Length, "return")}, {English.Plural(valueAtRisk.Length, "VaR forecast")} and {English.Plural(expectedShortfall.Length, "ES forecast")}: they must pair day by day");
     }
 
     static double Mean(ReadOnlySpan<double> x)

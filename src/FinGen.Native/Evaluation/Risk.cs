@@ -86,7 +86,7 @@ public static class Risk
     /// <summary>The hit sequence Iₜ = 1 when the loss exceeds the VaR forecast: −rₜ &gt; VaRₜ.</summary>
     public static bool[] Exceptions(ReadOnlySpan<double> returns, ReadOnlySpan<double> valueAtRisk)
     {
-        if (returns.Length != valueAtRisk.Length) Throw.User($"{returns.Length} returns but {valueAtRisk.Length} VaR forecasts: they must pair day by day");
+        if (returns.Length != valueAtRisk.Length) Throw.User($"{English.Plural(returns.Length, "return")} but {English.Plural(valueAtRisk.Length, "VaR forecast")}: they must pair day by day");
         Checks.Finite(returns, "returns");
         Checks.Finite(valueAtRisk, "VaR forecasts");
         var hits = new bool[returns.Length];
@@ -104,7 +104,7 @@ public static class Risk
     {
         Checks.Level(alpha);
         Checks.AtLeast(observations, 1, "backtest observations");
-        if (exceptions < 0 || exceptions > observations) Throw.User($"{exceptions} exceptions must be in [0, {observations}]");
+        if (exceptions < 0 || exceptions > observations) Throw.User($"{English.Plural(exceptions, "exception")} must be in [0, {observations}]");
         double p = 1.0 - alpha, x = exceptions, t = observations, rate = x / t;
         double nullLog = XLogY(t - x, 1.0 - p) + XLogY(x, p);
         double fittedLog = XLogY(t - x, 1.0 - rate) + XLogY(x, rate);

@@ -114,7 +114,7 @@ public static class StylizedFacts
     {
         Checks.Series(returns, 2, "returns", "the Hill estimator");
         int k = tailCount ?? Math.Max(1, (int)(DefaultHillFraction * returns.Length));
-        if (k < 1 || k >= returns.Length) Throw.User($"Hill tail count k = {k} must be in [1, {returns.Length - 1}] for {returns.Length} returns");
+        if (k < 1 || k >= returns.Length) Throw.User($"Hill tail count k = {k} must be in [1, {returns.Length - 1}] for {English.Plural(returns.Length, "return")}");
         var magnitudes = new double[returns.Length];
         for (int i = 0; i < returns.Length; i++) magnitudes[i] = Math.Abs(returns[i]);
         Array.Sort(magnitudes);
@@ -208,7 +208,7 @@ public static class StylizedFacts
     public static double[] LeverageEffect(ReadOnlySpan<double> returns, int maxLag)
     {
         Checks.Series(returns, 3, "returns", "a leverage correlation");
-        if (maxLag < 1 || maxLag > returns.Length - 2) Throw.User($"leverage maximum lag {maxLag} must be in [1, {returns.Length - 2}] for {returns.Length} returns");
+        if (maxLag < 1 || maxLag > returns.Length - 2) Throw.User($"leverage maximum lag {maxLag} must be in [1, {returns.Length - 2}] for {English.Plural(returns.Length, "return")}");
         var result = new double[maxLag];
         for (int k = 1; k <= maxLag; k++)
         {
@@ -247,7 +247,7 @@ public static class StylizedFacts
     {
         Checks.Series(returns, 1, "returns", "gain/loss asymmetry");
         if (!(theta > 0) || !double.IsFinite(theta)) Throw.User($"gain/loss threshold θ = {theta} must be positive and finite");
-        if (maxHorizon < 1 || maxHorizon > returns.Length) Throw.User($"gain/loss horizon {maxHorizon} must be in [1, {returns.Length}] for {returns.Length} returns");
+        if (maxHorizon < 1 || maxHorizon > returns.Length) Throw.User($"gain/loss horizon {maxHorizon} must be in [1, {returns.Length}] for {English.Plural(returns.Length, "return")}");
         int starts = returns.Length - maxHorizon + 1;
         var gain = new double[maxHorizon];
         var loss = new double[maxHorizon];
