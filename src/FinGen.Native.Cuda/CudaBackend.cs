@@ -65,6 +65,8 @@ public sealed unsafe partial class CudaBackend : IGraphBackend
     private readonly Tensor _byValueHyper;
     // The loss forwards' stage-1 partial sums (LaunchConfiguration.MaxLossBlocks doubles); one stream orders their uses.
     private readonly double* _lossPartials;
+    // The per-channel reductions' partial sums and statistics (CudaBackend.BatchNorm.cs); one stream orders their uses.
+    private DeviceAllocationHandle? _channelWorkspace;
     private bool _disposed;
     private readonly List<string> _notes = [];
 
@@ -107,6 +109,7 @@ public sealed unsafe partial class CudaBackend : IGraphBackend
             var byValueHyper = Own(DeviceAllocationHandle.Allocate(_context, StepScalars.OptimizerSlotFloats * sizeof(float)));
             _byValueHyper = new Tensor((float*)byValueHyper.Pointer, 1, StepScalars.OptimizerSlotFloats, "by_value_hyper");
             _lossPartials = (double*)Own(DeviceAllocationHandle.Allocate(_context, LaunchConfiguration.MaxLossBlocks * sizeof(double))).Pointer;
+            _channelWorkspace = AllocateChannelWorkspace((nuint)LaunchConfiguration.PreallocatedChannelWorkspaceDoubles * sizeof(double));
 
             Math = math;
             Info = CudaDeviceInfo.Query(ordinal, _cublas);
@@ -352,6 +355,8 @@ public sealed unsafe partial class CudaBackend : IGraphBackend
         if (_owned.Count > 1 && _context.TryMakeCurrent() == CUresult.Success && _stream != 0) Driver.cuStreamSynchronize(_stream);
         _workspace?.Dispose();
         _workspace = null;
+        _channelWorkspace?.Dispose();
+        _channelWorkspace = null;
         foreach (var retired in _retiredWorkspaces) retired.Dispose();
         _retiredWorkspaces.Clear();
         _convPlans.Clear();
