@@ -34,7 +34,7 @@
 //   p = c·G + b (blocks stride over the C·G items, so any grid ≥ 1 is correct) is one block of exactly
 //   FG_CHANNEL_THREADS: thread t sums in double, in increasing j, the channel's elements j = b·256 + t, j + G·256,
 //   j + 2·G·256, ...; a fixed shared-memory tree (s = 128, 64, ..., 1: sum[t] += sum[t + s]) adds the 256 sums into
-//   partials[p].
+//   partials[p] (the backward runs its two sums through the tree side by side, in 4 KiB).
 //   Stage 2 (the *_finish kernels): one block a channel (blocks stride over channels): thread t takes partials[c·G + t]
 //   (0 for t ≥ G, G ≤ 256) and the same tree adds them. With G = 1 the result is the one-block-a-channel sum the
 //   kernels made before the split.
@@ -85,6 +85,30 @@ static __device__ double fg_block_sum(double partial, double* sums)
         __syncthreads();
     }
     return sums[0];
+}
+
+// fg_block_sum of two sums at once (the same tree for each, so the same bits as two calls), with one scratch of
+// FG_CHANNEL_THREADS doubles each; thread 0 gets both totals.
+static __device__ double2 fg_block_sum2(double a, double b, double* sums_a, double* sums_b)
+{
+    const int t = threadIdx.x;
+    sums_a[t] = a;
+    sums_b[t] = b;
+    __syncthreads();
+#pragma unroll
+    for (int s = FG_CHANNEL_THREADS / 2; s > 0; s >>= 1)
+    {
+        if (t < s)
+        {
+            sums_a[t] += sums_a[t + s];
+            sums_b[t] += sums_b[t + s];
+        }
+        __syncthreads();
+    }
+    double2 totals;
+    totals.x = sums_a[0];
+    totals.y = sums_b[0];
+    return totals;
 }
 
 // Stage 2 for channel c: its G partial sums partials[c·G + t] (thread t < G) by the fixed tree; thread 0 gets the total.
@@ -242,7 +266,7 @@ fg_batchnorm_backward_partials(const float* x, const float* dy, const float* sav
                                double* partials, int n, int channels, int spatial)
 {
     if (fg_reject_channel_launch(partials, nullptr)) return;
-    __shared__ double sums[FG_CHANNEL_THREADS];
+    __shared__ double sums[FG_CHANNEL_THREADS], sums_xhat[FG_CHANNEL_THREADS];
     const long long m = (long long)n * spatial;
     const int slices = fg_channel_slices(m, channels);
     const int items = channels * slices;
@@ -259,12 +283,11 @@ fg_batchnorm_backward_partials(const float* x, const float* dy, const float* sav
             partial_dy += g;
             partial_dy_xhat += g * (((double)x[at] - mean) * inv_std);
         }
-        const double total_dy = fg_block_sum(partial_dy, sums);
-        const double total_dy_xhat = fg_block_sum(partial_dy_xhat, sums);
+        const double2 totals = fg_block_sum2(partial_dy, partial_dy_xhat, sums, sums_xhat);
         if (threadIdx.x == 0)
         {
-            partials[p] = total_dy;
-            partials[items + p] = total_dy_xhat;
+            partials[p] = totals.x;
+            partials[items + p] = totals.y;
         }
     }
 }
@@ -315,7 +338,7 @@ extern "C" __global__ void fg_batchnorm_backward_data(const float* x, const floa
 // ---- launch configuration
 // Stage 1 (fg_channel_partial_sums, fg_batchnorm_variance_partials, fg_batchnorm_backward_partials): block EXACTLY
 // FG_CHANNEL_THREADS (256) × 1 × 1, grid clamp(C·G, 1, FG_MAX_GRID_SIZE) with G = fg_channel_slices(N·S, C) (blocks
-// stride over the C·G work items); 2 KiB static shared memory.
+// stride over the C·G work items); 2 KiB static shared memory (fg_batchnorm_backward_partials: 4 KiB).
 // Stage 2 (fg_channel_sum_finish, fg_batchnorm_mean_finish, fg_batchnorm_variance_finish, fg_batchnorm_backward_finish):
 // block EXACTLY 256 × 1 × 1, grid clamp(C, 1, FG_MAX_GRID_SIZE) (blocks stride over channels); 2 KiB static shared memory.
 // fg_batchnorm_normalize, fg_batchnorm_forward_inference, fg_batchnorm_backward_data: FG_BLOCK_SIZE, grid(N·C·S),
