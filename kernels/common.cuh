@@ -1,5 +1,6 @@
 // common.cuh — helpers shared by every kernel file of the CUDA backend.
-// defines: FG_BLOCK_SIZE, FG_MAX_GRID_SIZE, FG_REDUCE_THREADS, FG_LOSS_BLOCK_ITEMS, FG_MAX_LOSS_BLOCKS, FG_BIAS_GRAD_THREADS, FG_CHANNEL_THREADS, FG_SPECTRAL_THREADS, fg_grid_size, fg_global_index,
+// defines: FG_BLOCK_SIZE, FG_MAX_GRID_SIZE, FG_REDUCE_THREADS, FG_LOSS_BLOCK_ITEMS, FG_MAX_LOSS_BLOCKS, FG_BIAS_GRAD_THREADS, FG_CHANNEL_THREADS,
+//          FG_CHANNEL_BLOCK_ITEMS, FG_CHANNEL_TARGET_BLOCKS, FG_SPECTRAL_THREADS, fg_grid_size, fg_global_index,
 //          fg_global_stride, fg_index32, fg_sigmoid, fg_philox4x32_10, fg_philox_block, fg_open_unit, fg_box_muller
 //
 // The Philox block function, the open-unit map, Box–Muller and the sigmoid are __host__ __device__ so that
@@ -31,9 +32,16 @@
 #define FG_MAX_LOSS_BLOCKS 256
 // Threads of a bias-gradient block (elementwise.cu): 8 row groups of 32 columns. Part of the numerics.
 #define FG_BIAS_GRAD_THREADS 256
-// Threads of every per-channel reduction block (batchnorm.cu): thread j sums the channel's elements j, j + 256, ...
-// so, like FG_REDUCE_THREADS, it is part of the numerics. Must be a power of two.
+// Threads of every per-channel reduction block (batchnorm.cu): thread t of slice b sums the channel's elements
+// b·256 + t, then every G·256 further, so, like FG_REDUCE_THREADS, it is part of the numerics. Must be a power of two.
+// It is also the most slices G a channel is split into (stage 2 gives each thread one slice's partial sum).
 #define FG_CHANNEL_THREADS 256
+// A per-channel reduction splits each channel's m = N·H·W values into G = clamp(⌈m / FG_CHANNEL_BLOCK_ITEMS⌉, 1,
+// min(FG_CHANNEL_THREADS, FG_CHANNEL_TARGET_BLOCKS / channels)) slices, one stage-1 block each (batchnorm.cu): about
+// 16 values a thread, and no more slices in all than about one wave of an H100/H200 (132 SMs × 8 blocks of 256),
+// beyond which more blocks only mean more partial sums. Both are part of the numerics, like FG_REDUCE_THREADS.
+#define FG_CHANNEL_BLOCK_ITEMS 4096
+#define FG_CHANNEL_TARGET_BLOCKS 1024
 // Threads of spectralnorm.cu's two single-block reductions (the power iteration with σ, and ⟨G, W⟩): thread t takes the
 // columns, rows or elements t, t + 256, ..., so like FG_CHANNEL_THREADS it is part of the numerics. A power of two.
 #define FG_SPECTRAL_THREADS 256

@@ -1,4 +1,4 @@
-// CudaBackend: the convolutions: cuDNN (loaded on first use), its plans and algorithm choice, and the bias gradient of kernels/batchnorm.cu.
+// CudaBackend: the convolutions: cuDNN (loaded on first use), its plans and algorithm choice; their bias gradient is in CudaBackend.BatchNorm.cs.
 using System.Diagnostics;
 using System.Diagnostics.CodeAnalysis;
 using System.Runtime.CompilerServices;
@@ -17,7 +17,8 @@ public sealed unsafe partial class CudaBackend
     // gradient of its geometry g, so its three passes are g's three passes in other roles:
     //   conv        y = fwd(x)            dX = bwdData(dY)    dW += bwdFilter(x, dY)
     //   transposed  y = bwdData(x)        dX = fwd(dY)        dW += bwdFilter(dY, x)
-    // Overwrites use β = 0, accumulations β = 1; bias gradients are fg_channel_sum_accumulate (deterministic).
+    // Overwrites use β = 0, accumulations β = 1; bias gradients are ChannelSumAccumulate
+    // (CudaBackend.BatchNorm.cs: fg_channel_partial_sums then fg_channel_sum_finish, deterministic).
 
     public void Conv2dForward(Tensor x, Tensor weight, Tensor bias, ConvGeometry g, Tensor y)
     {
@@ -85,13 +86,6 @@ public sealed unsafe partial class CudaBackend
                 algorithm, Workspace, WorkspaceBytes, &one, plan.Filter, dWeight.Data), nameof(Cudnn.cudnnConvolutionBackwardFilter));
         }
         if (!dBias.IsEmpty) ChannelSumAccumulate(dy, dBias, g.Batch, g.InChannels, g.InHeight * g.InWidth);
-    }
-
-    private void ChannelSumAccumulate(Tensor dy, Tensor dBias, int batch, int channels, int spatial)
-    {
-        float* pdy = dy.Data, pdb = dBias.Data;
-        void** args = stackalloc void*[] { &pdy, &pdb, &batch, &channels, &spatial };
-        Launch(_kernels.ChannelSumAccumulate, LaunchConfiguration.ChannelGrid(channels), LaunchConfiguration.ChannelBlock, args);
     }
 
     /// <summary>The plan of <paramref name="g"/>: made (descriptors created) on first use, then a dictionary lookup.</summary>

@@ -67,6 +67,8 @@ public sealed unsafe partial class CudaBackend : IGraphBackend
     private readonly double* _lossPartials;
     // ⟨G, W⟩ of SpectralNormBackward, between its two launches (one double; one stream orders its uses).
     private readonly double* _spectralDot;
+    // The per-channel reductions' partial sums and statistics (CudaBackend.BatchNorm.cs); one stream orders their uses.
+    private DeviceAllocationHandle? _channelWorkspace;
     private bool _disposed;
     private readonly List<string> _notes = [];
 
@@ -110,6 +112,7 @@ public sealed unsafe partial class CudaBackend : IGraphBackend
             _byValueHyper = new Tensor((float*)byValueHyper.Pointer, 1, StepScalars.OptimizerSlotFloats, "by_value_hyper");
             _lossPartials = (double*)Own(DeviceAllocationHandle.Allocate(_context, LaunchConfiguration.MaxLossBlocks * sizeof(double))).Pointer;
             _spectralDot = (double*)Own(DeviceAllocationHandle.Allocate(_context, sizeof(double))).Pointer;
+            _channelWorkspace = AllocateChannelWorkspace((nuint)LaunchConfiguration.PreallocatedChannelWorkspaceDoubles * sizeof(double));
 
             Math = math;
             Info = CudaDeviceInfo.Query(ordinal, _cublas);
@@ -355,6 +358,8 @@ public sealed unsafe partial class CudaBackend : IGraphBackend
         if (_owned.Count > 1 && _context.TryMakeCurrent() == CUresult.Success && _stream != 0) Driver.cuStreamSynchronize(_stream);
         _workspace?.Dispose();
         _workspace = null;
+        _channelWorkspace?.Dispose();
+        _channelWorkspace = null;
         foreach (var retired in _retiredWorkspaces) retired.Dispose();
         _retiredWorkspaces.Clear();
         _convPlans.Clear();

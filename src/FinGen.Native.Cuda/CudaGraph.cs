@@ -16,9 +16,10 @@ namespace FinGen.Native.Cuda;
 /// t, one asynchronous copy from pinned memory), which the step-scalar forms of FillNormal, SgdStep and AdamStep read
 /// when they run. And nothing captured may wait for the device or allocate. The backend enforces the latter: while
 /// capturing, Upload, UploadScalars, Download, Synchronize, Allocate, the by-value optimizer steps (they upload their
-/// hyper-parameters), a convolution geometry's first use and cuDNN workspace growth throw
-/// <see cref="InvalidOperationException"/>. Once a graph exists the backend frees no buffer a graph may use before
-/// the backend itself (an outgrown cuDNN workspace is kept); cuBLAS uses a fixed workspace set at creation.
+/// hyper-parameters), a convolution geometry's first use, cuDNN workspace growth and batch-norm workspace growth (only
+/// a layer of more than 4096 channels, on its first use) throw <see cref="InvalidOperationException"/>. Once a graph
+/// exists the backend frees no buffer a graph may use before the backend itself (an outgrown workspace is kept); cuBLAS
+/// uses a fixed workspace set at creation.
 ///
 /// Capture mode is thread-local: only this thread's unsafe calls invalidate the capture, so other threads may
 /// keep using CUDA meanwhile.

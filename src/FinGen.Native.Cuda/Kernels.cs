@@ -103,8 +103,9 @@ internal sealed unsafe class NativeImageHandle : SafeHandle
 /// <summary>
 /// How kernels are launched: kernels/ABI.md's "Launch configuration" (constants of kernels/common.cuh), kept in
 /// one place so both sides change together. All launches are 1-D with no dynamic shared memory. Every kernel but
-/// the loss reductions is a grid-stride loop (over elements, or over channels for the per-channel reductions), so
-/// any grid ≥ 1 is correct and these sizes are the recommended ones; the reductions' block sizes are fixed.
+/// the loss reductions is a grid-stride loop (over elements, or over (channel, slice) items or channels for the
+/// per-channel reductions), so any grid ≥ 1 is correct and these sizes are the recommended ones; the reductions' block
+/// sizes are fixed.
 /// </summary>
 internal static class LaunchConfiguration
 {
@@ -134,15 +135,47 @@ internal static class LaunchConfiguration
     public static uint BiasGradGrid(int cols) => (uint)Math.Clamp((cols + 31L) / 32, 1, MaxGrid);
 
     /// <summary>FG_CHANNEL_THREADS: the per-channel reductions of kernels/batchnorm.cu run exactly this many threads a
-    /// block (part of their numerics; any other block shape writes NaN).</summary>
+    /// block (part of their numerics; any other block shape writes NaN), and a channel is cut into at most this many slices.</summary>
     public const uint ChannelBlock = 256;
 
-    /// <summary>One block a channel, clamp(channels, 1, 4096); beyond the cap each block loops over channels.</summary>
+    /// <summary>FG_CHANNEL_BLOCK_ITEMS: a channel's values per stage-1 slice (16 a thread), before the caps.</summary>
+    public const int ChannelBlockItems = 4096;
+
+    /// <summary>FG_CHANNEL_TARGET_BLOCKS: the stage-1 blocks over all channels beyond which channels are cut no further.</summary>
+    public const int ChannelTargetBlocks = 1024;
+
+    /// <summary>
+    /// fg_channel_slices: the G slices each channel of <paramref name="m"/> = N·H·W values is cut into, one stage-1 block
+    /// each: clamp(⌈m / 4096⌉, 1, min(256, max(1, 1024 / channels))). Part of the numerics; the kernels compute the same.
+    /// </summary>
+    public static int ChannelSlices(long m, int channels)
+    {
+        int cap = Math.Clamp(ChannelTargetBlocks / channels, 1, (int)ChannelBlock);
+        return (int)Math.Clamp((m + ChannelBlockItems - 1) / ChannelBlockItems, 1, cap);
+    }
+
+    /// <summary>Stage 1: a block a (channel, slice) item, clamp(channels·slices, 1, 4096); beyond the cap blocks stride over items.</summary>
+    public static uint ChannelItemGrid(int channels, int slices) => (uint)Math.Clamp((long)channels * slices, 1, MaxGrid);
+
+    /// <summary>Stage 2: one block a channel, clamp(channels, 1, 4096); beyond the cap each block loops over channels.</summary>
     public static uint ChannelGrid(int channels) => (uint)Math.Clamp(channels, 1, (int)MaxGrid);
 
     /// <summary>FG_SPECTRAL_THREADS: fg_spectral_norm_power and fg_spectral_norm_dot run exactly one block of this many
     /// threads (part of their numerics; any other launch writes NaN).</summary>
     public const uint SpectralBlock = 256;
+
+    /// <summary>
+    /// The doubles of a per-channel reduction's workspace (kernels/batchnorm.cu): 2·channels·slices partial sums (the
+    /// backward's two per item; the forward uses half), then 2·channels statistics.
+    /// </summary>
+    public static long ChannelWorkspaceDoubles(int channels, int slices) => 2L * channels * slices + 2L * channels;
+
+    /// <summary>The channel count whose workspace the backend allocates at creation: enough for any slices (channels·slices
+    /// is at most max(channels, 1024)), so a layer of up to this many channels never grows it.</summary>
+    public const int PreallocatedChannels = 4096;
+
+    /// <summary>ChannelWorkspaceDoubles for <see cref="PreallocatedChannels"/> at its largest (16,384 doubles, 128 KiB).</summary>
+    public static long PreallocatedChannelWorkspaceDoubles => 2L * Math.Max(PreallocatedChannels, ChannelTargetBlocks) + 2L * PreallocatedChannels;
 
     /// <summary>The ABI's grid(items) = clamp(⌈items / 256⌉, 1, 4096): never 0, which cuLaunchKernel rejects.</summary>
     public static uint Grid(long items) => (uint)Math.Clamp((items + Block - 1) / Block, 1, MaxGrid);
@@ -183,10 +216,16 @@ internal sealed class KernelTable
         PhiloxStudentTAt = Get("fg_philox_student_t_at");
         SgdStep = Get("fg_sgd_step");
         AdamStep = Get("fg_adam_step");
-        BatchNormForwardTraining = Get("fg_batchnorm_forward_training");
+        ChannelPartialSums = Get("fg_channel_partial_sums");
+        ChannelSumFinish = Get("fg_channel_sum_finish");
+        BatchNormMeanFinish = Get("fg_batchnorm_mean_finish");
+        BatchNormVariancePartials = Get("fg_batchnorm_variance_partials");
+        BatchNormVarianceFinish = Get("fg_batchnorm_variance_finish");
+        BatchNormNormalize = Get("fg_batchnorm_normalize");
         BatchNormForwardInference = Get("fg_batchnorm_forward_inference");
-        BatchNormBackward = Get("fg_batchnorm_backward");
-        ChannelSumAccumulate = Get("fg_channel_sum_accumulate");
+        BatchNormBackwardPartials = Get("fg_batchnorm_backward_partials");
+        BatchNormBackwardFinish = Get("fg_batchnorm_backward_finish");
+        BatchNormBackwardData = Get("fg_batchnorm_backward_data");
         SpectralNormPower = Get("fg_spectral_norm_power");
         SpectralNormScale = Get("fg_spectral_norm_scale");
         SpectralNormDot = Get("fg_spectral_norm_dot");
@@ -223,11 +262,20 @@ internal sealed class KernelTable
     public nint PhiloxStudentTAt { get; }
     public nint SgdStep { get; }
     public nint AdamStep { get; }
-    public nint BatchNormForwardTraining { get; }
+    /// <summary>Stage 1 of Σ x per channel: the batch-norm mean's, and a convolution's bias gradient's.</summary>
+    public nint ChannelPartialSums { get; }
+    /// <summary>Stage 2 of a convolution's bias gradient: dbias[c] += Σ dy over (N, H, W).</summary>
+    public nint ChannelSumFinish { get; }
+    public nint BatchNormMeanFinish { get; }
+    public nint BatchNormVariancePartials { get; }
+    /// <summary>Stage 2 of the variance: the saved and running statistics.</summary>
+    public nint BatchNormVarianceFinish { get; }
+    public nint BatchNormNormalize { get; }
     public nint BatchNormForwardInference { get; }
-    public nint BatchNormBackward { get; }
-    /// <summary>A convolution's bias gradient: dbias[c] += Σ dy over (N, H, W).</summary>
-    public nint ChannelSumAccumulate { get; }
+    public nint BatchNormBackwardPartials { get; }
+    /// <summary>Stage 2 of the backward: dGamma, dBeta, and the two means the data gradient reads.</summary>
+    public nint BatchNormBackwardFinish { get; }
+    public nint BatchNormBackwardData { get; }
     /// <summary>One power-iteration step (or none) and σ = uᵀWv: one block.</summary>
     public nint SpectralNormPower { get; }
     /// <summary>W/σ with σ read from device memory.</summary>

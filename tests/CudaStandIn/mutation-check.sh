@@ -5,7 +5,8 @@
 # caught"; exits non-zero otherwise.
 #
 # Each mutant recompiles only the kernels (one translation unit) and runs CudaParityTests plus the batch-norm tests
-# (about 20 s each on two cores). Needs the test project built (dotnet build -c Release).
+# (about 40 s each on two cores); the cuDNN sub-libraries are built too, because the batch-norm tests include a
+# convolution's bias gradient (its channel sums are batchnorm.cu's). Needs the test project built (dotnet build -c Release).
 set -uo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 BUILD="${STANDIN_MUTANT_BUILD_DIR:-$ROOT/build/standin-mutant}"
@@ -21,7 +22,7 @@ mutants=("$ROOT"/tests/CudaStandIn/mutants/*.patch)
 run_suite() {  # kernels dir -> 0 when the tests pass
   local dir="$1"
   cmake -S tests/CudaStandIn -B "$BUILD" -DCMAKE_BUILD_TYPE=Release "-DFINGEN_STANDIN_KERNELS_DIR=$dir" > "$WORK/configure.log" 2>&1 \
-    && cmake --build "$BUILD" --target fingen_cuda_standin --parallel "$(nproc 2>/dev/null || echo 2)" > "$WORK/build.log" 2>&1 || return 2
+    && cmake --build "$BUILD" --target fingen_cuda_standin fingen_cudnn_ops fingen_cudnn_cnn --parallel "$(nproc 2>/dev/null || echo 2)" > "$WORK/build.log" 2>&1 || return 2
   local kernels_image=()
   [ -s build/kernels/fingen_kernels.fatbin ] || kernels_image=("FINGEN_KERNELS=$BUILD/fingen_kernels.standin")
   env FINGEN_CUDA_PATH="$BUILD/lib" FINGEN_STANDIN_QUIET=1 "${kernels_image[@]}" \

@@ -40,9 +40,12 @@ public sealed unsafe class CudaConvParityTests : CudaFixture
     ];
 
     /// <summary>(batch, channels, H·W): after the discriminator's second convolution, after the generator's first
-    /// transposed one, and ragged ones down to one value per image (a BatchNorm1d).</summary>
+    /// transposed one, ragged ones down to one value per image (a BatchNorm1d), and few channels of many values, which
+    /// kernels/batchnorm.cu cuts into G slices each (G = 64, 7 with a ragged last slice, 48, and 256 = the cap, where
+    /// a slice's threads stride more than once), and 300 channels of 12292, where the cap of about 1024 blocks in all
+    /// gives G = 3 instead of 4.</summary>
     private static IEnumerable<TestCaseData> BatchNormCases() =>
-        from s in new[] { (64, 128, 49), (64, 64, 196), (3, 5, 21), (7, 1, 10), (5, 3, 1) }
+        from s in new[] { (64, 128, 49), (64, 64, 196), (3, 5, 21), (7, 1, 10), (5, 3, 1), (64, 1, 4096), (9, 3, 3000), (3, 2, 65536), (17, 1, 65536), (7, 300, 1756) }
         select new TestCaseData(s.Item1, s.Item2, s.Item3).SetArgDisplayNames($"N{s.Item1} C{s.Item2} S{s.Item3}");
 
     // Sums of `terms` float products of values in [-1, 1], added in different orders by cuDNN and the CPU.
@@ -288,6 +291,96 @@ public sealed unsafe class CudaConvParityTests : CudaFixture
                 b.BatchNorm2dForwardTraining(t[0], t[1], t[2], channels, 0.1f, 1e-5f, t[3], t[4], t[5], t[6], t[7]);
                 b.BatchNorm2dBackward(t[0], t[1], t[8], channels, t[6], t[7], t[9], t[10], t[11]);
             });
+    }
+
+    /// <summary>
+    /// Few channels of many values, split over many blocks: forward and backward twice from the same inputs give the
+    /// same bits (the stand-in shuffles the thread order of every launch differently, so a sum whose order depended on
+    /// it would differ), and the conv bias gradient's channel sum likewise.
+    /// </summary>
+    [Test]
+    public void BatchNormOfFewChannelsWithManyValuesIsDeterministic()
+    {
+        const int batch = 16, channels = 2, spatial = 16384, cols = channels * spatial;
+        var rng = new System.Random(23);
+        Deterministic("BatchNorm2dForwardTraining + Backward, 2 channels of 262144",
+            [In("x", Buffer.Random(batch, cols, rng, -2, 5)), In("gamma", Buffer.Random(1, channels, rng, 0.5, 1.5)),
+             In("beta", Buffer.Random(1, channels, rng)), In("runningMean", new Buffer(1, channels)),
+             In("runningVar", Buffer.Filled(1, channels, 1f)), In("y", new Buffer(batch, cols)),
+             In("saveMean", new Buffer(1, channels)), In("saveInvStd", new Buffer(1, channels)),
+             In("dy", Buffer.Random(batch, cols, rng)), In("dx", new Buffer(batch, cols)),
+             In("dGamma", new Buffer(1, channels)), In("dBeta", new Buffer(1, channels))],
+            (b, t) =>
+            {
+                b.BatchNorm2dForwardTraining(t[0], t[1], t[2], channels, 0.1f, 1e-5f, t[3], t[4], t[5], t[6], t[7]);
+                b.BatchNorm2dBackward(t[0], t[1], t[8], channels, t[6], t[7], t[9], t[10], t[11]);
+            });
+        var g = new ConvGeometry(16, 1, 64, 64, 3, 3, 3, 1, 1);
+        Deterministic("Conv2dBackward dB only, 3 channels of 65536",
+            [In("x", Buffer.Random(g.Batch, g.InSize, rng)), In("w", Buffer.Random(g.OutChannels, g.FilterSize, rng)),
+             In("dy", Buffer.Random(g.Batch, g.OutSize, rng)), In("dB", new Buffer(1, g.OutChannels))],
+            (b, t) => b.Conv2dBackward(t[0], t[1], t[2], g, default, default, t[3]));
+    }
+
+    /// <summary>
+    /// A layer of few channels and a large N·H·W spreads each channel's reductions over many blocks (one block a channel
+    /// would leave all but a few SMs idle). The launch shape is what a GPU's profiler shows; the stand-in reports it
+    /// through its fgStandInLastLaunch hook, so on a GPU this test is ignored (the parity cases above cover the results).
+    /// </summary>
+    [Test]
+    public void BatchNormOfFewChannelsSpreadsEachChannelOverManyBlocks()
+    {
+        var cuda = Cuda();
+        if (!CudaDeviceInfo.QueryAll()[0].IsStandIn) Assert.Ignore("only the stand-in reports the launch shape of each kernel");
+        var lastLaunch = (delegate* unmanaged<byte*, uint*, uint*, int>)System.Runtime.InteropServices.NativeLibrary.GetExport(
+            NativeLibraries.Load(NativeLibraries.Cuda).Handle, "fgStandInLastLaunch");
+        (uint Grid, uint Block) Last(string kernel)
+        {
+            uint grid = 0, block = 0;
+            byte[] name = System.Text.Encoding.ASCII.GetBytes(kernel + "\0");
+            int status;
+            fixed (byte* p = name) status = lastLaunch(p, &grid, &block);
+            Assert.That(status, Is.Zero, $"{kernel}: no launch recorded (status {status}); the per-channel reduction is not the two-stage one");
+            return (grid, block);
+        }
+
+        // One channel of 64·4096 = 262144 values: 64 slices of 4096, one block each.
+        const int batch = 64, channels = 1, spatial = 4096, cols = channels * spatial;
+        var rng = new System.Random(29);
+        var buffers = new[]
+        {
+            Buffer.Random(batch, cols, rng, -2, 5), Buffer.Random(1, channels, rng, 0.5, 1.5), Buffer.Random(1, channels, rng),
+            new Buffer(1, channels), Buffer.Filled(1, channels, 1f), new Buffer(batch, cols), new Buffer(1, channels),
+            new Buffer(1, channels), Buffer.Random(batch, cols, rng), new Buffer(batch, cols), new Buffer(1, channels), new Buffer(1, channels),
+        };
+        var device = buffers.Select(b => new DeviceBuffer(cuda, b)).ToArray();
+        try
+        {
+            var t = device.Select(d => d.T).ToArray();
+            cuda.BatchNorm2dForwardTraining(t[0], t[1], t[2], channels, 0.1f, 1e-5f, t[3], t[4], t[5], t[6], t[7]);
+            cuda.BatchNorm2dBackward(t[0], t[1], t[8], channels, t[6], t[7], t[9], t[10], t[11]);
+            cuda.Synchronize();
+            foreach (string stage1 in new[] { "fg_channel_partial_sums", "fg_batchnorm_variance_partials", "fg_batchnorm_backward_partials" })
+                Assert.That(Last(stage1), Is.EqualTo((64u, 256u)), $"{stage1}: one channel of {batch * spatial} values in 64 blocks of 256");
+            foreach (string stage2 in new[] { "fg_batchnorm_mean_finish", "fg_batchnorm_variance_finish", "fg_batchnorm_backward_finish" })
+                Assert.That(Last(stage2), Is.EqualTo((1u, 256u)), $"{stage2}: one block a channel adds its slices");
+        }
+        finally
+        {
+            foreach (var d in device) d.Dispose();
+            foreach (var b in buffers) b.Dispose();
+        }
+
+        // A convolution's bias gradient over 3 output channels of 16·64·64 = 65536 values: 16 slices a channel.
+        var g = new ConvGeometry(16, 1, 64, 64, 3, 3, 3, 1, 1);
+        using var x = new DeviceBuffer(cuda, Buffer.Random(g.Batch, g.InSize, rng));
+        using var w = new DeviceBuffer(cuda, Buffer.Random(g.OutChannels, g.FilterSize, rng));
+        using var dy = new DeviceBuffer(cuda, Buffer.Random(g.Batch, g.OutSize, rng));
+        using var dB = new DeviceBuffer(cuda, new Buffer(1, g.OutChannels));
+        cuda.Conv2dBackward(x.T, w.T, dy.T, g, default, default, dB.T);
+        cuda.Synchronize();
+        Assert.That(Last("fg_channel_partial_sums"), Is.EqualTo((48u, 256u)), "the bias gradient: 3 channels × 16 slices");
+        Assert.That(Last("fg_channel_sum_finish"), Is.EqualTo((3u, 256u)), "the bias gradient: one block a channel adds its slices");
     }
 
     /// <summary>One contract for every backend: batch-norm training needs more than one value per channel (N·H·W > 1).</summary>

@@ -63,6 +63,14 @@ bool looks_like_image(const void* image)
            std::memcmp(bytes, "//", 2) == 0 || std::memcmp(bytes, ".version", 8) == 0;
 }
 
+// The last accepted launch of each kernel (its grid.x and block.x), for fgStandInLastLaunch.
+struct LaunchShape
+{
+    unsigned grid_x, block_x;
+};
+std::mutex g_launch_mutex;
+std::map<const KernelInfo*, LaunchShape> g_last_launch;
+
 bool known_kernel(const void* function)
 {
     const auto& table = kernels();
@@ -541,7 +549,30 @@ int cuLaunchKernel(void* function, unsigned gridX, unsigned gridY, unsigned grid
     }
     const Dim grid{gridX, gridY, gridZ}, block{blockX, blockY, blockZ};
     const KernelInfo* k = &kernel;
+    {
+        std::lock_guard<std::mutex> lock(g_launch_mutex);
+        g_last_launch[k] = LaunchShape{gridX, blockX};
+    }
     return submit(s, Task{kernel.name, [k, launch, grid, block] { return run_kernel_task(*k, launch, grid, block); }});
+}
+
+// A test hook (the launch shape is what a GPU's profiler would show): the grid.x and block.x of the last launch of
+// `kernel` that cuLaunchKernel accepted, on any stream, captured or not. 0 when found, 1 when the kernel exists but
+// was never launched, kErrorNotFound when no kernel has that name.
+int fgStandInLastLaunch(const char* kernel, unsigned* grid_x, unsigned* block_x)
+{
+    if (kernel == nullptr || grid_x == nullptr || block_x == nullptr) return kErrorInvalidValue;
+    for (const KernelInfo& info : kernels())
+    {
+        if (std::strcmp(info.name, kernel) != 0) continue;
+        std::lock_guard<std::mutex> lock(g_launch_mutex);
+        auto found = g_last_launch.find(&info);
+        if (found == g_last_launch.end()) return 1;
+        *grid_x = found->second.grid_x;
+        *block_x = found->second.block_x;
+        return kSuccess;
+    }
+    return kErrorNotFound;
 }
 
 }  // extern "C"

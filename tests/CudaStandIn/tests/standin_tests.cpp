@@ -46,6 +46,7 @@ int cudnnSetConvolution2dDescriptor(void*, int, int, int, int, int, int, int, in
 int cudnnConvolutionForward(void*, const float*, void*, const float*, void*, const float*, void*, int, void*, size_t, const float*, void*, float*);
 int cudnnConvolutionBackwardData(void*, const float*, void*, const float*, void*, const float*, void*, int, void*, size_t, const float*, void*, float*);
 int cudnnConvolutionBackwardFilter(void*, const float*, void*, const float*, void*, const float*, void*, int, void*, size_t, const float*, void*, float*);
+int fgStandInLastLaunch(const char*, unsigned*, unsigned*);
 }
 
 namespace
@@ -190,7 +191,12 @@ void launch_cases(void* module)
     float value = 3.5f;
     int n = 100;
     void* args[] = {&py, &value, &n};
-    expect_status(cuLaunchKernel(fill, 1, 1, 1, 256, 1, 1, 0, nullptr, args, nullptr), 0, "a good launch");
+    unsigned grid = 0, block = 0;
+    expect_status(fgStandInLastLaunch("fg_mse_forward", &grid, &block), 1, "the launch hook: a kernel never launched");
+    expect_status(fgStandInLastLaunch("fg_no_such_kernel", &grid, &block), 500, "the launch hook: an unknown kernel");
+    expect_status(cuLaunchKernel(fill, 3, 1, 1, 128, 1, 1, 0, nullptr, args, nullptr), 0, "a good launch");
+    expect_status(fgStandInLastLaunch("fg_fill", &grid, &block), 0, "the launch hook: a launched kernel");
+    check(grid == 3 && block == 128, "the launch hook reports grid 3, block 128: " + std::to_string(grid) + ", " + std::to_string(block));
     expect_values(download(y, 3), {3.5f, 3.5f, 3.5f}, "fg_fill wrote");
     expect_status(cuLaunchKernel(fill, 0, 1, 1, 256, 1, 1, 0, nullptr, args, nullptr), 1, "grid 0");
     expect_status(cuLaunchKernel(fill, 1, 1, 1, 1025, 1, 1, 0, nullptr, args, nullptr), 1, "1025 threads");
