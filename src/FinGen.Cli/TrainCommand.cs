@@ -67,6 +67,12 @@ internal static class TrainCommand
                     Options.Throw($"--recon applies to the VAEs (vae, conv-vae), not to --model {parse.GetValue(model)}");
                 if (parse.GetValue(spectralNorm) && kind is not (ModelKind.Gan or ModelKind.Dcgan))
                     Options.Throw($"--spectral-norm applies to the GANs' discriminators (gan, dcgan), not to --model {parse.GetValue(model)}");
+                // The ranges the model config enforces, checked here so the error names the option.
+                float lrValue = parse.GetValue(lr), b2 = parse.GetValue(beta2), label = parse.GetValue(realLabel);
+                if (!(lrValue > 0) || !float.IsFinite(lrValue)) Options.Throw($"--lr {lrValue.ToString(CultureInfo.InvariantCulture)}: the learning rate must be a positive number");
+                if (parse.GetValue(beta1) is float b1 && !(b1 >= 0 && b1 < 1)) Options.Throw($"--beta1 {b1.ToString(CultureInfo.InvariantCulture)}: must be in [0, 1)");
+                if (!(b2 >= 0 && b2 < 1)) Options.Throw($"--beta2 {b2.ToString(CultureInfo.InvariantCulture)}: must be in [0, 1)");
+                if (!(label > 0.5f && label <= 1f)) Options.Throw($"--real-label {label.ToString(CultureInfo.InvariantCulture)}: must be in (0.5, 1] (1 is no label smoothing)");
                 var defaults = ModelConfig.Default(kind);
                 fresh = defaults with
                 {

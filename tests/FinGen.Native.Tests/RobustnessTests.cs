@@ -303,6 +303,10 @@ public sealed class RobustnessTests
         AssertOneLineError(Fingen(), "no command given");
         AssertOneLineError(Fingen("sample", "--checkpoint", checkpoint, "--out", In("missing/x.csv")), "does not exist");
         AssertOneLineError(Fingen("train", "--model", "gan", "--recon", "mse", "--steps", "1", "--out", In("recon")), "--recon applies to the VAEs");
+        AssertOneLineError(Fingen("train", "--real-label", "2", "--steps", "1", "--out", In("label")), "--real-label 2: must be in (0.5, 1]");
+        AssertOneLineError(Fingen("train", "--beta1", "1", "--steps", "1", "--out", In("beta1")), "--beta1 1: must be in [0, 1)");
+        AssertOneLineError(Fingen("train", "--beta2", "-0.5", "--steps", "1", "--out", In("beta2")), "--beta2 -0.5: must be in [0, 1)");
+        AssertOneLineError(Fingen("train", "--lr", "0", "--steps", "1", "--out", In("lr")), "--lr 0: the learning rate must be a positive number");
         AssertOneLineError(Fingen("train", "--noise", "student-t:2", "--steps", "1", "--out", In("t2")), "--noise student-t:2: the degrees of freedom must be from 3 to 64");
         AssertOneLineError(Fingen("train", "--noise", "cauchy", "--steps", "1", "--out", In("cauchy")), "--noise cauchy: use normal, student-t or student-t:DOF");
         AssertOneLineError(Fingen("train", "--model", "vae", "--noise", "student-t", "--steps", "1", "--out", In("vae-t")), "--noise student-t applies to the GANs");
