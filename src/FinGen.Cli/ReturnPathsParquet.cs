@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using System.Globalization;
+using FinGen.Native;
 using FinGen.Native.Data;
 using Parquet;
 using Parquet.Schema;
@@ -22,8 +23,8 @@ internal static class ReturnPathsParquet
 
     /// <summary>Where the time of <see cref="Write"/> went.</summary>
     /// <param name="Wall">From the first chunk's generation to the file's rename.</param>
-    /// <param name="Columns">Building each row group's columns: path and day numbers, the returns in double and the prices.</param>
-    /// <param name="Writing">Parquet encoding, compression and file writes, on a thread of their own while the next chunk is drawn.</param>
+    /// <param name="Columns">CPU time building each row group's columns: path and day numbers, the returns in double and the prices.</param>
+    /// <param name="Writing">Wall time of Parquet encoding, compression and file writes, on a thread of their own while the next chunk is drawn.</param>
     public sealed record Timings(TimeSpan Wall, int RowGroups, TimeSpan Columns, TimeSpan Writing);
 
     /// <summary>
@@ -49,9 +50,9 @@ internal static class ReturnPathsParquet
                 {
                     // The columns of the write before last, which ended before the last one began.
                     var columns = groups++ % 2 == 0 ? even : odd;
-                    long start = Stopwatch.GetTimestamp();
+                    long start = ThreadCpuClock.Now();
                     columns.Fill(paths.FirstPath, paths.Count, paths.Length, startPrice, paths.Returns);
-                    columnTicks += Stopwatch.GetTimestamp() - start;
+                    columnTicks += ThreadCpuClock.Now() - start;
                     await pending.ConfigureAwait(false);
                     pending = Task.Run(async () =>
                     {
@@ -68,7 +69,7 @@ internal static class ReturnPathsParquet
                 await Task.WhenAny(pending).ConfigureAwait(false);
             }
         }).GetAwaiter().GetResult(), replace: false, option: "--out");
-        return new Timings(clock.Elapsed, groups, Stopwatch.GetElapsedTime(0, columnTicks), Stopwatch.GetElapsedTime(0, writeTicks));
+        return new Timings(clock.Elapsed, groups, new TimeSpan(columnTicks), Stopwatch.GetElapsedTime(0, writeTicks));
     }
 
     /// <summary>

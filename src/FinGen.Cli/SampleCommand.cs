@@ -166,11 +166,14 @@ internal static class SampleCommand
             ? $"from {start.ToString("R", CultureInfo.InvariantCulture)}, the last training close{(meta.TryGetValue("train_last_date", out var date) ? $" ({date})" : "")}"
             : $"from 1 (a model of {options.Columns.Count} pooled columns has no one start price)";
         console.Out.WriteLine($"wrote {TrainCommand.Plural(pathCount, "path")} of {TrainCommand.Plural(days, "day")} to {outPath}: path, day, log_return, price {from}; data {options}");
-        // Phases run on several threads at once (the writer beside the next chunk's draw), so they are thread times, and
-        // on shared cores they include waiting for a core: the CPU time says how much of the wall time was work.
-        console.Out.WriteLine($"  time: {Seconds(written.Wall)} ({Seconds(cpu)} of CPU on {Environment.ProcessorCount} cores), {TrainCommand.Plural(written.RowGroups, "row group")}; "
-            + $"thread time: generation {Seconds(returns.GenerationTime)}, decoding to returns {Seconds(returns.DecodingTime)}, "
-            + $"chaining days into paths {Seconds(returns.ChainingTime)}, columns {Seconds(written.Columns)}, writing Parquet {Seconds(written.Writing)}");
+        // CPU time by phase, summed over the threads that ran it: on shared cores a thread's wall time also counts its
+        // waits for a core. Parquet.Net's work hops between pool threads, so its CPU time is what the others leave.
+        var phases = returns.GenerationTime + returns.DecodingTime + returns.ChainingTime + written.Columns;
+        string cpuKind = ThreadCpuClock.IsCpuTime ? "CPU" : "thread wall";
+        console.Out.WriteLine($"  time: {Seconds(written.Wall)}, {Seconds(cpu)} of CPU on {Environment.ProcessorCount} cores, {TrainCommand.Plural(written.RowGroups, "row group")}; "
+            + $"{cpuKind} time: generation {Seconds(returns.GenerationTime)}, decoding to returns {Seconds(returns.DecodingTime)}, "
+            + $"chaining days into paths {Seconds(returns.ChainingTime)}, columns {Seconds(written.Columns)}, "
+            + $"writing Parquet and the rest {Seconds(cpu - phases)} (writing took {Seconds(written.Writing)} of wall time beside the draws)");
     }
 
     /// <summary>Bytes of one row in memory: path and day (int), log return and price (double).</summary>

@@ -1,5 +1,4 @@
 using System.Buffers;
-using System.Diagnostics;
 using System.Runtime.ExceptionServices;
 using System.Runtime.Intrinsics.X86;
 using FinGen.Native.Randomness;
@@ -104,12 +103,12 @@ public sealed class ReturnPathStream
     /// <summary>The current chunk's log returns [Count, Length], path-major; valid until the next <see cref="MoveNext"/>.</summary>
     public ReadOnlySpan<float> Returns => _returns.AsSpan(0, Count * Length);
 
-    /// <summary>Thread time spent drawing windows from the model (latent noise and the generator), summed over threads.</summary>
-    public TimeSpan GenerationTime => Stopwatch.GetElapsedTime(0, _timings.Generation);
-    /// <summary>Thread time spent decoding generated images to windows of returns (or residuals), summed over threads.</summary>
-    public TimeSpan DecodingTime => Stopwatch.GetElapsedTime(0, _timings.Decoding);
-    /// <summary>Time spent stringing windows into paths: the day shuffle and the filter's re-colouring.</summary>
-    public TimeSpan ChainingTime => Stopwatch.GetElapsedTime(0, _timings.Chaining);
+    /// <summary>CPU time spent drawing windows from the model (latent noise and the generator), summed over threads (<see cref="ThreadCpuClock"/>).</summary>
+    public TimeSpan GenerationTime => new(_timings.Generation);
+    /// <summary>CPU time spent decoding generated images to windows of returns (or residuals), summed over threads.</summary>
+    public TimeSpan DecodingTime => new(_timings.Decoding);
+    /// <summary>CPU time spent stringing windows into paths: the day shuffle and the filter's re-colouring, summed over threads.</summary>
+    public TimeSpan ChainingTime => new(_timings.Chaining);
 
     /// <summary>Bytes this stream holds for its chunks, whatever <see cref="Paths"/> is beyond one chunk (one shuffle block when independent).</summary>
     public long BufferBytes => sizeof(float) * ((long)_returns.Length + _decoded.Length) + (sizeof(uint) + sizeof(int)) * (long)_words.Length
@@ -156,8 +155,7 @@ public sealed class ReturnPathStream
     private void WindowsChunk(int first, int count)
     {
         GenerateDecoded(_sampler, _encoding, (long)first * _perPath, count * _perPath, _seed, seedPerChunk: false, _decoded, _timings);
-        long start = Stopwatch.GetTimestamp();
-        ParallelFor(count, p =>
+        ParallelFor(count, _timings, p =>
         {
             var row = _returns.AsSpan(p * Length, Length);
             double variance = _filter?.NextVariance ?? 0;
@@ -169,22 +167,19 @@ public sealed class ReturnPathStream
                 window[..days].CopyTo(row.Slice(w * _window, days));
             }
         });
-        Interlocked.Add(ref _timings.Chaining, Stopwatch.GetTimestamp() - start);
     }
 
     private void IndependentChunk(int first, int count)
     {
         int block = first / _shufflePaths, blockFirst = block * _shufflePaths;
         if (block != _block) ShuffledBlock(block);
-        long start = Stopwatch.GetTimestamp();
-        ParallelFor(count, p =>
+        ParallelFor(count, _timings, p =>
         {
             var z = _decoded.AsSpan((first - blockFirst + p) * _perPath * _window, Length);
             var row = _returns.AsSpan(p * Length, Length);
             if (_filter is not null) _filter.Recolour(_filter.NextVariance, z, row);
             else z.CopyTo(row);
         });
-        Interlocked.Add(ref _timings.Chaining, Stopwatch.GetTimestamp() - start);
     }
 
     /// <summary>The generated days of block <paramref name="block"/>'s paths, decoded and shuffled together, into <see cref="_decoded"/>.</summary>
@@ -193,9 +188,9 @@ public sealed class ReturnPathStream
         int blockFirst = block * _shufflePaths, blockPaths = Math.Min(_shufflePaths, Paths - blockFirst);
         int days = blockPaths * _perPath * _window;
         GenerateDecoded(_sampler, _encoding, (long)blockFirst * _perPath, blockPaths * _perPath, _seed, seedPerChunk: true, _decoded, _timings);
-        long start = Stopwatch.GetTimestamp();
+        long start = ThreadCpuClock.Now();
         Shuffle(_decoded.AsSpan(0, days), _words, _targets, _seed, (ulong)block << 40);
-        Interlocked.Add(ref _timings.Chaining, Stopwatch.GetTimestamp() - start);
+        Interlocked.Add(ref _timings.Chaining, ThreadCpuClock.Now() - start);
         _block = block;
     }
 
@@ -242,7 +237,7 @@ public sealed class ReturnPathStream
         {
             long from = Math.Max(first, (firstPiece + k) * PieceWindows), to = Math.Min(end, (firstPiece + k + 1) * PieceWindows);
             int n = (int)(to - from);
-            long start = Stopwatch.GetTimestamp();
+            long start = ThreadCpuClock.Now();
             if (seedPerChunk)
             {
                 long chunk = from / SeedChunkWindows;
@@ -252,29 +247,38 @@ public sealed class ReturnPathStream
             {
                 sampler.Sample(samples.AsSpan(0, n * size), n, seed, from);
             }
-            long generated = Stopwatch.GetTimestamp();
+            long generated = ThreadCpuClock.Now();
             int offset = (int)(from - first);
             for (int i = 0; i < n; i++)
                 encoding.Decode(samples.AsSpan(i * size, size), destination.AsSpan((offset + i) * window, window));
             if (timings is not null)
             {
                 Interlocked.Add(ref timings.Generation, generated - start);
-                Interlocked.Add(ref timings.Decoding, Stopwatch.GetTimestamp() - generated);
+                Interlocked.Add(ref timings.Decoding, ThreadCpuClock.Now() - generated);
             }
         }, samples => ArrayPool<float>.Shared.Return(samples));
     }
 
-    /// <summary>Stopwatch ticks by phase, added to from worker threads.</summary>
+    /// <summary>CPU time by phase (<see cref="TimeSpan"/> ticks of <see cref="ThreadCpuClock"/>), added to from worker threads.</summary>
     internal sealed class Timings
     {
         public long Generation, Decoding, Chaining;
     }
 
-    private static void ParallelFor(int count, Action<int> body)
+    /// <summary>Paths a parallel work item of chaining: enough to make two clock reads per item negligible.</summary>
+    const int PathsPerItem = 64;
+
+    /// <summary><paramref name="body"/> for every path of a chunk, in parallel items of <see cref="PathsPerItem"/>, its CPU time added to the chaining time.</summary>
+    private static void ParallelFor(int count, Timings timings, Action<int> body)
     {
         try
         {
-            Parallel.For(0, count, body);
+            Parallel.For(0, (count + PathsPerItem - 1) / PathsPerItem, item =>
+            {
+                long start = ThreadCpuClock.Now();
+                for (int p = item * PathsPerItem, end = Math.Min(count, p + PathsPerItem); p < end; p++) body(p);
+                Interlocked.Add(ref timings.Chaining, ThreadCpuClock.Now() - start);
+            });
         }
         catch (AggregateException e) when (e.InnerExceptions.Count > 0)
         {
