@@ -47,46 +47,44 @@ public sealed record FmaPeak(IReadOnlyList<FmaRate> Rates)
             $"{PerThread.Gflops:F0} GFLOP/s per thread ({PerThread.Bits}-bit), {AllThreads.Gflops:F0} GFLOP/s on {AllThreads.Threads} threads{ratio}");
     }
 
-    /// <summary>Measures the widths this CPU has on 1 and on <paramref name="threads"/> threads (default: every logical core); about 0.1 s.</summary>
-    public static FmaPeak Measure(int threads = 0, int repetitions = 9)
+    /// <summary>
+    /// Measures the widths this CPU has on 1 and on <paramref name="threads"/> threads (default: every logical core),
+    /// about 0.2 s. The repetitions go round every case in turn, so that a busy moment on shared cores costs each case
+    /// a run alike rather than all of one case's runs.
+    /// </summary>
+    public static FmaPeak Measure(int threads = 0, int repetitions = 15)
     {
         if (threads <= 0) threads = Environment.ProcessorCount;
         var widths = new List<int>();
         if (Avx512F.IsSupported) widths.Add(512);
         if (Fma.IsSupported) widths.Add(256);
-        var rates = new List<FmaRate>();
-        foreach (int bits in widths)
-            foreach (int count in threads == 1 ? new[] { 1 } : [1, threads])
-                rates.Add(new FmaRate(bits, count, Best(bits, count, repetitions)));
-        return new FmaPeak(rates);
+        var cases = widths.SelectMany(bits => (threads == 1 ? new[] { 1 } : [1, threads]).Select(count => (Bits: bits, Threads: count))).ToArray();
+        var best = new double[cases.Length];
+        for (int r = 0; r < repetitions; r++)
+            for (int c = 0; c < cases.Length; c++) best[c] = Math.Max(best[c], Rate(cases[c].Bits, cases[c].Threads));
+        return new FmaPeak(cases.Select((c, i) => new FmaRate(c.Bits, c.Threads, best[i])).ToArray());
     }
 
-    /// <summary>The best GFLOP/s of <paramref name="repetitions"/> runs of the loop on <paramref name="threads"/> threads released together.</summary>
-    private static double Best(int bits, int threads, int repetitions)
+    /// <summary>GFLOP/s of one run of the loop on <paramref name="threads"/> threads released together.</summary>
+    private static double Rate(int bits, int threads)
     {
-        double best = 0;
         using var start = new Barrier(threads);
-        for (int r = 0; r < repetitions; r++)
+        var workers = new Thread[threads - 1];
+        for (int t = 0; t < workers.Length; t++)
         {
-            var workers = new Thread[threads - 1];
-            for (int t = 0; t < workers.Length; t++)
+            workers[t] = new Thread(() =>
             {
-                workers[t] = new Thread(() =>
-                {
-                    start.SignalAndWait();
-                    Sink(Loop(bits, Iterations));
-                }) { IsBackground = true };
-                workers[t].Start();
-            }
-            start.SignalAndWait();
-            long begin = Stopwatch.GetTimestamp();
-            Sink(Loop(bits, Iterations));
-            foreach (var w in workers) w.Join();
-            long end = Stopwatch.GetTimestamp();
-            double seconds = Stopwatch.GetElapsedTime(begin, end).TotalSeconds;
-            best = Math.Max(best, Flops(bits, threads) / seconds / 1e9);
+                start.SignalAndWait();
+                Sink(Loop(bits, Iterations));
+            }) { IsBackground = true };
+            workers[t].Start();
         }
-        return best;
+        start.SignalAndWait();
+        long begin = Stopwatch.GetTimestamp();
+        Sink(Loop(bits, Iterations));
+        foreach (var w in workers) w.Join();
+        long end = Stopwatch.GetTimestamp();
+        return Flops(bits, threads) / Stopwatch.GetElapsedTime(begin, end).TotalSeconds / 1e9;
     }
 
     /// <summary>Flops of one measurement: every FMA is 2 a lane.</summary>
