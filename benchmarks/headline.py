@@ -14,6 +14,7 @@ CLASSES = [
     ("ConvVaeStepBenchmarks", "Conv VAE training step"),
     ("SamplingBenchmarks", "Sampling"),
     ("SamplingTwoThreadsBenchmarks", "Sampling, 2 threads per call"),
+    ("BulkGenerationBenchmarks", "Bulk generation, generator forward"),
     ("SgemmBenchmarks", "SGEMM"),
 ]
 STATISTICS = {"Mean", "Error", "StdDev", "Median", "Ratio", "RatioSD", "Threads", "Gen0", "Gen1", "Gen2",

@@ -1,26 +1,28 @@
 #!/usr/bin/env bash
 # Runs the CPU benchmark suite (FinGen vs TorchSharp, BenchmarkDotNet) and writes benchmarks/results/<machine>.md:
-# the machine, date, commit, machine load before and after, the parity check, a headline table and
-# BenchmarkDotNet's GitHub-markdown tables. See benchmarks/results/README.md.
+# the machine (CPU identity and microarchitecture, SIMD execution, caches, measured FMA peak), date, commit, machine
+# load before and after, the parity check, a headline table, the spread of the GAN and VAE step ratios over repeated
+# runs, bulk scenario generation end to end, and BenchmarkDotNet's GitHub-markdown tables. See benchmarks/results/README.md.
 #
-#   benchmarks/run-cpu.sh                      # the whole suite, BenchmarkDotNet's default job (~25 min on 2 cores)
+#   benchmarks/run-cpu.sh                      # the whole suite, BenchmarkDotNet's default job (~40 min on 2 cores)
 #   benchmarks/run-cpu.sh --job short          # quick and rough: for checking, not for results
 #   FINGEN_THREADS=1 benchmarks/run-cpu.sh     # both engines on one thread
 #   FINGEN_BENCH_FILTER='*GanStep*' FINGEN_MACHINE=my-laptop benchmarks/run-cpu.sh
 #
-# Extra arguments go to BenchmarkDotNet. FINGEN_MACHINE names the results file (default: the CPU model and core
-# count, e.g. amd-epyc-2-cores).
+# Extra arguments go to BenchmarkDotNet. FINGEN_MACHINE names the results file (default: vendor, microarchitecture
+# and core count from CPUID, e.g. amd-zen4-2-cores). FINGEN_REPEATS (default 3) is how many BenchmarkDotNet runs the
+# GAN and VAE step classes get in all, for the median ratio and its range; FINGEN_SAMPLE_PATHS (default
+# 10000,100000; empty to skip) the path counts of the end-to-end `fingen sample` rows.
 set -euo pipefail
 
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 project="$repo/benchmarks/FinGen.Benchmarks"
 cd "$repo"
 
-cpu_model=$(lscpu | sed -n 's/^Model name:[[:space:]]*//p' | head -n 1)
 cores=$(nproc --all)
-machine=${FINGEN_MACHINE:-$(printf '%s-%s-cores' "$cpu_model" "$cores" | tr '[:upper:]' '[:lower:]' | tr -cs 'a-z0-9' '-' | sed 's/^-*//; s/-*$//')}
 filter=${FINGEN_BENCH_FILTER:-*}
-results="$repo/benchmarks/results/$machine.md"
+repeats=${FINGEN_REPEATS:-3}
+sample_paths=${FINGEN_SAMPLE_PATHS-10000,100000}
 work=$(mktemp -d "${TMPDIR:-/tmp}/fingen-bench.XXXXXX")
 trap 'rm -rf "$work"' EXIT
 
@@ -28,9 +30,17 @@ trap 'rm -rf "$work"' EXIT
 commit=$(git rev-parse HEAD)
 dirty=$(git status --porcelain -- src kernels | wc -l)
 
-echo "== building $project (Release)"
+echo "== building $project and fingen (Release)"
 dotnet build "$project" -c Release --nologo -v quiet
+dotnet build "$repo/src/FinGen.Cli" -c Release --nologo -v quiet
 dll="$project/bin/Release/net10.0/linux-x64/FinGen.Benchmarks.dll"
+fingen="$repo/src/FinGen.Cli/bin/Release/net10.0/fingen.dll"
+
+# Named by microarchitecture, not by lscpu's model name: lscpu calls a Zen 4 and a Zen 5 EPYC both "AMD EPYC".
+machine=${FINGEN_MACHINE:-$(dotnet "$dll" --machine-name)}
+results="$repo/benchmarks/results/$machine.md"
+echo "== machine: $machine"
+dotnet "$dll" --cpu > "$work/cpu.md"
 
 load_before=$(cat /proc/loadavg)
 date_utc=$(date -u +%Y-%m-%dT%H:%MZ)
@@ -41,6 +51,25 @@ dotnet "$dll" --parity | tee "$work/parity.txt"
 echo "== benchmarks (filter: $filter)"
 # The program checks parity again before timing; BenchmarkDotNet writes its exports under $work/results.
 dotnet "$dll" --filter "$filter" --artifacts "$work" "$@" | tee "$work/run.log"
+
+# The GAN and VAE step classes again, so that their ratios come with a spread: the run above is their first, and each
+# further run is a BenchmarkDotNet run of its own (its own processes, its own warm-up).
+spread_dirs=("$work/results")
+for class in GanStepBenchmarks VaeStepBenchmarks; do
+  [ -f "$work/results/FinGen.Benchmarks.$class-report-github.md" ] || continue
+  for ((run = 2; run <= repeats; run++)); do
+    echo "== $class, run $run of $repeats"
+    dotnet "$dll" --filter "*.$class.*" --artifacts "$work/repeat-$run" "$@" | tee -a "$work/run.log"
+  done
+done
+for ((run = 2; run <= repeats; run++)); do
+  if [ -d "$work/repeat-$run/results" ]; then spread_dirs+=("$work/repeat-$run/results"); fi
+done
+
+if [ -n "$sample_paths" ]; then
+  echo "== bulk scenario generation end to end ($sample_paths paths)"
+  python3 "$repo/benchmarks/sample_paths.py" "$fingen" --paths "$sample_paths" > "$work/sample.md"
+fi
 load_after=$(cat /proc/loadavg)
 
 threads=$(sed -n 's/.*steps, \([0-9]*\) threads.*/\1/p' "$work/parity.txt")
@@ -52,7 +81,8 @@ threads=$(sed -n 's/.*steps, \([0-9]*\) threads.*/\1/p' "$work/parity.txt")
   echo
   echo "| | |"
   echo "|---|---|"
-  echo "| CPU | $cpu_model ($(lscpu | sed -n 's/^Core(s) per socket:[[:space:]]*//p') cores per socket × $(lscpu | sed -n 's/^Socket(s):[[:space:]]*//p') socket, $(lscpu | sed -n 's/^Thread(s) per core:[[:space:]]*//p') thread per core; $cores logical CPUs) |"
+  cat "$work/cpu.md"
+  echo "| Cores | $(lscpu | sed -n 's/^Core(s) per socket:[[:space:]]*//p') cores per socket × $(lscpu | sed -n 's/^Socket(s):[[:space:]]*//p') socket, $(lscpu | sed -n 's/^Thread(s) per core:[[:space:]]*//p') thread per core; $cores logical CPUs |"
   echo "| Memory | $(free -g | awk '/^Mem:/ {print $2}') GiB |"
   echo "| OS | $(. /etc/os-release && echo "$PRETTY_NAME"), kernel $(uname -r) |"
   echo "| .NET SDK | $(dotnet --version) |"
@@ -70,11 +100,24 @@ threads=$(sed -n 's/.*steps, \([0-9]*\) threads.*/\1/p' "$work/parity.txt")
   echo
   python3 "$repo/benchmarks/headline.py" "$work/results"
   echo
+  if [ -f "$work/results/FinGen.Benchmarks.GanStepBenchmarks-report-github.md" ] || [ -f "$work/results/FinGen.Benchmarks.VaeStepBenchmarks-report-github.md" ]; then
+    echo "## GAN and VAE steps over $repeats runs"
+    echo
+    echo "Each run is a BenchmarkDotNet run of its own of the class; a run's ratio is TorchSharp's mean over FinGen's."
+    echo "Quote the median; the range says how much one run can be trusted on this machine under its load."
+    echo
+    python3 "$repo/benchmarks/spread.py" "${spread_dirs[@]}"
+    echo
+  fi
+  if [ -f "$work/sample.md" ]; then
+    cat "$work/sample.md"
+    echo
+  fi
   echo "## Parity check (before timing)"
   echo
   sed -n '/^Parity check/,$p' "$work/parity.txt"
   echo
-  for class in GanStepBenchmarks VaeStepBenchmarks DcganStepBenchmarks ConvVaeStepBenchmarks SamplingBenchmarks SamplingTwoThreadsBenchmarks SgemmBenchmarks; do
+  for class in GanStepBenchmarks VaeStepBenchmarks DcganStepBenchmarks ConvVaeStepBenchmarks SamplingBenchmarks SamplingTwoThreadsBenchmarks BulkGenerationBenchmarks SgemmBenchmarks; do
     report="$work/results/FinGen.Benchmarks.$class-report-github.md"
     [ -f "$report" ] || continue
     echo "## $class"

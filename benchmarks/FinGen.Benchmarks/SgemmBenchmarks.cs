@@ -173,8 +173,8 @@ internal sealed class SgemmColumns : ManualConfig
 /// </summary>
 internal sealed class FmaPeakRunner : IDisposable
 {
-    public const int Chains = 16;
-    public const long Iterations = 1 << 20;
+    public const int Chains = FmaPeak.Chains;
+    public const long Iterations = FmaPeak.Iterations;
 
     private readonly Thread[] _helpers;
     private readonly SemaphoreSlim _start = new(0);
@@ -220,54 +220,7 @@ internal sealed class FmaPeakRunner : IDisposable
         }
     }
 
-    private static float Loop(int bits) => bits == 512 ? Loop512(Iterations) : Loop256(Iterations);
-
-    // acc = acc·x + y with x just under 1: values stay finite and normal (no denormal slow paths) for any length.
-    [MethodImpl(MethodImplOptions.NoInlining)]
-    private static float Loop512(long iterations)
-    {
-        var x = Vector512.Create(0.9999999f);
-        var y = Vector512.Create(1e-3f);
-        Vector512<float> a0 = Vector512.Create(0.00f), a1 = Vector512.Create(0.01f), a2 = Vector512.Create(0.02f), a3 = Vector512.Create(0.03f);
-        Vector512<float> a4 = Vector512.Create(0.04f), a5 = Vector512.Create(0.05f), a6 = Vector512.Create(0.06f), a7 = Vector512.Create(0.07f);
-        Vector512<float> a8 = Vector512.Create(0.08f), a9 = Vector512.Create(0.09f), a10 = Vector512.Create(0.10f), a11 = Vector512.Create(0.11f);
-        Vector512<float> a12 = Vector512.Create(0.12f), a13 = Vector512.Create(0.13f), a14 = Vector512.Create(0.14f), a15 = Vector512.Create(0.15f);
-        for (long i = 0; i < iterations; i++)
-        {
-            a0 = Avx512F.FusedMultiplyAdd(a0, x, y); a1 = Avx512F.FusedMultiplyAdd(a1, x, y);
-            a2 = Avx512F.FusedMultiplyAdd(a2, x, y); a3 = Avx512F.FusedMultiplyAdd(a3, x, y);
-            a4 = Avx512F.FusedMultiplyAdd(a4, x, y); a5 = Avx512F.FusedMultiplyAdd(a5, x, y);
-            a6 = Avx512F.FusedMultiplyAdd(a6, x, y); a7 = Avx512F.FusedMultiplyAdd(a7, x, y);
-            a8 = Avx512F.FusedMultiplyAdd(a8, x, y); a9 = Avx512F.FusedMultiplyAdd(a9, x, y);
-            a10 = Avx512F.FusedMultiplyAdd(a10, x, y); a11 = Avx512F.FusedMultiplyAdd(a11, x, y);
-            a12 = Avx512F.FusedMultiplyAdd(a12, x, y); a13 = Avx512F.FusedMultiplyAdd(a13, x, y);
-            a14 = Avx512F.FusedMultiplyAdd(a14, x, y); a15 = Avx512F.FusedMultiplyAdd(a15, x, y);
-        }
-        return Vector512.Sum(((a0 + a1) + (a2 + a3)) + ((a4 + a5) + (a6 + a7)) + ((a8 + a9) + (a10 + a11)) + ((a12 + a13) + (a14 + a15)));
-    }
-
-    [MethodImpl(MethodImplOptions.NoInlining)]
-    private static float Loop256(long iterations)
-    {
-        var x = Vector256.Create(0.9999999f);
-        var y = Vector256.Create(1e-3f);
-        Vector256<float> a0 = Vector256.Create(0.00f), a1 = Vector256.Create(0.01f), a2 = Vector256.Create(0.02f), a3 = Vector256.Create(0.03f);
-        Vector256<float> a4 = Vector256.Create(0.04f), a5 = Vector256.Create(0.05f), a6 = Vector256.Create(0.06f), a7 = Vector256.Create(0.07f);
-        Vector256<float> a8 = Vector256.Create(0.08f), a9 = Vector256.Create(0.09f), a10 = Vector256.Create(0.10f), a11 = Vector256.Create(0.11f);
-        Vector256<float> a12 = Vector256.Create(0.12f), a13 = Vector256.Create(0.13f), a14 = Vector256.Create(0.14f), a15 = Vector256.Create(0.15f);
-        for (long i = 0; i < iterations; i++)
-        {
-            a0 = Fma.MultiplyAdd(a0, x, y); a1 = Fma.MultiplyAdd(a1, x, y);
-            a2 = Fma.MultiplyAdd(a2, x, y); a3 = Fma.MultiplyAdd(a3, x, y);
-            a4 = Fma.MultiplyAdd(a4, x, y); a5 = Fma.MultiplyAdd(a5, x, y);
-            a6 = Fma.MultiplyAdd(a6, x, y); a7 = Fma.MultiplyAdd(a7, x, y);
-            a8 = Fma.MultiplyAdd(a8, x, y); a9 = Fma.MultiplyAdd(a9, x, y);
-            a10 = Fma.MultiplyAdd(a10, x, y); a11 = Fma.MultiplyAdd(a11, x, y);
-            a12 = Fma.MultiplyAdd(a12, x, y); a13 = Fma.MultiplyAdd(a13, x, y);
-            a14 = Fma.MultiplyAdd(a14, x, y); a15 = Fma.MultiplyAdd(a15, x, y);
-        }
-        return Vector256.Sum(((a0 + a1) + (a2 + a3)) + ((a4 + a5) + (a6 + a7)) + ((a8 + a9) + (a10 + a11)) + ((a12 + a13) + (a14 + a15)));
-    }
+    private static float Loop(int bits) => FmaPeak.Loop(bits, Iterations);
 
     public void Dispose()
     {

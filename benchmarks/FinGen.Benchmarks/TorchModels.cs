@@ -83,9 +83,12 @@ internal sealed class TorchMlp : TorchNetwork
         return x;
     }
 
-    public override void CopyFrom(GenerativeModel model)
+    public override void CopyFrom(GenerativeModel model) => CopyFrom(model.CheckpointTensors());
+
+    /// <summary>Copies the layers' weights and biases from our tensors of those names.</summary>
+    public void CopyFrom(IEnumerable<FgTensor> tensors)
     {
-        var ours = model.CheckpointTensors().ToDictionary(t => t.Name);
+        var ours = tensors.ToDictionary(t => t.Name);
         using var _ = no_grad();
         for (int l = 0; l < layers.Count; l++)
         {

@@ -15,13 +15,17 @@ internal static class InfoCommand
 
     public static Command Create(CliConsole console)
     {
-        var command = new Command("info", "Show the version, the backends, the CPU's SIMD width and why CUDA is or is not available");
+        var command = new Command("info", "Show the version, the backends, the CPU (microarchitecture, SIMD, caches, measured FMA peak) and why CUDA is or is not available");
         command.SetAction(_ =>
         {
             var o = console.Out;
             o.WriteLine($"fingen {Version} (.NET {Environment.Version}, {System.Runtime.InteropServices.RuntimeInformation.OSDescription})");
             o.WriteLine($"backends: {string.Join(", ", Backend.CpuNames)}, cuda (--device auto: cuda when available, else cpu; {Backend.EnvironmentVariable} forces a CPU one)");
-            o.WriteLine($"cpu: {English.Plural(Environment.ProcessorCount, "logical core")}, {English.Plural(CpuWorkers.Count, "worker thread")}, SIMD {SimdWidth()}");
+            var cpu = CpuDescription.Detect();
+            o.WriteLine($"cpu: {cpu.Brand}; {cpu.Identity}");
+            o.WriteLine($"  {English.Plural(cpu.LogicalCores, "logical core")}, {English.Plural(CpuWorkers.Count, "worker thread")}; SIMD {cpu.SimdExecution}");
+            o.WriteLine($"  caches (per core unless shared): {cpu.CacheSummary}");
+            o.WriteLine($"  FMA peak, measured now: {FmaPeak.Measure()}");
             WriteCuda(o);
             WriteNvtx(o);
             return Cli.Ok;
@@ -53,9 +57,4 @@ internal static class InfoCommand
             ? $"nvtx: {nvtx.LoadedFrom}{(Path.IsPathRooted(nvtx.LoadedFrom) ? "" : " from the OS default search")} (bench --profile on CUDA names a range after each op)"
             : $"nvtx: not found, so no ranges: {nvtx.Error}");
     }
-
-    public static string SimdWidth() =>
-        Vector512.IsHardwareAccelerated ? "512-bit (AVX-512)"
-        : Vector256.IsHardwareAccelerated ? "256-bit (AVX2)"
-        : Vector128.IsHardwareAccelerated ? "128-bit" : "none (scalar)";
 }

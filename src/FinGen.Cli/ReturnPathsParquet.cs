@@ -1,4 +1,6 @@
+using System.Diagnostics;
 using System.Globalization;
+using FinGen.Native;
 using FinGen.Native.Data;
 using Parquet;
 using Parquet.Schema;
@@ -19,48 +21,112 @@ internal static class ReturnPathsParquet
     public static readonly DataField<double> LogReturnField = new("log_return");
     public static readonly DataField<double> PriceField = new("price");
 
+    /// <summary>Where the time of <see cref="Write"/> went.</summary>
+    /// <param name="Wall">From the first chunk's generation to the file's rename.</param>
+    /// <param name="Columns">CPU time building each row group's columns: path and day numbers, the returns in double and the prices.</param>
+    /// <param name="Writing">Wall time of Parquet encoding, compression and file writes, on a thread of their own while the next chunk is drawn.</param>
+    public sealed record Timings(TimeSpan Wall, int RowGroups, TimeSpan Columns, TimeSpan Writing);
+
     /// <summary>
-    /// Writes <paramref name="returns"/> [paths][days] to <paramref name="path"/> through a temporary file in the
-    /// same folder that is renamed at the end: an error leaves no half file, and an existing file is never replaced.
+    /// Writes the paths of <paramref name="paths"/>, one row group per chunk, to <paramref name="path"/> through a
+    /// temporary file in the same folder that is renamed at the end: an error leaves no half file, and an existing file
+    /// is never replaced. Memory holds two chunks' columns: a row group is encoded and written on another thread while
+    /// the next chunk is drawn.
     /// </summary>
-    public static void Write(string path, double[][] returns, double startPrice, IReadOnlyDictionary<string, string> metadata)
+    public static Timings Write(string path, ReturnPathStream paths, double startPrice, IReadOnlyDictionary<string, string> metadata)
     {
-        int paths = returns.Length, days = paths == 0 ? 0 : returns[0].Length;
-        long rows = (long)paths * days;
-        if (rows > Array.MaxLength) Options.Throw($"--out {path}: {rows} rows do not fit in one Parquet column here; write fewer --paths");
-        var pathColumn = new int[rows];
-        var dayColumn = new int[rows];
-        var returnColumn = new double[rows];
-        var priceColumn = new double[rows];
-        for (int p = 0; p < paths; p++)
+        ArgumentNullException.ThrowIfNull(paths);
+        var clock = Stopwatch.StartNew();
+        long columnTicks = 0, writeTicks = 0;
+        int groups = 0;
+        FinGen.Native.IO.AtomicFile.Write(path, stream => WriteAsync(stream, metadata, async writer =>
         {
-            if (returns[p].Length != days) throw new ArgumentException($"path {p} has {returns[p].Length} days, path 0 has {days}", nameof(returns));
-            var prices = MarketImages.Prices(startPrice, returns[p]);
-            for (int d = 0; d < days; d++)
+            int rows = Math.Min(paths.Paths, ReturnPathStream.ChunkPathsFor(paths.Length)) * paths.Length;
+            RowGroupColumns even = new(rows), odd = new(rows);
+            Task pending = Task.CompletedTask;
+            try
             {
-                long i = (long)p * days + d;
-                pathColumn[i] = p;
-                dayColumn[i] = d + 1;
-                returnColumn[i] = returns[p][d];
-                priceColumn[i] = prices[d + 1];
+                while (paths.MoveNext())
+                {
+                    // The columns of the write before last, which ended before the last one began.
+                    var columns = groups++ % 2 == 0 ? even : odd;
+                    long start = ThreadCpuClock.Now();
+                    columns.Fill(paths.FirstPath, paths.Count, paths.Length, startPrice, paths.Returns);
+                    columnTicks += ThreadCpuClock.Now() - start;
+                    await pending.ConfigureAwait(false);
+                    pending = Task.Run(async () =>
+                    {
+                        long begin = Stopwatch.GetTimestamp();
+                        await columns.WriteAsync(writer).ConfigureAwait(false);
+                        writeTicks += Stopwatch.GetTimestamp() - begin;
+                    });
+                }
+                await pending.ConfigureAwait(false);
+            }
+            finally
+            {
+                // A failed draw still waits for the write in flight before the writer is disposed (WhenAny never throws).
+                await Task.WhenAny(pending).ConfigureAwait(false);
+            }
+        }).GetAwaiter().GetResult(), replace: false, option: "--out");
+        return new Timings(clock.Elapsed, groups, new TimeSpan(columnTicks), Stopwatch.GetElapsedTime(0, writeTicks));
+    }
+
+    /// <summary>
+    /// Parquet.Net keeps the memory streams it encodes pages in for reuse, without bound unless told (its documentation:
+    /// "indistinguishable from a memory leak"); a row group's worth is enough to keep.
+    /// </summary>
+    private static readonly ParquetOptions WriterOptions = new()
+    {
+        MaximumSmallPoolFreeBytes = 16 << 20,
+        MaximumLargePoolFreeBytes = 64 << 20,
+    };
+
+    private static async Task WriteAsync(Stream stream, IReadOnlyDictionary<string, string> metadata, Func<ParquetWriter, Task> groups)
+    {
+        var schema = new ParquetSchema(PathField, DayField, LogReturnField, PriceField);
+        await using var writer = await ParquetWriter.CreateAsync(schema, stream, WriterOptions).ConfigureAwait(false);
+        writer.CustomMetadata = metadata.ToDictionary();
+        await groups(writer).ConfigureAwait(false);
+    }
+
+    /// <summary>One row group's columns, reused from chunk to chunk.</summary>
+    private sealed class RowGroupColumns(int rows)
+    {
+        private readonly int[] _path = new int[rows];
+        private readonly int[] _day = new int[rows];
+        private readonly double[] _logReturn = new double[rows];
+        private readonly double[] _price = new double[rows];
+        private int _rows;
+
+        /// <summary>Paths <paramref name="first"/> .. first + count − 1 of <paramref name="days"/> days from <paramref name="returns"/> [count, days].</summary>
+        public void Fill(int first, int count, int days, double startPrice, ReadOnlySpan<float> returns)
+        {
+            _rows = count * days;
+            for (int p = 0, row = 0; p < count; p++)
+            {
+                // price_d = start·exp(r₁)·…·exp(r_d), multiplied in this order, as MarketImages.Prices does.
+                double price = startPrice;
+                for (int d = 0; d < days; d++, row++)
+                {
+                    double r = returns[row];
+                    price *= Math.Exp(r);
+                    _path[row] = first + p;
+                    _day[row] = d + 1;
+                    _logReturn[row] = r;
+                    _price[row] = price;
+                }
             }
         }
 
-        FinGen.Native.IO.AtomicFile.Write(path,
-            stream => WriteAsync(stream, pathColumn, dayColumn, returnColumn, priceColumn, metadata).GetAwaiter().GetResult(),
-            replace: false, option: "--out");
-    }
-
-    private static async Task WriteAsync(Stream stream, int[] path, int[] day, double[] logReturn, double[] price, IReadOnlyDictionary<string, string> metadata)
-    {
-        var schema = new ParquetSchema(PathField, DayField, LogReturnField, PriceField);
-        await using var writer = await ParquetWriter.CreateAsync(schema, stream).ConfigureAwait(false);
-        writer.CustomMetadata = metadata.ToDictionary();
-        using var group = writer.CreateRowGroup();
-        await group.WriteAsync<int>(PathField, path).ConfigureAwait(false);
-        await group.WriteAsync<int>(DayField, day).ConfigureAwait(false);
-        await group.WriteAsync<double>(LogReturnField, logReturn).ConfigureAwait(false);
-        await group.WriteAsync<double>(PriceField, price).ConfigureAwait(false);
+        public async Task WriteAsync(ParquetWriter writer)
+        {
+            using var group = writer.CreateRowGroup();
+            await group.WriteAsync<int>(PathField, _path.AsMemory(0, _rows)).ConfigureAwait(false);
+            await group.WriteAsync<int>(DayField, _day.AsMemory(0, _rows)).ConfigureAwait(false);
+            await group.WriteAsync<double>(LogReturnField, _logReturn.AsMemory(0, _rows)).ConfigureAwait(false);
+            await group.WriteAsync<double>(PriceField, _price.AsMemory(0, _rows)).ConfigureAwait(false);
+        }
     }
 
     /// <summary>The invariant text of a double that reads back to the same value.</summary>

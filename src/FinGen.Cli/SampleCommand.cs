@@ -1,4 +1,5 @@
 using System.CommandLine;
+using System.Diagnostics;
 using System.Globalization;
 using FinGen.Native;
 using FinGen.Native.Data;
@@ -138,10 +139,13 @@ internal static class SampleCommand
         using var sampler = Sampler.Load(checkpointPath);
         var encoding = DataSets.EncodingOf(sampler.DataMetadata)
             ?? throw new FinGenException($"--checkpoint {checkpointPath}: the model was trained on images, not prices; .parquet return paths need a price model");
-        int perPath = (days + encoding.WindowLength - 1) / encoding.WindowLength;
-        Sizes.Require(((double)pathCount * perPath * sampler.SampleSize * sizeof(float)) + (double)pathCount * days * sizeof(double) * 5,
-            (double)pathCount * perPath * sampler.SampleSize, $"{English.Plural(pathCount, "path")} of {English.Plural(days, "day")}", "--paths × --length");
-        var returns = DataSets.ReturnPaths(sampler, encoding, pathCount, days, seed, VolatilityFilter.FromMetadata(sampler.DataMetadata), pathDays);
+        // Memory is one chunk's (one shuffle block's for independent days) whatever the path count; the file grows with it.
+        Sizes.Require(ReturnPathStream.BufferBytesFor(pathCount, days, encoding.WindowLength, sampler.SampleSize, pathDays)
+            + 2.0 * Math.Min(pathCount, ReturnPathStream.ChunkPathsFor(days)) * days * RowBytes,
+            (double)Math.Min(pathCount, ReturnPathStream.DefaultShufflePaths) * days, $"{English.Plural(pathCount, "path")} of {English.Plural(days, "day")}", "--length");
+        Sizes.RequireDisk((double)pathCount * days * FileBytesPerRow, Path.GetDirectoryName(Path.GetFullPath(outPath))!,
+            $"{English.Plural(pathCount, "path")} of {English.Plural(days, "day")}", "--paths");
+        var returns = new ReturnPathStream(sampler, encoding, pathCount, days, seed, VolatilityFilter.FromMetadata(sampler.DataMetadata), pathDays);
         // A one-column model starts its paths at the last training close; a panel's paths belong to no one column and start at 1.
         var meta = sampler.DataMetadata;
         bool fromClose = meta.TryGetValue("last_train_close", out var close);
@@ -155,12 +159,29 @@ internal static class SampleCommand
             ["fingen.version"] = InfoCommand.Version,
         };
         foreach (var (key, value) in meta) fileMetadata["fingen.data." + key] = value;
-        ReturnPathsParquet.Write(outPath, returns, start, fileMetadata);
+        var cpuBefore = Process.GetCurrentProcess().TotalProcessorTime;
+        var written = ReturnPathsParquet.Write(outPath, returns, start, fileMetadata);
+        var cpu = Process.GetCurrentProcess().TotalProcessorTime - cpuBefore;
         string from = fromClose
             ? $"from {start.ToString("R", CultureInfo.InvariantCulture)}, the last training close{(meta.TryGetValue("train_last_date", out var date) ? $" ({date})" : "")}"
             : $"from 1 (a model of {options.Columns.Count} pooled columns has no one start price)";
         console.Out.WriteLine($"wrote {English.Plural(pathCount, "path")} of {English.Plural(days, "day")} to {outPath}: path, day, log_return, price {from}; data {options}");
+        // CPU time by phase, summed over the threads that ran it: on shared cores a thread's wall time also counts its
+        // waits for a core. Parquet.Net's work hops between pool threads, so its CPU time is what the others leave.
+        var phases = returns.GenerationTime + returns.DecodingTime + returns.ChainingTime + written.Columns;
+        string cpuKind = ThreadCpuClock.IsCpuTime ? "CPU" : "thread wall";
+        console.Out.WriteLine($"  time: {Seconds(written.Wall)}, {Seconds(cpu)} of CPU on {Environment.ProcessorCount} cores, {English.Plural(written.RowGroups, "row group")}; "
+            + $"{cpuKind} time: generation {Seconds(returns.GenerationTime)}, decoding to returns {Seconds(returns.DecodingTime)}, "
+            + $"chaining days into paths {Seconds(returns.ChainingTime)}, columns {Seconds(written.Columns)}, "
+            + $"writing Parquet and the rest {Seconds(cpu - phases)} (writing took {Seconds(written.Writing)} of wall time beside the draws)");
     }
+
+    /// <summary>Bytes of one row in memory: path and day (int), log return and price (double).</summary>
+    private const int RowBytes = 24;
+    /// <summary>Bytes of one row in the file, about: 14.65 measured on 100,000 paths of 252 days (Snappy, dictionary-encoded path and day).</summary>
+    private const double FileBytesPerRow = 14.5;
+
+    private static string Seconds(TimeSpan time) => time.TotalSeconds.ToString("F2", CultureInfo.InvariantCulture) + " s";
 
     /// <summary>Samples per chunk of a CSV: a multiple of the sampler's 64, so the chunks give exactly one draw's numbers.</summary>
     private const int CsvChunk = 4096;

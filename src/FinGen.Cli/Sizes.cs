@@ -26,6 +26,16 @@ internal static class Sizes
             Options.Throw($"{option}: {what} need about {Gib(bytes)} of memory, more than the {Gib(available)} this machine can give; use a smaller {option}");
     }
 
+    /// <summary>Refuses a file of about <paramref name="bytes"/> in <paramref name="folder"/> beyond the space free there.</summary>
+    public static void RequireDisk(double bytes, string folder, string what, string option)
+    {
+        double free;
+        try { free = new DriveInfo(folder).AvailableFreeSpace; }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException or ArgumentException) { return; } // no answer: let the write find out
+        if (bytes > free)
+            Options.Throw($"{option}: {what} make a file of about {Gib(bytes)}, more than the {Gib(free)} free in {folder}; use a smaller {option}");
+    }
+
     /// <summary>A training step's batch: the host and device batches and every network's activations and their gradients.</summary>
     public static void CheckTraining(ModelConfig config, string option = "--batch")
     {

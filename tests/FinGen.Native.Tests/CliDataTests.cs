@@ -97,63 +97,71 @@ public sealed class CliDataTests
         Assert.That(prices, Has.Length.EqualTo(3 * 40));
     }
 
-    [Test]
-    public void ParquetPathsAreTheDecodedReturnPaths()
+    [TestCase(4, 61, 1)]
+    [TestCase(4097, 3, 2)] // one row group per chunk of 4,096 paths, the numbers of one draw
+    public void ParquetPathsAreTheDecodedReturnPaths(int paths, int days, int rowGroups)
     {
         Train("--out", In("run"));
         string checkpoint = In("run/checkpoint.safetensors");
-        var r = Fingen("sample", "--checkpoint", checkpoint, "--paths", "4", "--length", "61", "--seed", "9", "--out", In("paths.parquet"));
+        var r = Fingen("sample", "--checkpoint", checkpoint, "--paths", paths.ToString(CultureInfo.InvariantCulture), "--length", days.ToString(CultureInfo.InvariantCulture),
+            "--seed", "9", "--out", In("paths.parquet"));
         Assert.That(r.Code, Is.Zero, r.Error);
         Assert.That(Directory.GetFiles(_dir), Is.EqualTo(new[] { In("paths.parquet") }), "no temporary file is left");
 
         using var sampler = Sampler.Load(checkpoint);
-        var expected = DataSets.ReturnPaths(sampler, DataSets.EncodingOf(sampler.DataMetadata)!, 4, 61, 9, VolatilityFilter.FromMetadata(sampler.DataMetadata), PathDays.Independent);
+        var encoding = DataSets.EncodingOf(sampler.DataMetadata)!;
+        var filter = VolatilityFilter.FromMetadata(sampler.DataMetadata);
+        var expected = DataSets.ReturnPaths(sampler, encoding, paths, days, 9, filter, PathDays.Independent);
         double start = double.Parse(sampler.DataMetadata["last_train_close"], CultureInfo.InvariantCulture);
-        var (metadata, path, day, logReturn, price) = ReadParquet(In("paths.parquet"));
-        Assert.That(path, Has.Length.EqualTo(4 * 61));
-        for (int p = 0; p < 4; p++)
+        var (metadata, path, day, logReturn, price) = ReadParquet(In("paths.parquet"), rowGroups);
+        Assert.That(path, Has.Length.EqualTo(paths * days));
+        for (int p = 0; p < paths; p++)
         {
             var prices = MarketImages.Prices(start, expected[p]);
-            for (int d = 0; d < 61; d++)
+            for (int d = 0; d < days; d++)
             {
-                int i = p * 61 + d;
-                Assert.That((path[i], day[i]), Is.EqualTo((p, d + 1)));
-                Assert.That(logReturn[i], Is.EqualTo(expected[p][d]), $"path {p} day {d + 1}");
-                Assert.That(price[i], Is.EqualTo(prices[d + 1]), $"path {p} day {d + 1}");
+                int i = p * days + d;
+                if ((path[i], day[i]) != (p, d + 1)) Assert.That((path[i], day[i]), Is.EqualTo((p, d + 1)));
+                if (logReturn[i] != expected[p][d]) Assert.That(logReturn[i], Is.EqualTo(expected[p][d]), $"path {p} day {d + 1}");
+                if (price[i] != prices[d + 1]) Assert.That(price[i], Is.EqualTo(prices[d + 1]), $"path {p} day {d + 1}");
             }
         }
         Assert.That(metadata["fingen.start_price"], Is.EqualTo(sampler.DataMetadata["last_train_close"]));
         Assert.That(metadata["fingen.seed"], Is.EqualTo("9"));
         Assert.That(r.Out, Does.Contain("the last training close"));
+        Assert.That(r.Out, Does.Contain($"{(rowGroups == 1 ? "1 row group" : $"{rowGroups} row groups")}; ").And.Contain(" time: generation ").And.Contain("writing Parquet"), "the time breakdown");
 
         AssertOneLineError(Fingen("sample", "--checkpoint", checkpoint, "--out", In("paths.parquet")), "already exists");
         // The writer itself never replaces a file either, and leaves nothing behind when it fails.
         File.WriteAllText(In("mine.parquet"), "precious");
-        Assert.Throws<FinGenException>(() => ReturnPathsParquet.Write(In("mine.parquet"), expected, start, new Dictionary<string, string>()));
+        Assert.Throws<FinGenException>(() => ReturnPathsParquet.Write(In("mine.parquet"), new ReturnPathStream(sampler, encoding, 4, 61, 9, filter, PathDays.Independent),
+            start, new Dictionary<string, string>()));
         Assert.That(File.ReadAllText(In("mine.parquet")), Is.EqualTo("precious"));
         Assert.That(Directory.GetFiles(_dir).Where(f => FinGen.Native.IO.AtomicFile.IsTempName(Path.GetFileName(f))), Is.Empty);
     }
 
-    private static (Dictionary<string, string> Metadata, int[] Path, int[] Day, double[] LogReturn, double[] Price) ReadParquet(string file) =>
-        ReadParquetAsync(file).GetAwaiter().GetResult();
+    private static (Dictionary<string, string> Metadata, int[] Path, int[] Day, double[] LogReturn, double[] Price) ReadParquet(string file, int rowGroups = 1) =>
+        ReadParquetAsync(file, rowGroups).GetAwaiter().GetResult();
 
-    private static async Task<(Dictionary<string, string>, int[], int[], double[], double[])> ReadParquetAsync(string file)
+    private static async Task<(Dictionary<string, string>, int[], int[], double[], double[])> ReadParquetAsync(string file, int rowGroups)
     {
         await using var reader = await ParquetReader.CreateAsync(file);
         Assert.That(reader.Schema.GetDataFields().Select(f => (f.Name, f.ClrType)),
             Is.EqualTo(new[] { ("path", typeof(int)), ("day", typeof(int)), ("log_return", typeof(double)), ("price", typeof(double)) }));
-        Assert.That(reader.RowGroupCount, Is.EqualTo(1));
-        using var group = reader.OpenRowGroupReader(0);
-        int rows = checked((int)group.RowCount);
-        var path = new int[rows];
-        var day = new int[rows];
-        var logReturn = new double[rows];
-        var price = new double[rows];
-        await group.ReadAsync<int>(ReturnPathsParquet.PathField, path);
-        await group.ReadAsync<int>(ReturnPathsParquet.DayField, day);
-        await group.ReadAsync<double>(ReturnPathsParquet.LogReturnField, logReturn);
-        await group.ReadAsync<double>(ReturnPathsParquet.PriceField, price);
-        return (reader.CustomMetadata.ToDictionary(), path, day, logReturn, price);
+        Assert.That(reader.RowGroupCount, Is.EqualTo(rowGroups));
+        var (path, day, logReturn, price) = (new List<int>(), new List<int>(), new List<double>(), new List<double>());
+        for (int g = 0; g < reader.RowGroupCount; g++)
+        {
+            using var group = reader.OpenRowGroupReader(g);
+            int rows = checked((int)group.RowCount);
+            var (p, d, r, v) = (new int[rows], new int[rows], new double[rows], new double[rows]);
+            await group.ReadAsync<int>(ReturnPathsParquet.PathField, p);
+            await group.ReadAsync<int>(ReturnPathsParquet.DayField, d);
+            await group.ReadAsync<double>(ReturnPathsParquet.LogReturnField, r);
+            await group.ReadAsync<double>(ReturnPathsParquet.PriceField, v);
+            (path, day, logReturn, price) = ([.. path, .. p], [.. day, .. d], [.. logReturn, .. r], [.. price, .. v]);
+        }
+        return (reader.CustomMetadata.ToDictionary(), path.ToArray(), day.ToArray(), logReturn.ToArray(), price.ToArray());
     }
 
     [Test]

@@ -215,6 +215,36 @@ public sealed class FilteredScenarioTests
     }
 
     [Test]
+    public void TheKnotGuideFindsTheBinarySearchSegment()
+    {
+        // Knots with runs of equal values and a tail as dense as the real ones; values on, between and beyond them.
+        var from = new[] { -9.0, -4, -4, -4, -3.5, -1, -0.25, 0, 0, 1e-9, 0.5, 0.5, 2, 2.0000001, 7, 7 };
+        var to = from.Select((v, k) => 0.9 * v + 0.01 * k).ToArray();
+        var guide = new CalibratedEncoding.KnotGuide(from);
+        var values = new List<double>(from) { -12, -9.5, 9, double.NegativeInfinity, double.PositiveInfinity, -0.0, double.Epsilon };
+        var random = new Random(4);
+        for (int i = 0; i < 20_000; i++) values.Add(-10 + 18 * random.NextDouble());
+        foreach (double v in values) Assert.That(guide.Interpolate(from, to, v), Is.EqualTo(BinarySearchInterpolate(from, to, v)), $"v = {v:R}");
+    }
+
+    /// <summary>CalibratedEncoding's quantile map as it was written first: a binary search over every knot.</summary>
+    internal static double BinarySearchInterpolate(double[] xs, double[] ys, double v)
+    {
+        if (v <= xs[0]) return ys[0] + (v - xs[0]);
+        if (v >= xs[^1]) return ys[^1] + (v - xs[^1]);
+        int hi = Array.BinarySearch(xs, v);
+        if (hi >= 0)
+        {
+            while (hi > 0 && xs[hi - 1] == v) hi--;
+            return ys[hi];
+        }
+        hi = ~hi;
+        int lo = hi - 1;
+        double w = (v - xs[lo]) / (xs[hi] - xs[lo]);
+        return ys[lo] + w * (ys[hi] - ys[lo]);
+    }
+
+    [Test]
     public void IndependentDaysDealOutExactlyTheGeneratedDays()
     {
         using var sampler = TrainedSampler();

@@ -23,6 +23,17 @@ public sealed class PhiloxTests
             Is.EqualTo(Philox.Block(0x55667788u, 0x11223344u, 0x76543210u, 0xfedcba98u, 0x89abcdefu, 0x01234567u)));
     }
 
+    [TestCase(0UL, 1)]
+    [TestCase(3UL, 7)]
+    [TestCase(5UL, 100)]
+    [TestCase((1UL << 40) + 2, 67)]
+    public void FillWordsGivesEachWordOfTheStream(ulong offset, int count)
+    {
+        var words = new uint[count];
+        Philox.FillWords(words, seed: 77, stream: 5, offset);
+        for (int i = 0; i < count; i++) Assert.That(words[i], Is.EqualTo(Philox.Word(77, 5, offset + (ulong)i)), $"word {offset + (ulong)i}");
+    }
+
     [Test]
     public void NormalsAreStandardAndStartAnywhere()
     {

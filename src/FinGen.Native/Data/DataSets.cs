@@ -184,84 +184,43 @@ public static class DataSets
     }
 
     /// <summary>
-    /// <paramref name="paths"/> return paths of <paramref name="length"/> days from a price model: each path
-    /// chains consecutive generated windows, each decoded by <paramref name="encoding"/>. With a volatility
-    /// <paramref name="filter"/> the decoded windows are standardized residuals, re-coloured along the whole path from
-    /// the filter's start variance, so the variance carries from one window into the next.
+    /// <paramref name="paths"/> return paths of <paramref name="length"/> days from a price model, all in memory: each path
+    /// chains generated windows, each decoded by <paramref name="encoding"/>. With a volatility <paramref name="filter"/>
+    /// the decoded windows are standardized residuals, re-coloured along the whole path from the filter's start variance,
+    /// so the variance carries from one window into the next. <see cref="ReturnPathStream"/> draws the same paths a chunk
+    /// at a time, for more paths than fit in memory.
     /// </summary>
     public static double[][] ReturnPaths(Sampler sampler, IImageEncoding encoding, int paths, int length, ulong seed, VolatilityFilter? filter = null,
         PathDays days = PathDays.Windows)
     {
-        ArgumentNullException.ThrowIfNull(sampler);
-        ArgumentNullException.ThrowIfNull(encoding);
-        int window = encoding.WindowLength, size = sampler.SampleSize;
-        int perPath = (length + window - 1) / window;
-        if (days == PathDays.Independent) return IndependentDayPaths(sampler, encoding, paths, length, seed, filter);
-        var samples = new float[(long)paths * perPath * size];
-        sampler.Sample(samples, paths * perPath, seed);
-        var decoded = new float[window];
+        var stream = new ReturnPathStream(sampler, encoding, paths, length, seed, filter, days);
         var result = new double[paths][];
-        for (int p = 0; p < paths; p++)
+        while (stream.MoveNext())
         {
-            result[p] = new double[length];
-            double variance = filter?.NextVariance ?? 0;
-            for (int w = 0; w < perPath; w++)
+            var returns = stream.Returns;
+            for (int p = 0; p < stream.Count; p++)
             {
-                encoding.Decode(samples.AsSpan((p * perPath + w) * size, size), decoded);
-                if (filter is not null) variance = filter.Recolour(variance, decoded, decoded);
-                for (int i = 0; i < window && w * window + i < length; i++) result[p][w * window + i] = decoded[i];
+                var row = returns.Slice(p * length, length);
+                var path = result[stream.FirstPath + p] = new double[length];
+                for (int d = 0; d < length; d++) path[d] = row[d];
             }
         }
         return result;
     }
 
     /// <summary>
-    /// <see cref="PathDays.Independent"/>: the same number of generated windows as <see cref="PathDays.Windows"/> draws,
-    /// decoded, their days shuffled together (Fisher–Yates on Philox words of <paramref name="seed"/>), then dealt out
-    /// day by day and re-coloured along each path. The pooled values are exactly the generated ones; only which
-    /// generated days follow each other changes.
-    /// </summary>
-    static double[][] IndependentDayPaths(Sampler sampler, IImageEncoding encoding, int paths, int length, ulong seed, VolatilityFilter? filter)
-    {
-        int window = encoding.WindowLength, perPath = (length + window - 1) / window;
-        var pool = DecodedWindows(sampler, encoding, paths * perPath, seed);
-        for (int i = pool.Length - 1; i > 0; i--)
-        {
-            int j = Randomness.Philox.NextInt(seed, (ulong)Randomness.Philox.Stream.PathDays, (ulong)i, i + 1);
-            (pool[i], pool[j]) = (pool[j], pool[i]);
-        }
-        var result = new double[paths][];
-        var day = new float[length];
-        for (int p = 0; p < paths; p++)
-        {
-            var z = pool.AsSpan(p * perPath * window, length);
-            if (filter is not null) filter.Recolour(filter.NextVariance, z, day);
-            else z.CopyTo(day);
-            result[p] = Array.ConvertAll(day, v => (double)v);
-        }
-        return result;
-    }
-
-    /// <summary>
     /// <paramref name="count"/> generated windows decoded by <paramref name="encoding"/> without any filter, [count, L]:
-    /// for a filtered model these are its standardized residuals, the innovations of its conditional forecasts.
+    /// for a filtered model these are its standardized residuals, the innovations of its conditional forecasts. Window k
+    /// is window k mod 4096 of the draw under seed + ⌊k/4096⌋·0x9E3779B97F4A7C15, so the windows do not depend on
+    /// how many a caller asks for; they are drawn and decoded on every core.
     /// </summary>
     public static float[] DecodedWindows(Sampler sampler, IImageEncoding encoding, int count, ulong seed)
     {
         ArgumentNullException.ThrowIfNull(sampler);
         ArgumentNullException.ThrowIfNull(encoding);
-        int window = encoding.WindowLength, size = sampler.SampleSize;
-        const int Chunk = 4096;
-        var result = new float[(long)count * window];
-        var samples = new float[(long)Math.Min(count, Chunk) * size];
-        for (int start = 0, chunk = 0; start < count; start += Chunk, chunk++)
-        {
-            int n = Math.Min(Chunk, count - start);
-            // Each chunk's noise comes from its own seed, so the windows do not depend on the chunk size of a caller.
-            sampler.Sample(samples.AsSpan(0, n * size), n, seed + (ulong)chunk * 0x9E3779B97F4A7C15UL);
-            for (int k = 0; k < n; k++)
-                encoding.Decode(samples.AsSpan(k * size, size), result.AsSpan((start + k) * window, window));
-        }
+        ArgumentOutOfRangeException.ThrowIfNegative(count);
+        var result = new float[(long)count * encoding.WindowLength];
+        ReturnPathStream.GenerateDecoded(sampler, encoding, 0, count, seed, seedPerChunk: true, result, timings: null);
         return result;
     }
 

@@ -209,9 +209,48 @@ public static class Philox
         return (n & 3) switch { 0 => x0, 1 => x1, 2 => x2, _ => x3 };
     }
 
+    /// <summary>
+    /// Words <paramref name="offset"/> .. offset + destination.Length − 1 of a stream, exactly <see cref="Word"/>'s,
+    /// eight blocks at a time where 512-bit vectors are accelerated: a shuffle of millions of days would otherwise
+    /// compute each block four times, once per word it takes.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public static void FillWords(Span<uint> destination, ulong seed, ulong stream, ulong offset)
+    {
+        int i = 0;
+        if (Vector512.IsHardwareAccelerated)
+        {
+            int head = (int)Math.Min((ulong)destination.Length, (4 - (offset & 3)) & 3);
+            for (; i < head; i++) destination[i] = Word(seed, stream, offset + (ulong)i);
+            ulong block = (offset + (ulong)head) >> 2;
+            for (; i + 32 <= destination.Length; i += 32, block += 8)
+            {
+                var (x0, x1, x2, x3) = Blocks8(seed, stream, block);
+                var d = destination.Slice(i, 32);
+                for (int b = 0; b < 8; b++)
+                {
+                    d[4 * b] = (uint)x0.GetElement(b);
+                    d[4 * b + 1] = (uint)x1.GetElement(b);
+                    d[4 * b + 2] = (uint)x2.GetElement(b);
+                    d[4 * b + 3] = (uint)x3.GetElement(b);
+                }
+            }
+        }
+        while (i < destination.Length)
+        {
+            ulong n = offset + (ulong)i;
+            var (x0, x1, x2, x3) = Block(seed, stream, n >> 2);
+            for (int lane = (int)(n & 3); lane < 4 && i < destination.Length; lane++, i++)
+                destination[i] = lane switch { 0 => x0, 1 => x1, 2 => x2, _ => x3 };
+        }
+    }
+
     /// <summary>An integer uniform in [0, bound) from word n (Lemire's multiply-shift; bias below 2⁻³² · bound).</summary>
-    public static int NextInt(ulong seed, ulong stream, ulong n, int bound) =>
-        (int)(((ulong)Word(seed, stream, n) * (ulong)bound) >> 32);
+    public static int NextInt(ulong seed, ulong stream, ulong n, int bound) => Bounded(Word(seed, stream, n), bound);
+
+    /// <summary>The integer in [0, bound) that <see cref="NextInt"/> takes from <paramref name="word"/>.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static int Bounded(uint word, int bound) => (int)(((ulong)word * (ulong)bound) >> 32);
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static (float, float) BoxMuller(uint a, uint b)
