@@ -32,12 +32,13 @@ def main():
     print()
     print("A cell is the value (the seeds' values joined by /) and ✅ when every seed meets issue 11's target.")
     print()
-    totals = OrderedDict((tag, 0) for tag in tags)
+    totals = OrderedDict((tag, [0, 0, 0]) for tag in tags)  # targets met over all series, series won, series lost
     for name, by_tag in runs.items():
         print(f"## {name}")
         print()
         per_tag = {tag: [dict((c[0], c) for c in checks(r)) for _, r in by_tag[tag]] for tag in tags if tag in by_tag}
         labels = [c[0] for c in checks(next(iter(by_tag.values()))[0][1])]
+        targets = len(labels)
         print("| target | " + " | ".join(per_tag) + " |")
         print("|---|" + "---|" * len(per_tag))
         met_count = {tag: 0 for tag in per_tag}
@@ -50,15 +51,19 @@ def main():
             print(f"| {label} | " + " | ".join(cells) + " |")
         print("| **targets met** | " + " | ".join(f"**{met_count[t]} / {len(labels)}**" for t in per_tag) + " |")
         print()
-        best = max(met_count.values())
         for tag, n in met_count.items():
-            if n > met_count.get(tags[0], 0): totals[tag] += 1
+            totals[tag][0] += n
+            totals[tag][1] += n > met_count[tags[0]]
+            totals[tag][2] += n < met_count[tags[0]]
     print("## Summary")
     print()
-    print(f"Series on which a candidate meets more targets than `{tags[0]}`:")
+    print(f"A candidate replaces `{tags[0]}` only when it meets more targets over all series and wins more series than it loses.")
     print()
-    for tag in tags[1:]:
-        print(f"- {tag}: {totals[tag]} of {len(runs)}")
+    print("| candidate | targets met, all series | series with more targets than the default | series with fewer |")
+    print("|---|---|---|---|")
+    for tag in tags:
+        met, won, lost = totals[tag]
+        print(f"| {tag} | {met} / {targets * len(runs)} | {won if tag != tags[0] else '—'} | {lost if tag != tags[0] else '—'} |")
     print()
 
 

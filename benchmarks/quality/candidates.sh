@@ -3,7 +3,7 @@
 # to its first 80 % of rows (what the quality table trains on), and `fingen eval` then holds out the last 20 % of that
 # cut, so the held-out periods of benchmarks/results/quality.md are never seen. Writes
 # benchmarks/results/quality-candidates.md (candidates.py). A candidate becomes the default only when it meets more
-# targets than the default here on more than one series.
+# targets than the default over all series and wins more series than it loses.
 # Usage: benchmarks/quality/candidates.sh [OUT_DIR] [SEEDS]   (default /tmp/fingen-candidates, seed 42)
 set -euo pipefail
 root="$(cd "$(dirname "$0")/../.." && pwd)"
