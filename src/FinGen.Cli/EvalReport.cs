@@ -103,6 +103,7 @@ internal static class EvalReport
             Number(json, "real_template_share", collapse.RealTemplateShare);
             WriteArray(json, "window_acf", collapse.Acf);
             WriteArray(json, "real_window_acf", collapse.RealAcf);
+            Number(json, "nearest_neighbour_ratio", collapse.NearestNeighbourRatio);
             json.WriteNumber("worst_lag", collapse.WorstLag.Lag);
             Number(json, "worst_lag_gap", collapse.WorstLag.Gap);
             json.WriteBoolean("collapsed", collapse.Collapsed);
@@ -300,7 +301,9 @@ internal static class EvalReport
         md.AppendLine(Row("diversity (mean distance between two windows, ÷ real's)", F(c.DiversityRatio, "F3"), "1", $"below {CollapseDiagnostics.MinDiversityRatio}"));
         md.AppendLine(Row("template share ‖mean window‖² ÷ mean ‖window‖²", F(c.TemplateShare, "F4"), F(c.RealTemplateShare, "F4"), $"above {CollapseDiagnostics.MaxTemplateShare}"));
         md.AppendLine(Row($"autocorrelation inside windows, worst lag ({lag})", F(c.Acf[lag - 1], "F3"), F(c.RealAcf[lag - 1], "F3"), $"{CollapseDiagnostics.MaxAcfGap} or more apart"));
+        md.AppendLine(Row("median distance to the nearest other window, ÷ real's", F(c.NearestNeighbourRatio, "F3"), "1", $"below {CollapseDiagnostics.MinNearestNeighbourRatio}"));
         md.AppendLine();
+        md.AppendLine("A calibrated model's windows have the training windows' mean and covariance by construction, so the first three rows (second moments) cannot see a generator that repeats a few shapes once calibrated; the nearest-neighbour row can.").AppendLine();
         md.AppendLine($"Autocorrelation at lags 1–{c.Acf.Length}, model: {string.Join(" ", c.Acf.Select(a => F(a, "F3")))}; real: {string.Join(" ", c.RealAcf.Select(a => F(a, "F3")))}.").AppendLine();
     }
 

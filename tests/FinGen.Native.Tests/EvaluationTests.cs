@@ -631,6 +631,7 @@ public sealed class EvaluationTests
         Assert.That(c.TemplateShare, Is.LessThan(0.01));
         Assert.That(c.RealTemplateShare, Is.LessThan(0.01));
         Assert.That(c.WorstLag.Gap, Is.LessThan(0.03));
+        Assert.That(c.NearestNeighbourRatio, Is.EqualTo(1).Within(0.05));
         Assert.That(c.Collapsed, Is.False);
     }
 
@@ -649,6 +650,7 @@ public sealed class EvaluationTests
         // otherwise as far apart as two real windows: ≈ 2/3 of the real diversity; the mean of three is a third of their energy.
         Assert.That(c.DiversityRatio, Is.EqualTo(2.0 / 3).Within(0.05));
         Assert.That(c.TemplateShare, Is.EqualTo(1.0 / 3).Within(0.12));
+        Assert.That(c.NearestNeighbourRatio, Is.LessThan(0.1), "near-duplicates");
         Assert.That(c.Collapsed, Is.True);
     }
 
@@ -671,6 +673,27 @@ public sealed class EvaluationTests
         Assert.That(c.Acf[3], Is.EqualTo(0.5).Within(0.05));
         Assert.That(c.WorstLag.Gap, Is.GreaterThan(0.4));
         Assert.That(c.TemplateShare, Is.LessThan(0.01), "the sign flips, so no fixed template");
+        Assert.That(c.Collapsed, Is.True);
+    }
+
+    [Test]
+    public void TemplatesWithTheRealCovarianceStillShowAsNearDuplicates()
+    {
+        // 200 random templates, each repeated with a little noise: the windows' mean and covariance are close to the
+        // real ones (what calibration enforces), so diversity, template share and autocorrelations look real; the
+        // nearest neighbours do not.
+        const int window = 28, count = 2000, templates = 200;
+        var real = Normals(5000, 1);
+        var shapes = Normals(templates * window, 7);
+        var noise = Normals(count * window, 8, sd: 0.05);
+        var generated = new float[count * window];
+        for (int w = 0; w < count; w++)
+            for (int t = 0; t < window; t++) generated[w * window + t] = (float)(shapes[(w % templates) * window + t] + noise[w * window + t]);
+        var c = CollapseCheck.Compute(generated, real, window, seed: 3);
+        Assert.That(c.DiversityRatio, Is.GreaterThan(0.9));
+        Assert.That(c.TemplateShare, Is.LessThan(0.02));
+        Assert.That(c.WorstLag.Gap, Is.LessThan(0.1));
+        Assert.That(c.NearestNeighbourRatio, Is.LessThan(0.1));
         Assert.That(c.Collapsed, Is.True);
     }
 }

@@ -326,7 +326,7 @@ public sealed class RobustnessTests
 
         // The messages themselves, where a count of one is easy to reach.
         var info = Fingen("info");
-        var cpu = System.Text.RegularExpressions.Regex.Match(info.Out, @"cpu: (\d+) logical (cores?), (\d+) worker (threads?),");
+        var cpu = System.Text.RegularExpressions.Regex.Match(info.Out, @"(\d+) logical (cores?), (\d+) worker (threads?)[;,]");
         Assert.That(cpu.Success, info.Out);
         Assert.That(cpu.Groups[2].Value, Is.EqualTo(cpu.Groups[1].Value == "1" ? "core" : "cores"));
         Assert.That(cpu.Groups[4].Value, Is.EqualTo(cpu.Groups[3].Value == "1" ? "thread" : "threads"));

@@ -11,16 +11,20 @@ namespace FinGen.Native.Evaluation;
 /// <item>template share: ‖mean window‖² / mean ‖window‖², the part of the windows' energy that is one fixed shape
 /// (near 0 for real returns, whose mean is small against their spread);</item>
 /// <item>within-window autocorrelation at lags 1 … <see cref="MaxLag"/>, generated against real: a stride-2
-/// transposed-convolution checkerboard shows as a strong autocorrelation at an even lag (the DCGAN's period-4 template).</item>
+/// transposed-convolution checkerboard shows as a strong autocorrelation at an even lag (the DCGAN's period-4 template);</item>
+/// <item>nearest neighbours: the median distance from a generated window to its nearest other generated window, over
+/// the same for real windows (equal sample sizes). A calibrated model's windows have the training windows' mean and
+/// covariance by construction (<see cref="Data.CalibratedEncoding"/>), so the first three measures, which are second
+/// moments, cannot see a generator that repeats a few shapes once calibrated; near-duplicates can.</item>
 /// </list>
 /// The thresholds of <see cref="Collapsed"/> are fixed a priori, not fitted: half the real diversity, a template share
-/// above 0.2, or an autocorrelation 0.1 away from the real one at some lag (real residuals' autocorrelations are a few
-/// hundredths).
+/// above 0.2, an autocorrelation 0.1 away from the real one at some lag (real residuals' autocorrelations are a few
+/// hundredths), or nearest neighbours at half the real distance.
 /// </summary>
 public sealed record CollapseDiagnostics(
-    double DiversityRatio, double TemplateShare, double RealTemplateShare, double[] Acf, double[] RealAcf)
+    double DiversityRatio, double TemplateShare, double RealTemplateShare, double[] Acf, double[] RealAcf, double NearestNeighbourRatio)
 {
-    public const double MinDiversityRatio = 0.5, MaxTemplateShare = 0.2, MaxAcfGap = 0.1;
+    public const double MinDiversityRatio = 0.5, MaxTemplateShare = 0.2, MaxAcfGap = 0.1, MinNearestNeighbourRatio = 0.5;
 
     /// <summary>The lag (1-based) whose autocorrelation is farthest from the real one, and that distance.</summary>
     public (int Lag, double Gap) WorstLag
@@ -34,13 +38,14 @@ public sealed record CollapseDiagnostics(
         }
     }
 
-    public bool Collapsed => DiversityRatio < MinDiversityRatio || TemplateShare > MaxTemplateShare || WorstLag.Gap > MaxAcfGap;
+    public bool Collapsed => DiversityRatio < MinDiversityRatio || TemplateShare > MaxTemplateShare || WorstLag.Gap > MaxAcfGap
+        || NearestNeighbourRatio < MinNearestNeighbourRatio;
 }
 
 public static class CollapseCheck
 {
     public const int MaxLag = 8;
-    private const int Pairs = 20_000;
+    private const int Pairs = 20_000, Neighbours = 2000;
 
     /// <param name="generated">[count, window] decoded generated windows</param>
     /// <param name="real">the real series the model learned; its windows are taken at every start</param>
@@ -55,8 +60,10 @@ public static class CollapseCheck
         for (int w = 0; w < realCount; w++) real.Slice(w, window).CopyTo(r.AsSpan(w * window, window));
 
         double diversity = MeanPairDistance(g, count, window, seed) / MeanPairDistance(r, realCount, window, seed + 1);
+        int sample = Math.Min(Neighbours, Math.Min(count, realCount));
+        double neighbours = MedianNearestNeighbour(g, count, window, sample, seed + 2) / MedianNearestNeighbour(r, realCount, window, sample, seed + 3);
         return new CollapseDiagnostics(diversity, TemplateShare(g, count, window), TemplateShare(r, realCount, window),
-            WithinWindowAcf(g, count, window), WithinWindowAcf(r, realCount, window));
+            WithinWindowAcf(g, count, window), WithinWindowAcf(r, realCount, window), neighbours);
     }
 
     private static double MeanPairDistance(double[] windows, int count, int window, ulong seed)
@@ -76,6 +83,38 @@ public static class CollapseCheck
             sum += Math.Sqrt(d);
         }
         return sum / Pairs;
+    }
+
+    /// <summary>The median over <paramref name="sample"/> windows drawn without replacement of the distance to the nearest other one of them.</summary>
+    private static double MedianNearestNeighbour(double[] windows, int count, int window, int sample, ulong seed)
+    {
+        var pick = Enumerable.Range(0, count).ToArray();
+        for (int i = 0; i < sample; i++) // a partial Fisher–Yates shuffle: the first `sample` entries
+        {
+            int j = i + Philox.NextInt(seed, (ulong)Philox.Stream.Batches, (ulong)i, count - i);
+            (pick[i], pick[j]) = (pick[j], pick[i]);
+        }
+        var nearest = new double[sample];
+        for (int a = 0; a < sample; a++)
+        {
+            double best = double.PositiveInfinity;
+            var x = windows.AsSpan(pick[a] * window, window);
+            for (int b = 0; b < sample; b++)
+            {
+                if (b == a) continue;
+                var y = windows.AsSpan(pick[b] * window, window);
+                double d = 0;
+                for (int t = 0; t < window && d < best; t++)
+                {
+                    double e = x[t] - y[t];
+                    d += e * e;
+                }
+                if (d < best) best = d;
+            }
+            nearest[a] = Math.Sqrt(best);
+        }
+        Array.Sort(nearest);
+        return sample % 2 == 1 ? nearest[sample / 2] : 0.5 * (nearest[sample / 2 - 1] + nearest[sample / 2]);
     }
 
     private static double TemplateShare(double[] windows, int count, int window)
