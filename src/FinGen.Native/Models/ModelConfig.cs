@@ -50,6 +50,11 @@ public sealed record ModelConfig
     public ReconstructionLoss Reconstruction { get; set; } = ReconstructionLoss.Bce;
     public OptimizerSettings Optimizer { get; set; } = new();
     public int BatchSize { get; set; } = 64;
+    /// <summary>
+    /// Values of the condition c a conditional GAN's generator and discriminator see with every sample (G(z, c), D(x, c);
+    /// see <see cref="Data.ConditionFeatures"/>); 0, the default, for an unconditional model.
+    /// </summary>
+    public int ConditionWidth { get; set; }
     public ulong Seed { get; set; } = 42;
 
     /// <summary>The seed models: GAN z(100)→128→128→784 / 784→128→128→1 with Adam(2e-4, β1 0.5);
@@ -96,6 +101,9 @@ public sealed record ModelConfig
             if (ImageSide < 4 || ImageSide % 4 != 0)
                 Throw.User($"{CliName(Model)} needs square images whose side is a multiple of 4 (28×28 MNIST or market images); this data has {DataWidth} values per sample");
         }
+        if (ConditionWidth < 0) Throw.User($"condition width must be at least 0, got {ConditionWidth}");
+        if (ConditionWidth > 0 && Model != ModelKind.Gan)
+            Throw.User($"--condition applies to --model gan (the MLP GAN), not to {CliName(Model)}");
         if (!(RealLabel > 0.5f && RealLabel <= 1f)) Throw.User($"real label {RealLabel} must be in (0.5, 1]");
         if (!(LeakySlope >= 0 && LeakySlope < 1)) Throw.User($"LeakyReLU slope {LeakySlope} must be in [0, 1)");
         Optimizer.Validate();
@@ -112,7 +120,7 @@ public sealed record ModelConfig
         {
             case ModelKind.Gan:
                 sigmoidAfter = false;
-                return new Mlp(layout, "generator", [LatentSize, .. GeneratorHidden, DataWidth], Activation.LeakyRelu, Activation.Sigmoid, LeakySlope);
+                return new Mlp(layout, "generator", [LatentSize, .. GeneratorHidden, DataWidth], Activation.LeakyRelu, Activation.Sigmoid, LeakySlope, ConditionWidth);
             case ModelKind.Vae:
                 sigmoidAfter = Reconstruction == ReconstructionLoss.Bce;
                 return new Mlp(layout, "decoder", [LatentSize, .. DecoderHidden, DataWidth], Activation.Relu,
@@ -159,7 +167,7 @@ public sealed record ModelConfig
     public Network BuildDiscriminator(ParameterLayout layout)
     {
         if (Model == ModelKind.Gan)
-            return new Mlp(layout, "discriminator", [DataWidth, .. DiscriminatorHidden, 1], Activation.LeakyRelu, Activation.Identity, LeakySlope);
+            return new Mlp(layout, "discriminator", [DataWidth, .. DiscriminatorHidden, 1], Activation.LeakyRelu, Activation.Identity, LeakySlope, ConditionWidth);
         if (Model != ModelKind.Dcgan) Throw.Argument($"{Model} has no discriminator");
         // Conv(1→c1, side→2q) → LeakyReLU → Conv(c1→c2, 2q→q) → LeakyReLU → Flatten → Linear → logit (no batch norm:
         // D sees real and fake rows as one batch, and batch statistics would mix them).
