@@ -70,6 +70,8 @@ internal static class EvalCommand
             int filterColumn = chosen is null ? 0 : Math.Max(0, dataOptions.Columns.ToList().FindIndex(c => c.Equals(chosen, StringComparison.OrdinalIgnoreCase)));
             var filter = VolatilityFilter.FromMetadata(sampler.DataMetadata, filterColumn);
             var days = Options.ParsePathDays(parse.GetValue(pathDays)!);
+            if (sampler.Condition is not null && days == PathDays.Independent && parse.GetResult(pathDays) is { Implicit: false })
+                Options.Throw("--path-days independent does not apply to a conditional model: each window is drawn given the path before it");
             // A conditional model's paths roll out from the real history this evaluation holds out after (its training part).
             var modelPaths = sampler.Condition is { } condition
                 ? DataSets.ConditionalReturnPaths(sampler, encoding, condition, train, pathCount, heldOut.Length, seedValue, filter)
