@@ -84,7 +84,7 @@ internal static class EvalCommand
             // long paths: on the validation splits the windows' joint shape gave better 10-day forecasts than independent
             // days, while over a whole held-out period its spurious tail clustering compounds (benchmarks/results/quality.md).
             var modelConditional = sampler.Condition is { } given
-                ? new ConditionalSource(modelName, filter?.Parameters, null) { Conditioned = new DataSets.ConditionalWindows(sampler, encoding, given) }
+                ? new ConditionalSource(modelName, filter?.Parameters, null) { Conditioned = new DataSets.ConditionalWindows(sampler, encoding, given, filter) }
                 : new ConditionalSource(modelName, filter?.Parameters, Innovations.Windows(windows, encoding.WindowLength));
             EvaluationReport report;
             try

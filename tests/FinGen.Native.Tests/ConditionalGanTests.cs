@@ -312,12 +312,42 @@ public sealed class ConditionalGanTests
             Throws.TypeOf<FinGenException>().With.Message.Contains("conditional"));
     }
 
+    [Test]
+    public void ForecastScenariosLongerThanAWindowRollOutFromTheirOwnFirstWindow()
+    {
+        // A 5-day conditional model asked for 12-day scenarios: three windows, the later ones given the scenario so far.
+        var data = DataSets.FromPanel(SimulatedPanel(900), DataOptions.Recommended with { Condition = ConditionKind.RealizedVol, Window = 5 });
+        string path = Path.Combine(_dir, "five.safetensors");
+        using (var backend = new CpuSimdBackend())
+        using (var model = GenerativeModel.Create(backend, Config(data)))
+        {
+            model.Initialize();
+            Run(model, 20, data);
+            Checkpoint.Save(path, model, DataSets.CalibratedMetadata(model, data, 77));
+        }
+        using var sampler = Sampler.Load(path);
+        var windows = new DataSets.ConditionalWindows(sampler, DataSets.EncodingOf(sampler.DataMetadata)!, sampler.Condition!,
+            VolatilityFilter.FromMetadata(sampler.DataMetadata));
+        var history = GjrGarch.Simulate(Known, 200, seed: 8);
+        var five = new double[16 * 5];
+        var twelve = new double[16 * 12];
+        var again = new double[16 * 12];
+        windows.Draw(history, 1e-4, 16, 5, seed: 3, five);
+        windows.Draw(history, 1e-4, 16, 12, seed: 3, twelve);
+        windows.Draw(history, 1e-4, 16, 12, seed: 3, again);
+        Assert.That(again, Is.EqualTo(twelve));
+        Assert.That(twelve.All(double.IsFinite));
+        for (int k = 0; k < 16; k++) Assert.That(twelve.AsSpan(k * 12, 5).ToArray(), Is.EqualTo(five.AsSpan(k * 5, 5).ToArray()), $"scenario {k}'s first window");
+        // The second window's condition is each scenario's own: scenarios differ from day 6 on, not only by their noise.
+        Assert.That(Enumerable.Range(0, 16).Select(k => twelve[k * 12 + 5]).Distinct().Count(), Is.EqualTo(16));
+    }
+
     /// <summary>Records the history each forecast day is given and answers with fixed innovations.</summary>
     sealed class RecordingInnovations : ConditionedInnovations
     {
         public readonly System.Collections.Concurrent.ConcurrentBag<(int Length, double Last)> Calls = [];
 
-        public override void Draw(ReadOnlySpan<double> history, int count, int horizon, ulong seed, Span<double> z)
+        public override void Draw(ReadOnlySpan<double> history, double variance, int count, int horizon, ulong seed, Span<double> z)
         {
             Calls.Add((history.Length, history[^1]));
             var cursor = new PhiloxCursor(seed, EvaluationStreams.ConditionalScenarios);

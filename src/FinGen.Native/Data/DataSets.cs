@@ -281,26 +281,43 @@ public static class DataSets
     /// <summary>
     /// A conditional model's innovations for conditional forecasts: the scenarios of a day are windows drawn given the
     /// condition of the real history before it, decoded (for a filtered model: standardized residuals, which the
-    /// forecast re-colours from the day's filtered variance), their first days taken from the start, where the condition applies.
+    /// forecast re-colours from the day's filtered variance), their days taken from the start, where the condition
+    /// applies. A scenario longer than one window is rolled out as a path is: its next window is drawn given the
+    /// history and the returns the scenario has made so far (re-coloured here from the same variance the forecast uses).
     /// </summary>
-    public sealed class ConditionalWindows(Sampler sampler, IImageEncoding encoding, ConditionFeatures condition) : Evaluation.ConditionedInnovations
+    public sealed class ConditionalWindows(Sampler sampler, IImageEncoding encoding, ConditionFeatures condition, VolatilityFilter? filter)
+        : Evaluation.ConditionedInnovations
     {
-        public override void Draw(ReadOnlySpan<double> history, int count, int horizon, ulong seed, Span<double> z)
+        public override void Draw(ReadOnlySpan<double> history, double variance, int count, int horizon, ulong seed, Span<double> z)
         {
-            int window = encoding.WindowLength, size = sampler.SampleSize, width = condition.Width;
-            if (horizon > window) Throw.User($"a {horizon}-day scenario is longer than the model's {window}-day windows");
-            if (history.Length < condition.Lookback) Throw.User($"a conditional forecast needs {condition.Lookback} days of history, got {history.Length}");
-            var c = new float[width];
-            condition.Compute(history[^condition.Lookback..], c);
+            int window = encoding.WindowLength, size = sampler.SampleSize, width = condition.Width, lookback = condition.Lookback;
+            if (history.Length < lookback) Throw.User($"a conditional forecast needs {lookback} days of history, got {history.Length}");
+            int windows = (horizon + window - 1) / window;
+            // Scenario k's past: the last lookback real returns, then its own returns (only needed beyond one window).
+            int span = lookback + (windows - 1) * window;
+            var past = new double[(long)count * span];
+            for (int k = 0; k < count; k++) history[^lookback..].CopyTo(past.AsSpan(k * span, lookback));
+            var variances = new double[count];
+            Array.Fill(variances, variance);
             var conditions = new float[(long)count * width];
-            for (int k = 0; k < count; k++) c.CopyTo(conditions.AsSpan(k * width, width));
             var samples = new float[(long)count * size];
-            sampler.Sample(samples, conditions, count, seed);
             var decoded = new float[window];
-            for (int k = 0; k < count; k++)
+            for (int w = 0; w < windows; w++)
             {
-                encoding.Decode(samples.AsSpan(k * size, size), decoded);
-                for (int d = 0; d < horizon; d++) z[k * horizon + d] = decoded[d];
+                for (int k = 0; k < count; k++)
+                {
+                    if (w == 0 && k > 0) conditions.AsSpan(0, width).CopyTo(conditions.AsSpan(k * width, width)); // one past for all at first
+                    else condition.Compute(past.AsSpan(k * span + w * window, lookback), conditions.AsSpan(k * width, width));
+                }
+                sampler.Sample(samples, conditions, count, WindowSeed(seed, w));
+                for (int k = 0; k < count; k++)
+                {
+                    encoding.Decode(samples.AsSpan(k * size, size), decoded);
+                    for (int d = 0; d < window && w * window + d < horizon; d++) z[k * horizon + w * window + d] = decoded[d];
+                    if (w == windows - 1) continue;
+                    if (filter is not null) variances[k] = filter.Recolour(variances[k], decoded, decoded);
+                    for (int d = 0; d < window; d++) past[k * span + lookback + w * window + d] = decoded[d];
+                }
             }
         }
     }

@@ -77,9 +77,11 @@ public abstract class ConditionedInnovations
     /// Fills <paramref name="z"/> [<paramref name="count"/>, <paramref name="horizon"/>] with the first
     /// <paramref name="horizon"/> innovations of <paramref name="count"/> scenarios of the days after
     /// <paramref name="history"/> (every real return before the forecast day), from the Philox position of
-    /// <paramref name="seed"/>. Called from many threads at once.
+    /// <paramref name="seed"/>. <paramref name="variance"/> is the source filter's σ² of the forecast day (0 without a
+    /// filter), from which the forecast re-colours the innovations, so that a scenario longer than one generated window
+    /// can condition its next window on the returns it has made. Called from many threads at once.
     /// </summary>
-    public abstract void Draw(ReadOnlySpan<double> history, int count, int horizon, ulong seed, Span<double> z);
+    public abstract void Draw(ReadOnlySpan<double> history, double variance, int count, int horizon, ulong seed, Span<double> z);
 }
 
 /// <summary>
@@ -173,7 +175,7 @@ public static class ConditionalForecasts
                 {
                     // Each scenario re-coloured from day t's filtered variance, as below, with innovations drawn given the past.
                     var block = new double[scenarios * maxHorizon];
-                    conditioned.Draw(history.AsSpan(0, train.Length + t), scenarios, maxHorizon,
+                    conditioned.Draw(history.AsSpan(0, train.Length + t), variances?[t] ?? 0, scenarios, maxHorizon,
                         seed + (ulong)sourceIndex * 0x9E3779B97F4A7C15UL + (ulong)t * 0xD1B54A32D192ED03UL, block);
                     for (int h = 0; h < Horizons.Length; h++) sums[h] = new double[scenarios];
                     for (int k = 0; k < scenarios; k++)
