@@ -120,7 +120,7 @@ internal sealed class DataOptionFlags
 
     public Option<string?> Condition { get; } = new Option<string?>("--condition")
     {
-        Description = "conditional generation (--model gan): the generator and discriminator also see a condition computed from the returns before each window, realized-vol (log realized volatility of the previous 5, 20 and 60 days, standardized on the training windows) or realized-vol-window (and the previous window's returns); paths are rolled out window after window from the last training days, and eval's forecasts condition on the real history before each day; none (the default): windows are drawn on their own",
+        Description = "conditional generation (--model gan or vae): the generator and discriminator (the VAE's encoder and decoder) also see a condition computed from the returns before each window, realized-vol (log realized volatility of the previous 5, 20 and 60 days, standardized on the training windows) or realized-vol-window (and the previous window's returns); paths are rolled out window after window from the last training days, and eval's forecasts condition on the real history before each day; none (the default): windows are drawn on their own",
     }.AcceptOnlyFromAmong("none", FinGen.Native.Data.ConditionFeatures.RealizedVolName, FinGen.Native.Data.ConditionFeatures.RealizedVolWindowName);
 
     public Option<bool> AllowExtreme { get; } = new("--allow-extreme")

@@ -213,7 +213,7 @@ public sealed class CliDataTests
         Assert.That(csv.Code, Is.Zero, csv.Error);
         Assert.That(csv.Out.Split('\n', StringSplitOptions.RemoveEmptyEntries), Has.Length.EqualTo(4));
         AssertOneLineError(Fingen("sample", "--checkpoint", checkpoint, "--path-days", "independent", "--out", In("other.parquet")), "does not apply to a conditional model");
-        AssertOneLineError(Fingen("train", "--model", "vae", "--condition", "realized-vol", "--steps", "1", "--out", In("vae")), "--condition applies to --model gan");
+        AssertOneLineError(Fingen("train", "--model", "dcgan", "--condition", "realized-vol", "--steps", "1", "--out", In("dcgan")), "--condition applies to --model gan or vae");
         AssertOneLineError(Fingen("train", "--data", "mnist", "--condition", "realized-vol", "--steps", "1", "--out", In("mnist")), "apply to price data");
     }
 }

@@ -51,8 +51,9 @@ public sealed record ModelConfig
     public OptimizerSettings Optimizer { get; set; } = new();
     public int BatchSize { get; set; } = 64;
     /// <summary>
-    /// Values of the condition c a conditional GAN's generator and discriminator see with every sample (G(z, c), D(x, c);
-    /// see <see cref="Data.ConditionFeatures"/>); 0, the default, for an unconditional model.
+    /// Values of the condition c a conditional GAN's generator and discriminator see with every sample (G(z, c), D(x, c)),
+    /// or a conditional VAE's encoder and decoder (q(z | x, c), p(x | z, c) with a N(0, 1) prior); see
+    /// <see cref="Data.ConditionFeatures"/>. 0, the default, for an unconditional model.
     /// </summary>
     public int ConditionWidth { get; set; }
     public ulong Seed { get; set; } = 42;
@@ -102,8 +103,8 @@ public sealed record ModelConfig
                 Throw.User($"{CliName(Model)} needs square images whose side is a multiple of 4 (28×28 MNIST or market images); this data has {DataWidth} values per sample");
         }
         if (ConditionWidth < 0) Throw.User($"condition width must be at least 0, got {ConditionWidth}");
-        if (ConditionWidth > 0 && Model != ModelKind.Gan)
-            Throw.User($"--condition applies to --model gan (the MLP GAN), not to {CliName(Model)}");
+        if (ConditionWidth > 0 && Model is not (ModelKind.Gan or ModelKind.Vae))
+            Throw.User($"--condition applies to --model gan or vae (the MLP models), not to {CliName(Model)}");
         if (!(RealLabel > 0.5f && RealLabel <= 1f)) Throw.User($"real label {RealLabel} must be in (0.5, 1]");
         if (!(LeakySlope >= 0 && LeakySlope < 1)) Throw.User($"LeakyReLU slope {LeakySlope} must be in [0, 1)");
         Optimizer.Validate();
@@ -124,7 +125,7 @@ public sealed record ModelConfig
             case ModelKind.Vae:
                 sigmoidAfter = Reconstruction == ReconstructionLoss.Bce;
                 return new Mlp(layout, "decoder", [LatentSize, .. DecoderHidden, DataWidth], Activation.Relu,
-                    sigmoidAfter ? Activation.Identity : Activation.Sigmoid, LeakySlope);
+                    sigmoidAfter ? Activation.Identity : Activation.Sigmoid, LeakySlope, ConditionWidth);
             case ModelKind.Dcgan:
             {
                 // z → Linear → Unflatten(c2, q, q) → BN → ReLU → ConvT(c2→c1, 2q) → BN → ReLU → ConvT(c1→1, side) → Sigmoid
@@ -187,7 +188,7 @@ public sealed record ModelConfig
     public Network BuildEncoder(ParameterLayout layout)
     {
         if (Model == ModelKind.Vae)
-            return new Mlp(layout, "encoder", [DataWidth, .. EncoderHidden], Activation.Relu, Activation.Relu, LeakySlope);
+            return new Mlp(layout, "encoder", [DataWidth, .. EncoderHidden], Activation.Relu, Activation.Relu, LeakySlope, ConditionWidth);
         if (Model != ModelKind.ConvVae) Throw.Argument($"{Model} has no encoder");
         var (side, q, c1, c2) = ConvSizes();
         return new Sequential(layout, "encoder", DataWidth,
