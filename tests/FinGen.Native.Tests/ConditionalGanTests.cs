@@ -376,6 +376,26 @@ public sealed class ConditionalGanTests
         }
     }
 
+    /// <summary>Innovations that are gains on some days: a broken conditional generator.</summary>
+    sealed class GainsOnEvenDays : ConditionedInnovations
+    {
+        public override void Draw(ReadOnlySpan<double> history, double variance, int count, int horizon, ulong seed, Span<double> z)
+        {
+            var cursor = new PhiloxCursor(seed, EvaluationStreams.ConditionalScenarios);
+            for (int i = 0; i < z.Length; i++) z[i] = 0.01 * cursor.NextStandardizedStudentT(6) + (history.Length % 2 == 0 ? 0.1 : 0);
+        }
+    }
+
+    [Test]
+    public void AForecasterWhoseScenariosAreAllGainsGetsNoEsBacktestButTheEvaluationGoesOn()
+    {
+        var returns = GjrGarch.Simulate(Known, 700, seed: 4);
+        var results = ConditionalForecasts.Run(returns[..600], returns[600..], [new ConditionalSource("broken", null, null) { Conditioned = new GainsOnEvenDays() }], 200, seed: 3);
+        var oneDay = results.Single(r => r.Horizon == 1 && r.Alpha == 0.975);
+        Assert.That(oneDay.ExpectedShortfallBacktest, Is.Null);
+        Assert.That(oneDay.Fz0Losses.All(double.IsFinite));
+    }
+
     [Test]
     public void ConditionalForecastsGiveEachDayTheRealHistoryBeforeIt()
     {

@@ -256,7 +256,10 @@ public static class ConditionalForecasts
                         losses[j] = Fz0(realized[j], v[j], e[j], 1.0 - Levels[l]);
                     }
                     // The ES backtest simulates the test period under each day's own scenarios, so it needs them all: 1-day only.
-                    var esBacktest = horizon == 1 ? ForecastScores.AcerbiSzekely(realized, oneDayScenarios, 1.0 - Levels[l], seed) : (AcerbiSzekelyTest?)null;
+                    // It is defined for ES forecasts that are losses; a source whose scenarios of some day are all but gains
+                    // (a conditional generator can do that) gets no ES backtest rather than stopping the evaluation.
+                    bool esAreLosses = Enumerable.Range(0, count).All(j => e[j] > 0);
+                    var esBacktest = horizon == 1 && esAreLosses ? ForecastScores.AcerbiSzekely(realized, oneDayScenarios, 1.0 - Levels[l], seed) : (AcerbiSzekelyTest?)null;
                     results.Add(new ConditionalRiskResult(source.Name, Levels[l], horizon, v, e, realized, Risk.Backtest(realized, v, Levels[l]), losses, esBacktest));
                 }
             }
