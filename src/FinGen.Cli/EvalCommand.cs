@@ -61,7 +61,7 @@ internal static class EvalCommand
             log.WriteLine($"fingen eval: {checkpointPath} on {panel.Source}{which}: {English.Plural(train.Length, "training return")}, {heldOut.Length} held out; {English.Plural(pathCount, "path")} per source, seed {seedValue}");
             if (panel.Missing.ToString() is { Length: > 0 } missing) log.WriteLine($"  data: {missing}");
 
-            string modelName = $"FinGen {ModelConfig.CliName(sampler.Config.Model).ToUpperInvariant()}";
+            string modelName = $"FinGen {(sampler.Condition is null ? "" : "conditional ")}{ModelConfig.CliName(sampler.Config.Model).ToUpperInvariant()}";
             int windowsPerPath = (heldOut.Length + encoding.WindowLength - 1) / encoding.WindowLength;
             // Five sources of paths (the model and four baselines) and their statistics, plus the model's images.
             Sizes.Require(14.0 * pathCount * heldOut.Length * sizeof(double) + 4.0 * pathCount * windowsPerPath * sampler.SampleSize,
@@ -70,14 +70,22 @@ internal static class EvalCommand
             int filterColumn = chosen is null ? 0 : Math.Max(0, dataOptions.Columns.ToList().FindIndex(c => c.Equals(chosen, StringComparison.OrdinalIgnoreCase)));
             var filter = VolatilityFilter.FromMetadata(sampler.DataMetadata, filterColumn);
             var days = Options.ParsePathDays(parse.GetValue(pathDays)!);
-            var modelPaths = DataSets.ReturnPaths(sampler, encoding, pathCount, heldOut.Length, seedValue, filter, days);
+            if (sampler.Condition is not null && days == PathDays.Independent && parse.GetResult(pathDays) is { Implicit: false })
+                Options.Throw("--path-days independent does not apply to a conditional model: each window is drawn given the path before it");
+            // A conditional model's paths roll out from the real history this evaluation holds out after (its training part).
+            var modelPaths = sampler.Condition is { } condition
+                ? DataSets.ConditionalReturnPaths(sampler, encoding, condition, train, pathCount, heldOut.Length, seedValue, filter)
+                : DataSets.ReturnPaths(sampler, encoding, pathCount, heldOut.Length, seedValue, filter, days);
             // The model's conditional forecasts re-colour its own generated residual windows from each day's filtered
             // variance; a model without a filter cannot condition on the past, so its scenarios are its windows' returns.
-            var windows = DataSets.DecodedWindows(sampler, encoding, ConditionalPool, seedValue ^ 0xC0D1_7105UL);
+            // A conditional model draws each day's scenarios given the real history before that day instead.
+            var windows = sampler.Condition is null ? DataSets.DecodedWindows(sampler, encoding, ConditionalPool, seedValue ^ 0xC0D1_7105UL) : [];
             // An h-day scenario always takes h consecutive days of one generated window, whatever --path-days says about the
             // long paths: on the validation splits the windows' joint shape gave better 10-day forecasts than independent
             // days, while over a whole held-out period its spurious tail clustering compounds (benchmarks/results/quality.md).
-            var modelConditional = new ConditionalSource(modelName, filter?.Parameters, Innovations.Windows(windows, encoding.WindowLength));
+            var modelConditional = sampler.Condition is { } given
+                ? new ConditionalSource(modelName, filter?.Parameters, null) { Conditioned = new DataSets.ConditionalWindows(sampler, encoding, given, filter) }
+                : new ConditionalSource(modelName, filter?.Parameters, Innovations.Windows(windows, encoding.WindowLength));
             EvaluationReport report;
             try
             {

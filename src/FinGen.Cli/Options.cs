@@ -118,12 +118,17 @@ internal sealed class DataOptionFlags
         Description = "volatility filter: gjr-garch (the default for price data: a GJR-GARCH(1,1)-t fitted on the training returns standardizes them, the model learns the residuals, and generated residuals are re-coloured along each path, so volatility memory and leverage carry across windows) or none (windows of returns, each on its own)",
     }.AcceptOnlyFromAmong("none", VolatilityFilter.GjrGarchName);
 
+    public Option<string?> Condition { get; } = new Option<string?>("--condition")
+    {
+        Description = "conditional generation (--model gan or vae): the generator and discriminator (the VAE's encoder and decoder) also see a condition computed from the returns before each window, realized-vol (log realized volatility of the previous 5, 20 and 60 days, standardized on the training windows) or realized-vol-window (and the previous window's returns); paths are rolled out window after window from the last training days, and eval's forecasts condition on the real history before each day; none (the default): windows are drawn on their own",
+    }.AcceptOnlyFromAmong("none", FinGen.Native.Data.ConditionFeatures.RealizedVolName, FinGen.Native.Data.ConditionFeatures.RealizedVolWindowName);
+
     public Option<bool> AllowExtreme { get; } = new("--allow-extreme")
     {
         Description = $"accept daily log returns beyond ±{FinGen.Native.Data.DataOptions.MaxAbsLogReturn:F0} (a 170 % rise or 63 % fall in a day); without it such a price is an error naming its line",
     };
 
-    public IEnumerable<Option> All => [Column, Columns, DateColumn, Missing, Stride, Window, Encoding, Transform, Filter, AllowExtreme];
+    public IEnumerable<Option> All => [Column, Columns, DateColumn, Missing, Stride, Window, Encoding, Transform, Filter, Condition, AllowExtreme];
 
     /// <summary>True when the user typed any of the options.</summary>
     public bool AnyGiven(ParseResult parse) => All.Any(o => parse.GetResult(o) is { Implicit: false });
@@ -147,6 +152,7 @@ internal sealed class DataOptionFlags
         if (parse.GetValue(Encoding) is { } encoding) options = options with { Encoding = encoding };
         if (parse.GetValue(Transform) is { } transform) options = options with { Transform = DataOptions.ParseTransform(transform) };
         if (parse.GetValue(Filter) is { } filter) options = options with { Filter = VolatilityFilter.ParseKind(filter) };
+        if (parse.GetValue(Condition) is { } condition) options = options with { Condition = FinGen.Native.Data.ConditionFeatures.ParseKind(condition) };
         if (parse.GetValue(AllowExtreme)) options = options with { AllowExtreme = true };
         return options.Validate();
     }

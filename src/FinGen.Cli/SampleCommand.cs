@@ -46,7 +46,8 @@ internal static class SampleCommand
             {
                 int pathCount = Options.AtLeast(parse.GetValue(paths) ?? DefaultPaths, 1, "--paths");
                 int days = Options.AtLeast(parse.GetValue(length) ?? DefaultLength, 1, "--length");
-                WritePaths(console, path, outPath!, pathCount, days, parse.GetValue(seed), Options.ParsePathDays(parse.GetValue(pathDays)!));
+                WritePaths(console, path, outPath!, pathCount, days, parse.GetValue(seed), Options.ParsePathDays(parse.GetValue(pathDays)!),
+                    pathDaysGiven: parse.GetResult(pathDays) is { Implicit: false });
                 return Cli.Ok;
             }
 
@@ -134,9 +135,11 @@ internal static class SampleCommand
         }
     }
 
-    private static void WritePaths(CliConsole console, string checkpointPath, string outPath, int pathCount, int days, ulong seed, PathDays pathDays)
+    private static void WritePaths(CliConsole console, string checkpointPath, string outPath, int pathCount, int days, ulong seed, PathDays pathDays, bool pathDaysGiven)
     {
         using var sampler = Sampler.Load(checkpointPath);
+        // A conditional model rolls out whole windows, each given the path before it; only an explicit --path-days independent is an error.
+        if (sampler.Condition is not null && !pathDaysGiven) pathDays = PathDays.Windows;
         var encoding = DataSets.EncodingOf(sampler.DataMetadata)
             ?? throw new FinGenException($"--checkpoint {checkpointPath}: the model was trained on images, not prices; .parquet return paths need a price model");
         // Memory is one chunk's (one shuffle block's for independent days) whatever the path count; the file grows with it.
@@ -190,6 +193,7 @@ internal static class SampleCommand
     /// Draws and writes <paramref name="count"/> samples a chunk at a time, so memory stays bounded whatever the count;
     /// a chunk's samples are decoded on every core (a GASF decode is a least-squares fit, far dearer than the draw).
     /// A filtered model's window is re-coloured from the filter's start variance, as the first window of a path.
+    /// A conditional model's windows are drawn given the condition of the last training days.
     /// </summary>
     private static void WriteCsv(SepWriter writer, Sampler sampler, int count, ulong seed, IImageEncoding? encoding)
     {
@@ -199,11 +203,20 @@ internal static class SampleCommand
         var names = Enumerable.Range(0, columns).Select(i => (encoding is null ? "p" : "r") + i.ToString(CultureInfo.InvariantCulture)).ToArray();
         int chunkSamples = Math.Min(count, CsvChunk);
         var chunk = new float[(long)chunkSamples * width];
+        // A conditional model's windows are drawn given the condition of the last training days, as a path's first window is.
+        float[] conditions = [];
+        if (sampler.Condition is { } condition)
+        {
+            var c = new float[condition.Width];
+            condition.Compute(condition.History, c);
+            conditions = new float[(long)chunkSamples * c.Length];
+            for (int s = 0; s < chunkSamples; s++) c.CopyTo(conditions, s * c.Length);
+        }
         var decoded = encoding is null ? chunk : new float[(long)chunkSamples * columns];
         for (long start = 0; start < count; start += CsvChunk)
         {
             int n = (int)Math.Min(CsvChunk, count - start);
-            sampler.Sample(chunk, n, seed, start);
+            sampler.Sample(chunk, conditions.AsSpan(0, conditions.Length == 0 ? 0 : n * sampler.ConditionWidth), n, seed, start);
             if (encoding is not null)
             {
                 try

@@ -41,8 +41,17 @@ public sealed class Sampler : IDisposable
         _parameters = new ParameterSet(_backend, layout);
         foreach (var (t, shape) in _parameters.SavedTensors()) checkpoint.CopyInto(_backend, t, shape);
         _workspaces = new ThreadLocal<Workspace>(() => new Workspace(_backend, _generator), trackAllValues: true);
-        if (threads > 1 && _generator is Mlp mlp) _split = new SplitDraw(mlp, _parameters, _sigmoidAfter, Config.NoiseDegrees, threads);
+        if (threads > 1 && _generator is Mlp { ConditionWidth: 0 } mlp) _split = new SplitDraw(mlp, _parameters, _sigmoidAfter, Config.NoiseDegrees, threads);
+        Condition = Data.ConditionFeatures.FromMetadata(DataMetadata);
+        if ((Condition?.Width ?? 0) != _generator.ConditionWidth)
+            Throw.User($"checkpoint: the generator takes a condition of {_generator.ConditionWidth} values but the data metadata describes {Condition?.Width ?? 0}");
     }
+
+    /// <summary>A conditional model's condition (how c is computed from past returns, and the start history); null otherwise.</summary>
+    public Data.ConditionFeatures? Condition { get; }
+
+    /// <summary>Values per condition row (0 for an unconditional model).</summary>
+    public int ConditionWidth => _generator.ConditionWidth;
 
     /// <summary>Loads a checkpoint written by <c>fingen train</c> (or <see cref="Checkpoint.Save"/>).</summary>
     /// <param name="threads">
@@ -86,15 +95,25 @@ public sealed class Sampler : IDisposable
     /// <see cref="Sample(Span{float}, int, ulong)"/> draws under <paramref name="seed"/>: a large draw can be made in
     /// chunks with bounded memory (chunks of a multiple of 64 samples give exactly the numbers of one draw).
     /// </summary>
-    public void Sample(Span<float> destination, int count, ulong seed, long first)
+    public void Sample(Span<float> destination, int count, ulong seed, long first) => Sample(destination, [], count, seed, first);
+
+    /// <summary>
+    /// A conditional model's samples: sample i is drawn given row i of <paramref name="conditions"/> [count,
+    /// <see cref="ConditionWidth"/>] (standardized, as <see cref="Data.ConditionFeatures.Compute"/> writes them); with no
+    /// conditions a conditional model draws at c = 0, the training windows' average. Otherwise as
+    /// <see cref="Sample(Span{float}, int, ulong, long)"/>: sample i's noise does not depend on <paramref name="count"/>.
+    /// </summary>
+    public void Sample(Span<float> destination, ReadOnlySpan<float> conditions, int count, ulong seed, long first = 0)
     {
         ArgumentOutOfRangeException.ThrowIfNegative(first);
+        if (!conditions.IsEmpty && ConditionWidth == 0) Throw.Argument("this model takes no condition");
         Enter();
         try
         {
             if (first == 0 && count == 1 && _split is not null && destination.Length >= SampleSize && _split.TryDraw(destination, seed)) return;
             var workspace = _workspaces.Value!;
-            Sampling.Generate(_backend, _generator, _parameters, _sigmoidAfter, Config.NoiseDegrees, workspace.Activations, workspace.Latent, destination, count, seed, first);
+            Sampling.Generate(_backend, _generator, _parameters, _sigmoidAfter, Config.NoiseDegrees, workspace.Activations, workspace.Latent, destination, count, seed, first,
+                workspace.Condition, conditions);
         }
         finally
         {
@@ -243,11 +262,13 @@ public sealed class Sampler : IDisposable
     {
         public NetworkWorkspace Activations { get; } = generator.CreateWorkspace(backend, Chunk);
         public DeviceMemory Latent { get; } = backend.Allocate((long)Chunk * generator.InputWidth);
+        public DeviceMemory? Condition { get; } = generator.ConditionWidth > 0 ? backend.Allocate((long)Chunk * generator.ConditionWidth) : null;
 
         public void Dispose()
         {
             Activations.Dispose();
             Latent.Dispose();
+            Condition?.Dispose();
         }
     }
 }

@@ -199,4 +199,29 @@ public sealed class CliDataTests
         AssertOneLineError(Fingen("sample", "--checkpoint", checkpoint, "--paths", "0", "--out", In("p.parquet")), "--paths must be at least 1");
         AssertOneLineError(Fingen("sample", "--checkpoint", checkpoint, "--out", In("p.txt")), ".csv or .png file name, or .parquet");
     }
+
+    [Test]
+    public void AConditionalModelTrainsSamplesAndRollsOutFromTheCommandLine()
+    {
+        string log = Train("--condition", "realized-vol", "--out", In("run"));
+        Assert.That(log, Does.Contain("condition realized-vol"));
+        string checkpoint = In("run/checkpoint.safetensors");
+        var r = Fingen("sample", "--checkpoint", checkpoint, "--paths", "3", "--length", "40", "--seed", "9", "--out", In("paths.parquet"));
+        Assert.That(r.Code, Is.Zero, r.Error);
+        using (var sampler = Sampler.Load(checkpoint))
+        {
+            Assert.That(sampler.Config.ConditionWidth, Is.EqualTo(3));
+            var condition = sampler.Condition!;
+            var expected = DataSets.ConditionalReturnPaths(sampler, DataSets.EncodingOf(sampler.DataMetadata)!, condition, condition.History, 3, 40, 9,
+                VolatilityFilter.FromMetadata(sampler.DataMetadata));
+            var (_, _, _, logReturn, _) = ReadParquet(In("paths.parquet"));
+            Assert.That(logReturn, Is.EqualTo(expected.SelectMany(p => p).ToArray()).Within(1e-12));
+        }
+        var csv = Fingen("sample", "--checkpoint", checkpoint, "--count", "3");
+        Assert.That(csv.Code, Is.Zero, csv.Error);
+        Assert.That(csv.Out.Split('\n', StringSplitOptions.RemoveEmptyEntries), Has.Length.EqualTo(4));
+        AssertOneLineError(Fingen("sample", "--checkpoint", checkpoint, "--path-days", "independent", "--out", In("other.parquet")), "does not apply to a conditional model");
+        AssertOneLineError(Fingen("train", "--model", "dcgan", "--condition", "realized-vol", "--steps", "1", "--out", In("dcgan")), "--condition applies to --model gan or vae");
+        AssertOneLineError(Fingen("train", "--data", "mnist", "--condition", "realized-vol", "--steps", "1", "--out", In("mnist")), "apply to price data");
+    }
 }

@@ -72,6 +72,8 @@ public sealed record DataOptions
     public ReturnTransform Transform { get; init; } = ReturnTransform.None;
     /// <summary>The volatility filter that standardizes the returns before the transform (see <see cref="VolatilityFilter"/>).</summary>
     public VolatilityFilterKind Filter { get; init; } = VolatilityFilterKind.None;
+    /// <summary>The condition a conditional model sees with each window (see <see cref="ConditionFeatures"/>); none by default.</summary>
+    public ConditionKind Condition { get; init; } = ConditionKind.None;
 
     /// <summary>
     /// What <c>fingen train</c> uses for price data when no option says otherwise: the best configuration measured
@@ -107,7 +109,7 @@ public sealed record DataOptions
     public bool IsDefault => Columns.Count == 0 && Missing == MissingValues.Error && Stride == 1
         && DateColumn.Equals(DefaultDateColumn, StringComparison.OrdinalIgnoreCase)
         && Window == DefaultWindow && Encoding == DefaultEncoding && Transform == ReturnTransform.None
-        && Filter == VolatilityFilterKind.None && !AllowExtreme;
+        && Filter == VolatilityFilterKind.None && Condition == ConditionKind.None && !AllowExtreme;
 
     /// <summary>Throws a one-line <see cref="FinGenException"/> unless the options can be used.</summary>
     public DataOptions Validate()
@@ -188,6 +190,7 @@ public sealed record DataOptions
         };
         // Only a filtered model says so, so that a model without a filter keeps the keys it always had.
         if (Filter != VolatilityFilterKind.None) metadata[VolatilityFilter.KindKey] = VolatilityFilter.Name(Filter);
+        // the condition's kind, standardization and start history are written by ConditionFeatures itself, under its keys
         if (AllowExtreme) metadata[AllowExtremeKey] = "true"; // only when given: checkpoints of ordinary data stay as they were
         return metadata;
     }
@@ -227,6 +230,8 @@ public sealed record DataOptions
             options = options with { Filter = VolatilityFilter.ParseKind(filter) };
         if (metadata.TryGetValue(EncodingKey, out var encoding))
             options = options with { Encoding = encoding };
+        if (metadata.TryGetValue(ConditionFeatures.KindKey, out var condition))
+            options = options with { Condition = ConditionFeatures.ParseKind(condition) };
         if (metadata.TryGetValue(WindowKey, out var window))
         {
             if (!int.TryParse(window, NumberStyles.None, CultureInfo.InvariantCulture, out int w))
@@ -240,7 +245,7 @@ public sealed record DataOptions
     public bool Equals(DataOptions? other) =>
         other is not null && Missing == other.Missing && Stride == other.Stride && Window == other.Window
         && DateColumn.Equals(other.DateColumn, StringComparison.OrdinalIgnoreCase)
-        && Encoding == other.Encoding && Transform == other.Transform && Filter == other.Filter && AllowExtreme == other.AllowExtreme
+        && Encoding == other.Encoding && Transform == other.Transform && Filter == other.Filter && Condition == other.Condition && AllowExtreme == other.AllowExtreme
         && Columns.SequenceEqual(other.Columns, StringComparer.OrdinalIgnoreCase);
 
     public override int GetHashCode() => HashCode.Combine(Missing, Stride, Window, Encoding, Transform, Filter, Columns.Count);
@@ -253,7 +258,8 @@ public sealed record DataOptions
             : $"columns {string.Join(", ", Columns.Select(c => $"'{c}'"))}";
         if (!DateColumn.Equals(DefaultDateColumn, StringComparison.OrdinalIgnoreCase)) columns += $"; date column '{DateColumn}'";
         return string.Create(CultureInfo.InvariantCulture, $"{columns}; na {Name(Missing)}; stride {Stride}; window {Window}; transform {Name(Transform)}; encoding {Encoding}{(AllowExtreme ? "; extreme returns allowed" : "")}")
-            + (Filter == VolatilityFilterKind.None ? "" : $"; filter {VolatilityFilter.Name(Filter)}");
+            + (Filter == VolatilityFilterKind.None ? "" : $"; filter {VolatilityFilter.Name(Filter)}")
+            + (Condition == ConditionKind.None ? "" : $"; condition {ConditionFeatures.Name(Condition)}");
     }
 }
 

@@ -100,6 +100,8 @@ public static class DataSets
         int trainReturns = train[0].Length;
         if (trainReturns < window)
             Throw.User($"{panel.Source}: {English.Plural(panel.Count, "price")} leave {English.Plural(trainReturns, "training return")} after holding out the last {HeldOutFraction:P0}; one window needs {window}");
+        // The condition is computed from the returns themselves, so keep them before a filter replaces them by residuals.
+        var returnsOf = train.Select(t => Array.ConvertAll(t, v => (double)v)).ToArray();
         // With a filter the model learns each column's standardized residuals, not its returns.
         var filters = new List<VolatilityFilter>();
         if (options.Filter == VolatilityFilterKind.GjrGarch)
@@ -116,24 +118,35 @@ public static class DataSets
 
         int size = encoding.Height * encoding.Width;
         long perColumn = (trainReturns - window) / stride + 1;
+        // A conditional model trains only on the windows with a whole condition's worth of returns before them.
+        int lookback = ConditionFeatures.LookbackOf(options.Condition, window);
+        int skipped = (int)Math.Min(perColumn, (lookback + stride - 1) / stride);
         if (perColumn * columns * size > Array.MaxLength)
             Throw.User($"{panel.Source}: {perColumn * columns} windows of {size} pixels do not fit in one array; use a larger --stride or fewer --columns");
         float[] images;
         int count;
-        if (columns == 1)
+        if (columns == 1 && skipped == 0)
         {
             (images, count) = MarketImages.EncodeWindows(train[0], encoding, stride);
         }
         else
         {
-            images = new float[perColumn * columns * size];
+            images = new float[(perColumn - skipped) * columns * size];
             count = 0;
             foreach (var returns in train)
             {
                 var (part, n) = MarketImages.EncodeWindows(returns, encoding, stride);
-                part.CopyTo(images, (long)count * size);
-                count += n;
+                part.AsSpan((int)((long)skipped * size), (n - skipped) * size).CopyTo(images.AsSpan((int)((long)count * size)));
+                count += n - skipped;
             }
+        }
+        ConditionFeatures? condition = null;
+        float[]? conditions = null;
+        if (options.Condition != ConditionKind.None)
+        {
+            var starts = Enumerable.Range(skipped, (int)perColumn - skipped).Select(k => k * stride).ToArray();
+            (condition, conditions) = ConditionFeatures.Fit(options.Condition, window, returnsOf.Select(r => (r, starts)).ToList(),
+                returnsOf[0][^lookback..]);
         }
 
         int trainPrices = trainReturns + 1;
@@ -155,7 +168,8 @@ public static class DataSets
         foreach (var (key, value) in (options with { Missing = panel.Missing.Policy }).ToMetadata(panel.Columns)) metadata[key] = value;
         foreach (var (key, value) in encoding.ToMetadata()) metadata[key] = value;
         if (filters.Count > 0) metadata[VolatilityFilter.ParametersKey] = VolatilityFilter.ToMetadata(filters);
-        return new TrainingData(panel.Source, images, count, size, metadata);
+        if (condition is not null) foreach (var (key, value) in condition.ToMetadata()) metadata[key] = value;
+        return new TrainingData(panel.Source, images, count, size, metadata) { Conditions = conditions, ConditionWidth = condition?.Width ?? 0 };
     }
 
     /// <summary>
@@ -193,6 +207,14 @@ public static class DataSets
     public static double[][] ReturnPaths(Sampler sampler, IImageEncoding encoding, int paths, int length, ulong seed, VolatilityFilter? filter = null,
         PathDays days = PathDays.Windows)
     {
+        ArgumentNullException.ThrowIfNull(sampler);
+        ArgumentNullException.ThrowIfNull(encoding);
+        if (sampler.Condition is { } condition)
+        {
+            if (days == PathDays.Independent)
+                Throw.User("--path-days independent does not apply to a conditional model: each window is drawn given the path before it");
+            return ConditionalReturnPaths(sampler, encoding, condition, condition.History, paths, length, seed, filter);
+        }
         var stream = new ReturnPathStream(sampler, encoding, paths, length, seed, filter, days);
         var result = new double[paths][];
         while (stream.MoveNext())
@@ -209,18 +231,137 @@ public static class DataSets
     }
 
     /// <summary>
+    /// A conditional model's paths, rolled out window after window from the real <paramref name="history"/> (oldest
+    /// first; its last day is the day before the path): each window is drawn given the condition of the path so far
+    /// (the history, then the generated returns), decoded, and with a <paramref name="filter"/> re-coloured from the
+    /// variance the previous window left (the first from the filter's start variance). Window w of every path is
+    /// drawn in one batch under its own seed, so path p does not depend on how many paths are drawn with it.
+    /// </summary>
+    public static double[][] ConditionalReturnPaths(Sampler sampler, IImageEncoding encoding, ConditionFeatures condition, ReadOnlySpan<double> history,
+        int paths, int length, ulong seed, VolatilityFilter? filter)
+    {
+        ArgumentNullException.ThrowIfNull(sampler);
+        ArgumentNullException.ThrowIfNull(encoding);
+        ArgumentNullException.ThrowIfNull(condition);
+        int window = encoding.WindowLength, size = sampler.SampleSize, width = condition.Width, lookback = condition.Lookback;
+        if (history.Length < lookback) Throw.User($"a conditional path needs {lookback} returns of history, got {history.Length}");
+        int perPath = (length + window - 1) / window;
+        // Each path's past: the last lookback real returns, then its own generated days.
+        var past = new double[paths][];
+        var variances = new double[paths];
+        for (int p = 0; p < paths; p++)
+        {
+            past[p] = new double[lookback + perPath * window];
+            history[^lookback..].CopyTo(past[p]);
+            variances[p] = filter?.NextVariance ?? 0;
+        }
+        var conditions = new float[(long)paths * width];
+        var samples = new float[(long)paths * size];
+        var decoded = new float[window];
+        for (int w = 0; w < perPath; w++)
+        {
+            int end = lookback + w * window;
+            for (int p = 0; p < paths; p++) condition.Compute(past[p].AsSpan(end - lookback, lookback), conditions.AsSpan(p * width, width));
+            sampler.Sample(samples, conditions, paths, WindowSeed(seed, w));
+            for (int p = 0; p < paths; p++)
+            {
+                encoding.Decode(samples.AsSpan(p * size, size), decoded);
+                if (filter is not null) variances[p] = filter.Recolour(variances[p], decoded, decoded);
+                for (int i = 0; i < window; i++) past[p][end + i] = decoded[i];
+            }
+        }
+        var result = new double[paths][];
+        for (int p = 0; p < paths; p++) result[p] = past[p].AsSpan(lookback, length).ToArray();
+        return result;
+    }
+
+    /// <summary>
+    /// A conditional model's innovations for conditional forecasts: the scenarios of a day are windows drawn given the
+    /// condition of the real history before it, decoded (for a filtered model: standardized residuals, which the
+    /// forecast re-colours from the day's filtered variance), their days taken from the start, where the condition
+    /// applies. A scenario longer than one window is rolled out as a path is: its next window is drawn given the
+    /// history and the returns the scenario has made so far (re-coloured here from the same variance the forecast uses).
+    /// </summary>
+    public sealed class ConditionalWindows(Sampler sampler, IImageEncoding encoding, ConditionFeatures condition, VolatilityFilter? filter)
+        : Evaluation.ConditionedInnovations
+    {
+        public override void Draw(ReadOnlySpan<double> history, double variance, int count, int horizon, ulong seed, Span<double> z)
+        {
+            int window = encoding.WindowLength, size = sampler.SampleSize, width = condition.Width, lookback = condition.Lookback;
+            if (history.Length < lookback) Throw.User($"a conditional forecast needs {lookback} days of history, got {history.Length}");
+            int windows = (horizon + window - 1) / window;
+            // Scenario k's past: the last lookback real returns, then its own returns (only needed beyond one window).
+            int span = lookback + (windows - 1) * window;
+            var past = new double[(long)count * span];
+            for (int k = 0; k < count; k++) history[^lookback..].CopyTo(past.AsSpan(k * span, lookback));
+            var variances = new double[count];
+            Array.Fill(variances, variance);
+            var conditions = new float[(long)count * width];
+            var samples = new float[(long)count * size];
+            var decoded = new float[window];
+            for (int w = 0; w < windows; w++)
+            {
+                for (int k = 0; k < count; k++)
+                {
+                    if (w == 0 && k > 0) conditions.AsSpan(0, width).CopyTo(conditions.AsSpan(k * width, width)); // one past for all at first
+                    else condition.Compute(past.AsSpan(k * span + w * window, lookback), conditions.AsSpan(k * width, width));
+                }
+                sampler.Sample(samples, conditions, count, WindowSeed(seed, w));
+                for (int k = 0; k < count; k++)
+                {
+                    encoding.Decode(samples.AsSpan(k * size, size), decoded);
+                    for (int d = 0; d < window && w * window + d < horizon; d++) z[k * horizon + w * window + d] = decoded[d];
+                    if (w == windows - 1) continue;
+                    if (filter is not null) variances[k] = filter.Recolour(variances[k], decoded, decoded);
+                    for (int d = 0; d < window; d++) past[k * span + lookback + w * window + d] = decoded[d];
+                }
+            }
+        }
+    }
+
+    /// <summary>The seed of window <paramref name="w"/> of a conditional rollout.</summary>
+    static ulong WindowSeed(ulong seed, int w) => seed + (ulong)(w + 1) * 0x9E3779B97F4A7C15UL;
+
+
+    /// <summary>
     /// <paramref name="count"/> generated windows decoded by <paramref name="encoding"/> without any filter, [count, L]:
     /// for a filtered model these are its standardized residuals, the innovations of its conditional forecasts. Window k
     /// is window k mod 4096 of the draw under seed + ⌊k/4096⌋·0x9E3779B97F4A7C15, so the windows do not depend on
     /// how many a caller asks for; they are drawn and decoded on every core.
     /// </summary>
-    public static float[] DecodedWindows(Sampler sampler, IImageEncoding encoding, int count, ulong seed)
+    /// <param name="conditions">a conditional model's conditions [m, ConditionWidth]: window k is drawn given row k mod m
+    /// (null: c = 0 for every window)</param>
+    public static float[] DecodedWindows(Sampler sampler, IImageEncoding encoding, int count, ulong seed, float[]? conditions = null)
     {
         ArgumentNullException.ThrowIfNull(sampler);
         ArgumentNullException.ThrowIfNull(encoding);
-        ArgumentOutOfRangeException.ThrowIfNegative(count);
-        var result = new float[(long)count * encoding.WindowLength];
-        ReturnPathStream.GenerateDecoded(sampler, encoding, 0, count, seed, seedPerChunk: true, result, timings: null);
+        if (conditions is null)
+        {
+            ArgumentOutOfRangeException.ThrowIfNegative(count);
+            var all = new float[(long)count * encoding.WindowLength];
+            ReturnPathStream.GenerateDecoded(sampler, encoding, 0, count, seed, seedPerChunk: true, all, timings: null);
+            return all;
+        }
+        int window = encoding.WindowLength, size = sampler.SampleSize, width = sampler.ConditionWidth;
+        const int Chunk = 4096;
+        var result = new float[(long)count * window];
+        var samples = new float[(long)Math.Min(count, Chunk) * size];
+        var chunkConditions = conditions is null ? null : new float[(long)Math.Min(count, Chunk) * width];
+        for (int start = 0, chunk = 0; start < count; start += Chunk, chunk++)
+        {
+            int n = Math.Min(Chunk, count - start);
+            if (chunkConditions is not null)
+            {
+                int rows = conditions!.Length / width;
+                for (int k = 0; k < n; k++)
+                    conditions.AsSpan((start + k) % rows * width, width).CopyTo(chunkConditions.AsSpan(k * width, width));
+            }
+            // Each chunk's noise comes from its own seed, so the windows do not depend on the chunk size of a caller.
+            sampler.Sample(samples.AsSpan(0, n * size), chunkConditions.AsSpan(0, chunkConditions is null ? 0 : n * width), n,
+                seed + (ulong)chunk * 0x9E3779B97F4A7C15UL);
+            for (int k = 0; k < n; k++)
+                encoding.Decode(samples.AsSpan(k * size, size), result.AsSpan((start + k) * window, window));
+        }
         return result;
     }
 
@@ -266,7 +407,8 @@ public static class DataSets
         {
             Checkpoints.Checkpoint.Save(snapshot, model, metadata);
             using var sampler = Sampler.Load(snapshot);
-            generated = DecodedWindows(sampler, encoding, CalibrationWindows, seed);
+            // A conditional model is calibrated over the training windows' own conditions, so its windows' marginal law is the one matched.
+            generated = DecodedWindows(sampler, encoding, CalibrationWindows, seed, data.Conditions);
         }
         finally
         {

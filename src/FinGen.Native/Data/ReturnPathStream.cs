@@ -72,6 +72,8 @@ public sealed class ReturnPathStream
         ArgumentOutOfRangeException.ThrowIfLessThan(length, 1);
         if (chunkPaths <= 0 || chunkPaths % SamplerBatch != 0 || shufflePaths % chunkPaths != 0)
             Throw.Argument($"chunks of {chunkPaths} paths in shuffle blocks of {shufflePaths}: both multiples of {SamplerBatch}, the block a multiple of the chunk");
+        if (sampler.Condition is not null && days == PathDays.Independent)
+            Throw.User("--path-days independent does not apply to a conditional model: each window is drawn given the path before it");
         _sampler = sampler;
         _encoding = encoding;
         _filter = filter;
@@ -144,12 +146,29 @@ public sealed class ReturnPathStream
             return false;
         }
         int first = _next, count = Math.Min(_chunkPaths, Paths - first);
-        if (_days == PathDays.Independent) IndependentChunk(first, count);
+        if (_sampler.Condition is not null) ConditionalChunk(first, count);
+        else if (_days == PathDays.Independent) IndependentChunk(first, count);
         else WindowsChunk(first, count);
         FirstPath = first;
         Count = count;
         _next = first + count;
         return true;
+    }
+
+    /// <summary>
+    /// A conditional model's chunk: <see cref="DataSets.ConditionalReturnPaths"/> rolled out from the real history, under
+    /// the seed itself for the first chunk (so up to one chunk of paths equals the in-memory draw) and a seed of its own
+    /// for each later one.
+    /// </summary>
+    private void ConditionalChunk(int first, int count)
+    {
+        var condition = _sampler.Condition!;
+        ulong seed = first == 0 ? _seed : _seed + (ulong)(first / _chunkPaths) * 0xD1B54A32D192ED03UL;
+        long start = System.Diagnostics.Stopwatch.GetTimestamp();
+        var paths = DataSets.ConditionalReturnPaths(_sampler, _encoding, condition, condition.History, count, Length, seed, _filter);
+        _timings.Generation += System.Diagnostics.Stopwatch.GetElapsedTime(start).Ticks;
+        for (int p = 0; p < count; p++)
+            for (int d = 0; d < Length; d++) _returns[p * Length + d] = (float)paths[p][d];
     }
 
     private void WindowsChunk(int first, int count)

@@ -68,13 +68,35 @@ public abstract class Innovations
 }
 
 /// <summary>
+/// Innovations that depend on the real history before the forecast day: a conditional generator's windows, drawn given
+/// the condition that history gives. Each day's scenarios are drawn at once.
+/// </summary>
+public abstract class ConditionedInnovations
+{
+    /// <summary>
+    /// Fills <paramref name="z"/> [<paramref name="count"/>, <paramref name="horizon"/>] with the first
+    /// <paramref name="horizon"/> innovations of <paramref name="count"/> scenarios of the days after
+    /// <paramref name="history"/> (every real return before the forecast day), from the Philox position of
+    /// <paramref name="seed"/>. <paramref name="variance"/> is the source filter's σ² of the forecast day (0 without a
+    /// filter), from which the forecast re-colours the innovations, so that a scenario longer than one generated window
+    /// can condition its next window on the returns it has made. Called from many threads at once.
+    /// </summary>
+    public abstract void Draw(ReadOnlySpan<double> history, double variance, int count, int horizon, ulong seed, Span<double> z);
+}
+
+/// <summary>
 /// One source of conditional forecasts. With a <see cref="Filter"/>, each day's scenarios start from the filtered
 /// variance of that day (the filter run over every real return before it) and re-colour <see cref="Innovations"/>;
 /// without one, the innovations are the returns themselves (an unconditional generator). With
 /// <see cref="RollingWindow"/> the scenarios are the returns of the last that many real days (rolling historical
 /// simulation).
 /// </summary>
-public sealed record ConditionalSource(string Name, GjrGarchParameters? Filter, Innovations? Innovations, int RollingWindow = 0);
+/// With <see cref="Conditioned"/>, the innovations of day t are drawn given the real history before t (a conditional
+/// generator), and its 1-day forecasts are read from those scenarios.
+public sealed record ConditionalSource(string Name, GjrGarchParameters? Filter, Innovations? Innovations, int RollingWindow = 0)
+{
+    public ConditionedInnovations? Conditioned { get; init; }
+}
 
 /// <summary>The forecasts and backtests of one source at one level and horizon.</summary>
 public sealed record ConditionalRiskResult(
@@ -136,7 +158,7 @@ public static class ConditionalForecasts
             // A 1-day forecast is μ + σₜ·z, increasing in z, so its VaR and ES are exactly those of the innovations'
             // distribution scaled by σₜ: no sampling noise (which with 1,000 scenarios moves the FZ0 loss by more than
             // the differences between good sources). The h-day forecasts and the ES backtest's replications still draw.
-            var oneDay = source.Innovations?.OneDay(seed + 0x51ED270B27D2A7C7UL * (ulong)(s + 1));
+            var oneDay = source.Conditioned is null ? source.Innovations?.OneDay(seed + 0x51ED270B27D2A7C7UL * (ulong)(s + 1)) : null;
             var innovationVaR = Levels.Select(a => oneDay is null ? 0 : -Risk.ValueAtRisk(oneDay, a)).ToArray();
             var innovationEs = Levels.Select(a => oneDay is null ? 0 : -Risk.ExpectedShortfall(oneDay, a)).ToArray();
             int sourceIndex = s;
@@ -148,6 +170,30 @@ public static class ConditionalForecasts
                     int window = source.RollingWindow, end = train.Length + t;
                     var past = history.AsSpan(Math.Max(0, end - window), Math.Min(window, end));
                     for (int h = 0; h < Horizons.Length; h++) sums[h] = OverlappingSums(past, Horizons[h]);
+                }
+                else if (source.Conditioned is { } conditioned)
+                {
+                    // Each scenario re-coloured from day t's filtered variance, as below, with innovations drawn given the past.
+                    var block = new double[scenarios * maxHorizon];
+                    conditioned.Draw(history.AsSpan(0, train.Length + t), variances?[t] ?? 0, scenarios, maxHorizon,
+                        seed + (ulong)sourceIndex * 0x9E3779B97F4A7C15UL + (ulong)t * 0xD1B54A32D192ED03UL, block);
+                    for (int h = 0; h < Horizons.Length; h++) sums[h] = new double[scenarios];
+                    for (int k = 0; k < scenarios; k++)
+                    {
+                        double variance = variances?[t] ?? 0, sum = 0;
+                        int next = 0;
+                        for (int d = 0; d < maxHorizon; d++)
+                        {
+                            double r = block[k * maxHorizon + d];
+                            if (source.Filter is { } p)
+                            {
+                                r = p.Mu + Math.Sqrt(variance) * r;
+                                variance = p.NextVariance(variance, r);
+                            }
+                            sum += r;
+                            if (next < Horizons.Length && d + 1 == Horizons[next]) sums[next++][k] = sum;
+                        }
+                    }
                 }
                 else
                 {
@@ -210,7 +256,10 @@ public static class ConditionalForecasts
                         losses[j] = Fz0(realized[j], v[j], e[j], 1.0 - Levels[l]);
                     }
                     // The ES backtest simulates the test period under each day's own scenarios, so it needs them all: 1-day only.
-                    var esBacktest = horizon == 1 ? ForecastScores.AcerbiSzekely(realized, oneDayScenarios, 1.0 - Levels[l], seed) : (AcerbiSzekelyTest?)null;
+                    // It is defined for ES forecasts that are losses; a source whose scenarios of some day are all but gains
+                    // (a conditional generator can do that) gets no ES backtest rather than stopping the evaluation.
+                    bool esAreLosses = Enumerable.Range(0, count).All(j => e[j] > 0);
+                    var esBacktest = horizon == 1 && esAreLosses ? ForecastScores.AcerbiSzekely(realized, oneDayScenarios, 1.0 - Levels[l], seed) : (AcerbiSzekelyTest?)null;
                     results.Add(new ConditionalRiskResult(source.Name, Levels[l], horizon, v, e, realized, Risk.Backtest(realized, v, Levels[l]), losses, esBacktest));
                 }
             }

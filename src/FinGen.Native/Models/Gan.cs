@@ -18,6 +18,7 @@ public sealed class Gan : GenerativeModel
     private readonly ParameterSet _gParams, _dParams;
     private readonly NetworkWorkspace _gWork, _dWork;
     private readonly Tensor _z, _dInput, _targets, _ones, _lastLogits;
+    private readonly Tensor _dCondition; // [2B, C]: the batch's conditions for the real rows, then again for the fake rows
     private readonly float[] _logitsHost;
 
     public Gan(IBackend backend, ModelConfig config) : base(backend, config)
@@ -35,8 +36,9 @@ public sealed class Gan : GenerativeModel
 
         _gWork = Own(Generator.CreateWorkspace(backend, b));
         _dWork = Own(_discriminator.CreateWorkspace(backend, 2 * b));
-        var buffers = Own(backend.Allocate((long)b * config.LatentSize + 2L * b * width + 2L * b + b + 2L * b));
+        var buffers = Own(backend.Allocate((long)b * config.LatentSize + 2L * b * width + 2L * b + b + 2L * b + 2L * b * config.ConditionWidth));
         long offset = 0;
+        if (config.ConditionWidth > 0) { _dCondition = buffers.Slice(offset, 2 * b, config.ConditionWidth, "d_condition"); offset += _dCondition.Length; }
         _z = buffers.Slice(offset, b, config.LatentSize, "z"); offset += _z.Length;
         _dInput = buffers.Slice(offset, 2 * b, width, "d_input"); offset += _dInput.Length;
         _targets = buffers.Slice(offset, 2 * b, 1, "targets"); offset += _targets.Length;
@@ -58,29 +60,36 @@ public sealed class Gan : GenerativeModel
         float meanScale = 1f / b;
 
         // ---- discriminator: BCE(D(x), 1) + BCE(D(G(z)), 0), each a mean over the batch
+        // A conditional GAN (Mirza & Osindero 2014): G and D see the batch's conditions c; a fake row has its real row's c.
+        var c = Condition;
+        if (!c.IsEmpty)
+        {
+            backend.Copy(c, _dCondition.SliceRows(0, b));
+            backend.Copy(c, _dCondition.SliceRows(b, b));
+        }
         _dParams.ZeroGradients();
         _discriminator.SpectralNormalize(backend, _dParams, _dWork, powerIteration: true); // the step's one power iteration
         DrawNoise(_z);
-        var fake = Generator.Forward(backend, _gParams, _z, _gWork);
+        var fake = Generator.Forward(backend, _gParams, _z, c, _gWork);
         backend.Copy(Batch, _dInput.SliceRows(0, b));
         backend.Copy(fake, _dInput.SliceRows(b, b));
-        var logits = _discriminator.Forward(backend, _dParams, _dInput, _dWork);
+        var logits = _discriminator.Forward(backend, _dParams, _dInput, _dCondition, _dWork);
         backend.BceWithLogitsForward(logits, _targets, meanScale, LossSlot(0));
         backend.BceWithLogitsBackward(logits, _targets, meanScale, _dWork.OutputGradient(2 * b));
         backend.Copy(logits, _lastLogits); // kept on the device for d_real/d_fake; D's workspace is reused below
-        _discriminator.Backward(backend, _dParams, _dInput, _dWork, default, parameterGradients: true);
+        _discriminator.Backward(backend, _dParams, _dInput, _dCondition, _dWork, default, parameterGradients: true);
         OptimizerOf(_dParams).Apply();
 
         // ---- generator: non-saturating BCE(D(G(z)), 1); D's parameter gradients are not needed
         _gParams.ZeroGradients();
         _discriminator.SpectralNormalize(backend, _dParams, _dWork, powerIteration: false); // σ of the updated W, same u and v
         DrawNoise(_z);
-        fake = Generator.Forward(backend, _gParams, _z, _gWork);
-        logits = _discriminator.Forward(backend, _dParams, fake, _dWork);
+        fake = Generator.Forward(backend, _gParams, _z, c, _gWork);
+        logits = _discriminator.Forward(backend, _dParams, fake, c, _dWork);
         backend.BceWithLogitsForward(logits, _ones, meanScale, LossSlot(1));
         backend.BceWithLogitsBackward(logits, _ones, meanScale, _dWork.OutputGradient(b));
-        _discriminator.Backward(backend, _dParams, fake, _dWork, _gWork.OutputGradient(b), parameterGradients: false);
-        Generator.Backward(backend, _gParams, _z, _gWork, default, parameterGradients: true);
+        _discriminator.Backward(backend, _dParams, fake, c, _dWork, _gWork.OutputGradient(b), parameterGradients: false);
+        Generator.Backward(backend, _gParams, _z, c, _gWork, default, parameterGradients: true);
         OptimizerOf(_gParams).Apply();
     }
 

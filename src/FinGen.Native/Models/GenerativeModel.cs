@@ -33,6 +33,8 @@ public abstract class GenerativeModel : IDisposable
         Backend = backend;
         Config = config;
         Batch = Own(backend.Allocate((long)config.BatchSize * config.DataWidth)).Slice(0, config.BatchSize, config.DataWidth, "batch");
+        if (config.ConditionWidth > 0)
+            Condition = Own(backend.Allocate((long)config.BatchSize * config.ConditionWidth)).Slice(0, config.BatchSize, config.ConditionWidth, "condition");
         Losses = Own(backend.Allocate(4));
         Scalars = Own(new StepScalars(backend, StepScalars.MaxOptimizers));
     }
@@ -67,6 +69,9 @@ public abstract class GenerativeModel : IDisposable
 
     /// <summary>The device copy of the current batch [B, DataWidth].</summary>
     protected Tensor Batch { get; }
+
+    /// <summary>The device copy of the current batch's conditions [B, ConditionWidth]; empty for an unconditional model.</summary>
+    protected Tensor Condition { get; }
 
     /// <summary>Four one-element loss slots on the device.</summary>
     protected DeviceMemory Losses { get; }
@@ -119,12 +124,20 @@ public abstract class GenerativeModel : IDisposable
     /// <see cref="MetricNames"/> values into <paramref name="metrics"/> unless it is empty: metrics are the only
     /// thing a step copies back from the device, so a GPU run asks for them every N steps, not every step.
     /// </summary>
-    public void TrainStep(ReadOnlySpan<float> batch, Span<float> metrics)
+    public void TrainStep(ReadOnlySpan<float> batch, Span<float> metrics) => TrainStep(batch, [], metrics);
+
+    /// <summary>
+    /// <see cref="TrainStep(ReadOnlySpan{float}, Span{float})"/> of a conditional model: <paramref name="condition"/>
+    /// [B, ConditionWidth] (host memory) holds each row's condition; empty for an unconditional model.
+    /// </summary>
+    public void TrainStep(ReadOnlySpan<float> batch, ReadOnlySpan<float> condition, Span<float> metrics)
     {
         if (batch.Length != Batch.Length) Throw.Argument($"batch has {batch.Length} values, expected {Batch.Length}");
+        if (condition.Length != Condition.Length) Throw.Argument($"condition has {condition.Length} values, expected {Condition.Length}");
         if (!metrics.IsEmpty && metrics.Length < MetricNames.Count) Throw.Argument($"metrics needs {MetricNames.Count} slots");
         // Outside any capture: the inputs of this step, into the fixed places its ops read them from.
         Backend.Upload(batch, Batch);
+        if (!Condition.IsEmpty) Backend.Upload(condition, Condition);
         WriteStepScalars();
         if (_graph is not null)
         {
@@ -225,11 +238,14 @@ public abstract class GenerativeModel : IDisposable
     /// <see cref="Philox.Stream.Sample"/> under <paramref name="seed"/>; sample i uses noise values
     /// [i·latent, (i+1)·latent), so a sample does not depend on how many are drawn with it.
     /// </summary>
+    /// <remarks>A conditional model draws at c = 0, the training windows' average condition.</remarks>
     public void Generate(Span<float> destination, int count, ulong seed)
     {
         using var workspace = Generator.CreateWorkspace(Backend, Math.Min(Math.Max(count, 1), 256));
         using var latent = Backend.Allocate((long)workspace.MaxBatch * Generator.InputWidth);
-        Sampling.Generate(Backend, Generator, GeneratorParameters, SigmoidAfterGenerator, Config.NoiseDegrees, workspace, latent, destination, count, seed);
+        using var condition = Generator.ConditionWidth > 0 ? Backend.Allocate((long)workspace.MaxBatch * Generator.ConditionWidth) : null;
+        Sampling.Generate(Backend, Generator, GeneratorParameters, SigmoidAfterGenerator, Config.NoiseDegrees, workspace, latent, destination, count, seed,
+            conditionMemory: condition);
     }
 
     /// <summary>Every tensor a checkpoint holds: parameters and buffers, then optimizer state, with their names.</summary>
@@ -257,20 +273,33 @@ public abstract class GenerativeModel : IDisposable
 /// <summary>The sampling loop shared by training-time previews and the embedding API.</summary>
 internal static class Sampling
 {
+    /// <param name="conditionMemory">a conditional generator's condition rows (at least the workspace's batch); null otherwise</param>
+    /// <param name="conditions">sample i's condition is row i [count, ConditionWidth]; empty for c = 0 throughout</param>
     public static void Generate(IBackend backend, Network generator, ParameterSet parameters, bool sigmoidAfter, int noiseDegrees,
-        NetworkWorkspace workspace, DeviceMemory latentMemory, Span<float> destination, int count, ulong seed, long first = 0)
+        NetworkWorkspace workspace, DeviceMemory latentMemory, Span<float> destination, int count, ulong seed, long first = 0,
+        DeviceMemory? conditionMemory = null, ReadOnlySpan<float> conditions = default)
     {
         ArgumentOutOfRangeException.ThrowIfNegative(first);
         ArgumentOutOfRangeException.ThrowIfNegative(count);
-        int latent = generator.InputWidth, width = generator.OutputWidth;
+        int latent = generator.InputWidth, width = generator.OutputWidth, conditionWidth = generator.ConditionWidth;
         if ((long)count * width > destination.Length)
             Throw.Argument($"destination holds {destination.Length} values; {count} samples need {(long)count * width}");
+        if (conditionWidth > 0 && conditionMemory is null) Throw.Argument("a conditional generator needs condition memory");
+        if (!conditions.IsEmpty && conditions.Length < (long)count * conditionWidth)
+            Throw.Argument($"conditions hold {conditions.Length} values; {count} samples need {(long)count * conditionWidth}");
         for (int start = 0; start < count; start += workspace.MaxBatch)
         {
             int n = Math.Min(workspace.MaxBatch, count - start);
             var z = latentMemory.Slice(0, n, latent);
             LatentNoise.Fill(backend, z, noiseDegrees, seed, (ulong)Philox.Stream.Sample, ((ulong)first + (ulong)start) * (ulong)latent);
-            var y = generator.Forward(backend, parameters, z, workspace, training: false);
+            Tensor c = default;
+            if (conditionWidth > 0)
+            {
+                c = conditionMemory!.Slice(0, n, conditionWidth);
+                if (conditions.IsEmpty) backend.Fill(c, 0f);
+                else backend.Upload(conditions.Slice(start * conditionWidth, n * conditionWidth), c);
+            }
+            var y = generator.Forward(backend, parameters, z, c, workspace, training: false);
             if (sigmoidAfter) backend.SigmoidForward(y, y);
             backend.Download(y, destination.Slice(start * width, n * width));
         }

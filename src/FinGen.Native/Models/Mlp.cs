@@ -10,18 +10,28 @@ public enum Activation { Identity, Relu, LeakyRelu, Sigmoid, Tanh }
 /// <see cref="ParameterSet"/>, activations in an <see cref="MlpWorkspace"/>. Backward is written by hand,
 /// layer by layer in reverse order. With spectral normalization every layer multiplies by W/σ(W) instead of W
 /// (see <see cref="Network.SpectralNormalize"/>), and its weight's gradient goes back through the normalization.
+///
+/// A conditional MLP (<see cref="ConditionWidth"/> &gt; 0) takes a condition c beside its input x, and its first layer is
+/// Linear([x | c]) written as two products, pre = x·W_xᵀ + b + c·W_cᵀ (W_c is "{prefix}.0.condition_weight"): the
+/// same function as one layer over the concatenation, composed from the linear and add ops every backend has, with no
+/// column-range copy. Its initialization is that of the one layer (fan-in In + C). A conditional MLP is not spectrally
+/// normalized (the model config refuses the two together).
 /// </summary>
 public sealed class Mlp : Network
 {
     private readonly int[] _weights, _biases, _u, _v;
+    private readonly int _conditionWeight = -1;
 
     /// <param name="widths">input width, hidden widths..., output width</param>
     /// <param name="spectralNorm">normalize every weight by its largest singular value, with persistent power-iteration
     /// vectors "{prefix}.{l}.weight_u" [Out] and "weight_v" [In] (PyTorch's buffer names)</param>
+    /// <param name="conditionWidth">values per condition row the first layer also takes (0: an unconditional MLP)</param>
     public Mlp(ParameterLayout layout, string prefix, IReadOnlyList<int> widths, Activation hidden, Activation output, float slope,
-        bool spectralNorm = false)
+        bool spectralNorm = false, int conditionWidth = 0)
     {
+        ArgumentOutOfRangeException.ThrowIfNegative(conditionWidth);
         if (widths.Count < 2) Throw.Argument("an MLP needs an input and an output width");
+        if (spectralNorm && conditionWidth > 0) Throw.Argument("a conditional MLP is not spectrally normalized");
         foreach (int w in widths) ArgumentOutOfRangeException.ThrowIfLessThan(w, 1, nameof(widths));
         Widths = [.. widths];
         Hidden = hidden;
@@ -33,10 +43,12 @@ public sealed class Mlp : Network
         _u = new int[layers];
         _v = new int[layers];
         SpectralNorm = spectralNorm;
+        ConditionWidth = conditionWidth;
         for (int l = 0; l < layers; l++)
         {
-            _weights[l] = layout.Add($"{prefix}.{l}.weight", widths[l + 1], widths[l], widths[l]);
-            _biases[l] = layout.Add($"{prefix}.{l}.bias", 1, widths[l + 1], widths[l], shape: [widths[l + 1]]);
+            int fanIn = widths[l] + (l == 0 ? conditionWidth : 0);
+            _weights[l] = layout.Add($"{prefix}.{l}.weight", widths[l + 1], widths[l], fanIn);
+            _biases[l] = layout.Add($"{prefix}.{l}.bias", 1, widths[l + 1], fanIn, shape: [widths[l + 1]]);
         }
         // After every weight, so that the weights drawn from the seed do not depend on the option.
         for (int l = 0; l < layers && spectralNorm; l++)
@@ -44,9 +56,13 @@ public sealed class Mlp : Network
             _u[l] = layout.AddUnitVector($"{prefix}.{l}.weight_u", widths[l + 1]);
             _v[l] = layout.AddUnitVector($"{prefix}.{l}.weight_v", widths[l]);
         }
+        // Last, so an unconditional MLP of the same widths draws the same initial weights for every other tensor.
+        if (conditionWidth > 0) _conditionWeight = layout.Add($"{prefix}.0.condition_weight", widths[1], conditionWidth, widths[0] + conditionWidth);
     }
 
     public override bool SpectralNorm { get; }
+
+    public override int ConditionWidth { get; }
 
     public int[] Widths { get; }
     public Activation Hidden { get; }
@@ -63,15 +79,35 @@ public sealed class Mlp : Network
     /// <inheritdoc/>
     public override Tensor Forward(IBackend backend, ParameterSet parameters, Tensor input, NetworkWorkspace workspace, bool training = true)
     {
+        if (ConditionWidth > 0) Throw.Argument($"this MLP needs a condition of {ConditionWidth} values per row");
+        return Forward(backend, parameters, input, default, workspace, training);
+    }
+
+    /// <inheritdoc/>
+    public override Tensor Forward(IBackend backend, ParameterSet parameters, Tensor input, Tensor condition, NetworkWorkspace workspace, bool training = true)
+    {
         var work = Own(workspace);
         if (input.Cols != InputWidth) Throw.Argument($"input {input} does not match the network's width {InputWidth}");
         int batch = input.Rows;
+        CheckCondition(condition, batch);
         var x = input;
         for (int l = 0; l < Layers; l++)
         {
             var pre = work.PreActivation(l, batch);
             var post = work.Activated(l, batch);
-            backend.LinearActivationForward(x, Weight(parameters, work, l), parameters.Value(_biases[l]), ActivationOf(l), Slope, pre, post);
+            if (l == 0 && ConditionWidth > 0)
+            {
+                // pre = x·W_xᵀ + b, then + c·W_cᵀ (a zero bias: b is added once), then the activation.
+                var fromCondition = work.ConditionProduct(batch);
+                backend.LinearForward(x, parameters.Value(_weights[0]), parameters.Value(_biases[0]), pre);
+                backend.LinearForward(condition, parameters.Value(_conditionWeight), work.ZeroBias, fromCondition);
+                backend.Add(pre, fromCondition, pre);
+                ActivationOps.Forward(backend, ActivationOf(0), Slope, pre, post);
+            }
+            else
+            {
+                backend.LinearActivationForward(x, Weight(parameters, work, l), parameters.Value(_biases[l]), ActivationOf(l), Slope, pre, post);
+            }
             x = post;
         }
         return x;
@@ -89,6 +125,13 @@ public sealed class Mlp : Network
 
     /// <summary>The matrix layer <paramref name="l"/> multiplies by: W, or W/σ from the workspace.</summary>
     private Tensor Weight(ParameterSet parameters, MlpWorkspace work, int l) => SpectralNorm ? work.Normalized(l) : parameters.Value(_weights[l]);
+
+    private void CheckCondition(Tensor condition, int batch)
+    {
+        if (ConditionWidth == 0 && !condition.IsEmpty) Throw.Argument($"this MLP takes no condition, got {condition}");
+        if (ConditionWidth > 0 && (condition.IsEmpty || condition.Rows != batch || condition.Cols != ConditionWidth))
+            Throw.Argument($"condition {condition} does not match [{batch}, {ConditionWidth}]");
+    }
 
     /// <summary>
     /// One input row through layer <paramref name="layer"/>, outputs [<paramref name="from"/>, <paramref name="to"/>)
@@ -110,8 +153,17 @@ public sealed class Mlp : Network
     public override void Backward(IBackend backend, ParameterSet parameters, Tensor input, NetworkWorkspace workspace,
         Tensor inputGradient, bool parameterGradients)
     {
+        if (ConditionWidth > 0) Throw.Argument($"this MLP needs a condition of {ConditionWidth} values per row");
+        Backward(backend, parameters, input, default, workspace, inputGradient, parameterGradients);
+    }
+
+    /// <inheritdoc/>
+    public override void Backward(IBackend backend, ParameterSet parameters, Tensor input, Tensor condition, NetworkWorkspace workspace,
+        Tensor inputGradient, bool parameterGradients)
+    {
         var work = Own(workspace);
         int batch = input.Rows;
+        CheckCondition(condition, batch);
         for (int l = Layers - 1; l >= 0; l--)
         {
             var grad = work.Gradient(l, batch);
@@ -131,6 +183,13 @@ public sealed class Mlp : Network
             backend.LinearBackward(x, Weight(parameters, work, l), grad, dx,
                 parameterGradients ? parameters.Gradient(_weights[l]) : default,
                 parameterGradients ? parameters.Gradient(_biases[l]) : default);
+            if (l == 0 && ConditionWidth > 0 && parameterGradients)
+            {
+                // dW_c += dPreᵀ·c; the op's bias gradient goes to a scratch row (b's was accumulated just above), and the
+                // condition, being data, gets no gradient.
+                backend.LinearBackward(condition, parameters.Value(_conditionWeight), grad, default,
+                    parameters.Gradient(_conditionWeight), work.ScratchBiasGradient);
+            }
         }
     }
 
@@ -167,8 +226,21 @@ public sealed class MlpWorkspace : NetworkWorkspace
             _normalizedGrad[l] = offset; offset += weights;
             _sigma[l] = offset; offset += 1;
         }
+        if (mlp.ConditionWidth > 0)
+        {
+            // c·W_cᵀ [maxBatch, Out₀], a zero bias [1, Out₀] (the allocation is zeroed and never written) and a scratch bias gradient.
+            _conditionProduct = offset; offset += (long)maxBatch * mlp.Widths[1];
+            _zeroBias = offset; offset += mlp.Widths[1];
+            _scratchBias = offset; offset += mlp.Widths[1];
+        }
         _memory = backend.Allocate(offset);
     }
+
+    private readonly long _conditionProduct = -1, _zeroBias = -1, _scratchBias = -1;
+
+    internal Tensor ConditionProduct(int batch) => View(_conditionProduct, 0, batch);
+    internal Tensor ZeroBias => _memory.Slice(_zeroBias, 1, _mlp.Widths[1]);
+    internal Tensor ScratchBiasGradient => _memory.Slice(_scratchBias, 1, _mlp.Widths[1]);
 
     public override int MaxBatch { get; }
 

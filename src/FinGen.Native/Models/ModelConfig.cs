@@ -58,6 +58,12 @@ public sealed record ModelConfig
     public int NoiseDegrees { get; set; }
     public OptimizerSettings Optimizer { get; set; } = new();
     public int BatchSize { get; set; } = 64;
+    /// <summary>
+    /// Values of the condition c a conditional GAN's generator and discriminator see with every sample (G(z, c), D(x, c)),
+    /// or a conditional VAE's encoder and decoder (q(z | x, c), p(x | z, c) with a N(0, 1) prior); see
+    /// <see cref="Data.ConditionFeatures"/>. 0, the default, for an unconditional model.
+    /// </summary>
+    public int ConditionWidth { get; set; }
     public ulong Seed { get; set; } = 42;
 
     /// <summary>The seed models: GAN z(100)→128→128→784 / 784→128→128→1 with Adam(2e-4, β1 0.5);
@@ -105,6 +111,10 @@ public sealed record ModelConfig
                 Throw.User($"{CliName(Model)} needs square images whose side is a multiple of 4 (28×28 MNIST or market images); this data has {DataWidth} values per sample");
         }
         if (SpectralNorm && !IsGan) Throw.User($"spectral normalization applies to a GAN's discriminator (gan, dcgan), not to {CliName(Model)}");
+        if (ConditionWidth < 0) Throw.User($"condition width must be at least 0, got {ConditionWidth}");
+        if (ConditionWidth > 0 && Model is not (ModelKind.Gan or ModelKind.Vae))
+            Throw.User($"--condition applies to --model gan or vae (the MLP models), not to {CliName(Model)}");
+        if (SpectralNorm && ConditionWidth > 0) Throw.User("--spectral-norm and --condition do not go together: a conditional discriminator is not spectrally normalized");
         if (!(RealLabel > 0.5f && RealLabel <= 1f)) Throw.User($"real label {RealLabel} must be in (0.5, 1]");
         if (!(LeakySlope >= 0 && LeakySlope < 1)) Throw.User($"LeakyReLU slope {LeakySlope} must be in [0, 1)");
         if (NoiseDegrees != 0)
@@ -127,11 +137,11 @@ public sealed record ModelConfig
         {
             case ModelKind.Gan:
                 sigmoidAfter = false;
-                return new Mlp(layout, "generator", [LatentSize, .. GeneratorHidden, DataWidth], Activation.LeakyRelu, Activation.Sigmoid, LeakySlope);
+                return new Mlp(layout, "generator", [LatentSize, .. GeneratorHidden, DataWidth], Activation.LeakyRelu, Activation.Sigmoid, LeakySlope, conditionWidth: ConditionWidth);
             case ModelKind.Vae:
                 sigmoidAfter = Reconstruction == ReconstructionLoss.Bce;
                 return new Mlp(layout, "decoder", [LatentSize, .. DecoderHidden, DataWidth], Activation.Relu,
-                    sigmoidAfter ? Activation.Identity : Activation.Sigmoid, LeakySlope);
+                    sigmoidAfter ? Activation.Identity : Activation.Sigmoid, LeakySlope, conditionWidth: ConditionWidth);
             case ModelKind.Dcgan:
             {
                 // z → Linear → Unflatten(c2, q, q) → BN → ReLU → ConvT(c2→c1, 2q) → BN → ReLU → ConvT(c1→1, side) → Sigmoid
@@ -174,7 +184,7 @@ public sealed record ModelConfig
     public Network BuildDiscriminator(ParameterLayout layout)
     {
         if (Model == ModelKind.Gan)
-            return new Mlp(layout, "discriminator", [DataWidth, .. DiscriminatorHidden, 1], Activation.LeakyRelu, Activation.Identity, LeakySlope, SpectralNorm);
+            return new Mlp(layout, "discriminator", [DataWidth, .. DiscriminatorHidden, 1], Activation.LeakyRelu, Activation.Identity, LeakySlope, SpectralNorm, ConditionWidth);
         if (Model != ModelKind.Dcgan) Throw.Argument($"{Model} has no discriminator");
         // Conv(1→c1, side→2q) → LeakyReLU → Conv(c1→c2, 2q→q) → LeakyReLU → Flatten → Linear → logit (no batch norm:
         // D sees real and fake rows as one batch, and batch statistics would mix them).
@@ -194,7 +204,7 @@ public sealed record ModelConfig
     public Network BuildEncoder(ParameterLayout layout)
     {
         if (Model == ModelKind.Vae)
-            return new Mlp(layout, "encoder", [DataWidth, .. EncoderHidden], Activation.Relu, Activation.Relu, LeakySlope);
+            return new Mlp(layout, "encoder", [DataWidth, .. EncoderHidden], Activation.Relu, Activation.Relu, LeakySlope, conditionWidth: ConditionWidth);
         if (Model != ModelKind.ConvVae) Throw.Argument($"{Model} has no encoder");
         var (side, q, c1, c2) = ConvSizes();
         return new Sequential(layout, "encoder", DataWidth,

@@ -49,6 +49,31 @@ public abstract class Network
     /// </summary>
     public abstract void Backward(IBackend backend, ParameterSet parameters, Tensor input, NetworkWorkspace workspace,
         Tensor inputGradient, bool parameterGradients);
+
+    /// <summary>Values per condition row a conditional network takes beside its input (0: none).</summary>
+    public virtual int ConditionWidth => 0;
+
+    /// <summary>
+    /// <see cref="Forward(IBackend, ParameterSet, Tensor, NetworkWorkspace, bool)"/> of a conditional network, with
+    /// <paramref name="condition"/> [B, <see cref="ConditionWidth"/>] beside the input; an unconditional network takes an
+    /// empty condition.
+    /// </summary>
+    public virtual Tensor Forward(IBackend backend, ParameterSet parameters, Tensor input, Tensor condition, NetworkWorkspace workspace, bool training = true)
+    {
+        if (!condition.IsEmpty) Throw.Argument($"this network takes no condition, got {condition}");
+        return Forward(backend, parameters, input, workspace, training);
+    }
+
+    /// <summary>
+    /// <see cref="Backward(IBackend, ParameterSet, Tensor, NetworkWorkspace, Tensor, bool)"/> of a conditional network,
+    /// with the condition of the forward pass. No gradient flows into the condition (it is data, never a parameter).
+    /// </summary>
+    public virtual void Backward(IBackend backend, ParameterSet parameters, Tensor input, Tensor condition, NetworkWorkspace workspace,
+        Tensor inputGradient, bool parameterGradients)
+    {
+        if (!condition.IsEmpty) Throw.Argument($"this network takes no condition, got {condition}");
+        Backward(backend, parameters, input, workspace, inputGradient, parameterGradients);
+    }
 }
 
 /// <summary>A network's activation memory for up to <see cref="MaxBatch"/> rows.</summary>

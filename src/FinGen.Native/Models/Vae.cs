@@ -8,6 +8,8 @@ namespace FinGen.Native.Models;
 /// Loss per batch = reconstruction (BCE on the decoder's logits, or MSE of its sigmoid; summed over pixels,
 /// mean over the batch) + KL(N(μ, σ²) ‖ N(0, 1)) (summed over z, mean over the batch). The conv VAE swaps the
 /// encoder trunk and the decoder for conv networks (see <see cref="ModelConfig.BuildEncoder"/>).
+/// A conditional VAE (Sohn et al. 2015, with a N(0, 1) prior) gives the batch's conditions c to the encoder's and the
+/// decoder's first layers: q(z | x, c), p(x | z, c).
 /// </summary>
 public sealed class Vae : GenerativeModel
 {
@@ -49,14 +51,15 @@ public sealed class Vae : GenerativeModel
         int b = Config.BatchSize;
         float meanScale = 1f / b;
         var x = Batch;
+        var c = Condition; // empty for an unconditional VAE
 
         _params.ZeroGradients();
-        var hidden = _trunk.Forward(backend, _params, x, _trunkWork);
+        var hidden = _trunk.Forward(backend, _params, x, c, _trunkWork);
         var mu = _muHead.Forward(backend, _params, hidden, _muWork);
         var logVar = _logVarHead.Forward(backend, _params, hidden, _logVarWork);
         DrawNoise(_epsilon);
         backend.ReparameterizeForward(mu, logVar, _epsilon, _z);
-        var output = Generator.Forward(backend, _params, _z, _decoderWork);
+        var output = Generator.Forward(backend, _params, _z, c, _decoderWork);
 
         var dOutput = _decoderWork.OutputGradient(b);
         if (Config.Reconstruction == ReconstructionLoss.Bce)
@@ -71,7 +74,7 @@ public sealed class Vae : GenerativeModel
         }
         backend.GaussianKlForward(mu, logVar, meanScale, LossSlot(2));
 
-        Generator.Backward(backend, _params, _z, _decoderWork, _dz, parameterGradients: true);
+        Generator.Backward(backend, _params, _z, c, _decoderWork, _dz, parameterGradients: true);
         var dMu = _muWork.OutputGradient(b);
         var dLogVar = _logVarWork.OutputGradient(b);
         backend.ReparameterizeBackward(logVar, _epsilon, _dz, dMu, dLogVar);
@@ -80,7 +83,7 @@ public sealed class Vae : GenerativeModel
         _muHead.Backward(backend, _params, hidden, _muWork, dTrunk, parameterGradients: true);
         _logVarHead.Backward(backend, _params, hidden, _logVarWork, _dHidden, parameterGradients: true);
         backend.Add(dTrunk, _dHidden, dTrunk);
-        _trunk.Backward(backend, _params, x, _trunkWork, default, parameterGradients: true);
+        _trunk.Backward(backend, _params, x, c, _trunkWork, default, parameterGradients: true);
         OptimizerOf(_params).Apply();
     }
 

@@ -7,6 +7,14 @@ namespace FinGen.Native.Training;
 public sealed record TrainingData(string Name, float[] Samples, int Count, int Width, IReadOnlyDictionary<string, string> Metadata)
 {
     public ReadOnlySpan<float> Row(int index) => Samples.AsSpan(index * Width, Width);
+
+    /// <summary>A conditional model's condition of every sample [Count, <see cref="ConditionWidth"/>]; null without one.</summary>
+    public float[]? Conditions { get; init; }
+
+    /// <summary>Values per condition row; 0 without a condition.</summary>
+    public int ConditionWidth { get; init; }
+
+    public ReadOnlySpan<float> ConditionRow(int index) => Conditions.AsSpan(index * ConditionWidth, ConditionWidth);
 }
 
 /// <summary>
@@ -20,6 +28,7 @@ public sealed class Trainer
     private readonly GenerativeModel _model;
     private readonly TrainingData _data;
     private readonly float[] _batch;
+    private readonly float[] _condition;
     private readonly float[] _metrics;
 
     public Trainer(GenerativeModel model, TrainingData data)
@@ -27,9 +36,12 @@ public sealed class Trainer
         if (data.Width != model.Config.DataWidth)
             Throw.User($"{data.Name}: samples have {data.Width} values but the model expects {model.Config.DataWidth}");
         if (data.Count < 1) Throw.User($"{data.Name}: no training samples");
+        if (data.ConditionWidth != model.Config.ConditionWidth)
+            Throw.User($"{data.Name}: samples carry a condition of {data.ConditionWidth} values but the model expects {model.Config.ConditionWidth}");
         _model = model;
         _data = data;
         _batch = new float[model.Config.BatchSize * data.Width];
+        _condition = new float[model.Config.BatchSize * data.ConditionWidth];
         _metrics = new float[model.MetricNames.Count];
     }
 
@@ -49,7 +61,7 @@ public sealed class Trainer
             long step = _model.State.Step + 1;
             bool wanted = onStep is not null && (step % metricsEvery == 0 || step == untilStep);
             var metrics = wanted ? _metrics.AsSpan() : Span<float>.Empty;
-            _model.TrainStep(_batch, metrics);
+            _model.TrainStep(_batch, _condition, metrics);
             onStep?.Invoke(_model.State.Step, metrics);
         }
     }
@@ -62,6 +74,7 @@ public sealed class Trainer
         {
             int row = Philox.NextInt(_model.Config.Seed, (ulong)Philox.Stream.Batches, state.BatchOffset++, _data.Count);
             _data.Row(row).CopyTo(_batch.AsSpan(i * width, width));
+            if (_data.ConditionWidth > 0) _data.ConditionRow(row).CopyTo(_condition.AsSpan(i * _data.ConditionWidth, _data.ConditionWidth));
         }
     }
 }
