@@ -227,22 +227,8 @@ public sealed class FilteredScenarioTests
         foreach (double v in values) Assert.That(guide.Interpolate(from, to, v), Is.EqualTo(BinarySearchInterpolate(from, to, v)), $"v = {v:R}");
     }
 
-    /// <summary>CalibratedEncoding's quantile map as it was written first: a binary search over every knot.</summary>
-    internal static double BinarySearchInterpolate(double[] xs, double[] ys, double v)
-    {
-        if (v <= xs[0]) return ys[0] + (v - xs[0]);
-        if (v >= xs[^1]) return ys[^1] + (v - xs[^1]);
-        int hi = Array.BinarySearch(xs, v);
-        if (hi >= 0)
-        {
-            while (hi > 0 && xs[hi - 1] == v) hi--;
-            return ys[hi];
-        }
-        hi = ~hi;
-        int lo = hi - 1;
-        double w = (v - xs[lo]) / (xs[hi] - xs[lo]);
-        return ys[lo] + w * (ys[hi] - ys[lo]);
-    }
+    /// <summary>CalibratedEncoding's quantile map as it was written first, and is still used outside the guide's range: a binary search over every knot.</summary>
+    internal static double BinarySearchInterpolate(double[] xs, double[] ys, double v) => CalibratedEncoding.Interpolate(xs, ys, v);
 
     [Test]
     public void IndependentDaysDealOutExactlyTheGeneratedDays()

@@ -228,7 +228,7 @@ public sealed class CalibratedEncoding : IImageEncoding
     /// The piecewise-linear map through the knots (xs[k], ys[k]); beyond the end knots it continues with slope 1, so a
     /// value past the generated extremes lands as far past the data's. Among equal knots the first is used.
     /// </summary>
-    static double Interpolate(double[] xs, double[] ys, double v)
+    internal static double Interpolate(double[] xs, double[] ys, double v)
     {
         if (v <= xs[0]) return ys[0] + (v - xs[0]);
         if (v >= xs[^1]) return ys[^1] + (v - xs[^1]);
