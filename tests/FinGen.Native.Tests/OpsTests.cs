@@ -89,6 +89,84 @@ public sealed class OpsTests
         Assert.That(dx.Span.ToArray(), Has.All.Matches<float>(float.IsFinite));
     }
 
+    private static IEnumerable<TestCaseData> FusedCases() =>
+        from s in new[] { (1, 100, 128), (64, 100, 128), (7, 784, 129), (64, 128, 1), (3, 5, 7) }
+        from a in new[] { Models.Activation.Identity, Models.Activation.Relu, Models.Activation.LeakyRelu, Models.Activation.Sigmoid, Models.Activation.Tanh }
+        select new TestCaseData(s.Item1, s.Item2, s.Item3, a).SetArgDisplayNames($"B{s.Item1} in{s.Item2} out{s.Item3}", a.ToString());
+
+    /// <summary>
+    /// The SIMD backend applies the bias and ReLU/leaky ReLU in SGEMM's store; that must be exactly the linear op
+    /// followed by the activation op on the same backend (the reference backend's own definition of the fused op).
+    /// </summary>
+    [TestCaseSource(nameof(FusedCases))]
+    public void SimdLinearActivationForwardEqualsTheUnfusedOpsBitForBit(int batch, int inputs, int outputs, Models.Activation activation)
+    {
+        using var backend = new CpuSimdBackend();
+        var rng = new System.Random(batch + inputs + outputs);
+        using var x = Buffer.Random(batch, inputs, rng);
+        using var w = Buffer.Random(outputs, inputs, rng);
+        using var b = Buffer.Random(1, outputs, rng);
+        using var pre = Buffer.Filled(batch, outputs, float.NaN);
+        using var post = Buffer.Filled(batch, outputs, float.NaN);
+        using var wantPre = Buffer.Filled(batch, outputs, float.NaN);
+        using var wantPost = Buffer.Filled(batch, outputs, float.NaN);
+        backend.LinearActivationForward(x.T, w.T, b.T, activation, Slope, pre.T, post.T);
+        backend.LinearForward(x.T, w.T, b.T, wantPre.T);
+        ActivationOpsForward(backend, activation, wantPre, wantPost);
+        Assert.Multiple(() =>
+        {
+            Assert.That(Bits(pre), Is.EqualTo(Bits(wantPre)), "pre");
+            if (activation != Models.Activation.Identity) Assert.That(Bits(post), Is.EqualTo(Bits(wantPost)), "post");
+        });
+    }
+
+    /// <summary>On two threads the SIMD backend computes dX and dW as two whole GEMMs side by side: the same bits as one thread.</summary>
+    [TestCase(64, 784, 128)]
+    [TestCase(64, 128, 1)]
+    [TestCase(5, 130, 3)]
+    [TestCase(256, 100, 128)]
+    public void SimdLinearBackwardBitsDoNotDependOnThreads(int batch, int inputs, int outputs)
+    {
+        var rng = new System.Random(batch * 3 + inputs);
+        using var x = Buffer.Random(batch, inputs, rng);
+        using var w = Buffer.Random(outputs, inputs, rng);
+        using var dy = Buffer.Random(batch, outputs, rng);
+        using var dW0 = Buffer.Random(outputs, inputs, rng);
+        using var db0 = Buffer.Random(1, outputs, rng);
+        var results = new List<(float[] Dx, float[] DW, float[] Db)>();
+        foreach (int threads in new[] { 1, 2 })
+        {
+            using var backend = new CpuSimdBackend(threads);
+            using var dx = Buffer.Filled(batch, inputs, float.NaN);
+            using var dW = Buffer.Filled(outputs, inputs, 0f);
+            using var db = Buffer.Filled(1, outputs, 0f);
+            dW0.Span.CopyTo(dW.Span);
+            db0.Span.CopyTo(db.Span);
+            backend.LinearBackward(x.T, w.T, dy.T, dx.T, dW.T, db.T);
+            results.Add((dx.Span.ToArray(), dW.Span.ToArray(), db.Span.ToArray()));
+        }
+        Assert.Multiple(() =>
+        {
+            Assert.That(results[1].Dx, Is.EqualTo(results[0].Dx), "dx");
+            Assert.That(results[1].DW, Is.EqualTo(results[0].DW), "dW");
+            Assert.That(results[1].Db, Is.EqualTo(results[0].Db), "db");
+            Assert.That(results[0].DW, Is.Not.EqualTo(dW0.Span.ToArray()), "dW accumulated something");
+        });
+    }
+
+    private static void ActivationOpsForward(IBackend backend, Models.Activation activation, Buffer pre, Buffer post)
+    {
+        switch (activation)
+        {
+            case Models.Activation.Relu: backend.ReluForward(pre.T, post.T); break;
+            case Models.Activation.LeakyRelu: backend.LeakyReluForward(pre.T, Slope, post.T); break;
+            case Models.Activation.Sigmoid: backend.SigmoidForward(pre.T, post.T); break;
+            case Models.Activation.Tanh: backend.TanhForward(pre.T, post.T); break;
+        }
+    }
+
+    private static int[] Bits(Buffer b) => b.Span.ToArray().Select(BitConverter.SingleToInt32Bits).ToArray();
+
     // ---- activations
 
     public enum Act { LeakyRelu, Relu, Sigmoid, Tanh }

@@ -141,6 +141,77 @@ public sealed unsafe class SgemmTests
         });
     }
 
+    /// <summary>
+    /// The fused epilogue (bias in the store, leaky ReLU or ReLU into a second buffer) gives exactly the bits of the
+    /// unfused composition: C = bias broadcast, Multiply with alpha = beta = 1, then the activation over C. Every tile
+    /// edge, several K blocks, both matrix-vector paths, padded leading dimensions, 1 and 2 threads; the activations'
+    /// inputs straddle zero (random signs), so a select written the wrong way round, a bias added twice or in a later
+    /// K block, or the activation read from the first K block's partial sums all fail.
+    /// </summary>
+    [Test]
+    public void MultiplyBiasEqualsBiasThenMultiplyThenActivation(
+        [ValueSource(nameof(AwkwardShapes))] (int M, int N, int K) shape, [Values] bool transA, [Values] bool transB,
+        [Values(-1f, 0f, 0.2f)] float slope, [Values(1, 2)] int maxDegree)
+    {
+        var (m, n, k) = shape;
+        int lda = transA ? m : k, ldb = transB ? k : n, ldc = n + 3, ldp = n + 5;
+        using var a = new Buf((transA ? k : m) * lda, seed: m + 17 * n + k);
+        using var b = new Buf((transB ? n : k) * ldb, seed: 3 * k + n);
+        using var bias = new Buf(n, seed: n + 99);
+        using var want = new Buf(m * ldc, seed: 1);
+        using var wantPost = new Buf(m * ldp, seed: 2);
+        using var got = new Buf(m * ldc, seed: 3);
+        using var gotPost = new Buf(m * ldp, seed: 4);
+        using var gotNoPost = new Buf(m * ldc, seed: 5);
+        for (int i = 0; i < m; i++)
+        {
+            bias.Span.CopyTo(new Span<float>(want.P + (long)i * ldc, n));
+            new Span<float>(wantPost.P + (long)i * ldp + n, ldp - n).CopyTo(new Span<float>(gotPost.P + (long)i * ldp + n, ldp - n));
+        }
+        Sgemm.Multiply(transA, transB, m, n, k, 1f, a.P, lda, b.P, ldb, 1f, want.P, ldc, maxDegree);
+        for (int i = 0; i < m; i++)
+            for (int j = 0; j < n; j++)
+            {
+                float v = want.P[(long)i * ldc + j];
+                wantPost.P[(long)i * ldp + j] = v > 0 ? v : slope * v;
+            }
+
+        Sgemm.MultiplyBias(transA, transB, m, n, k, a.P, lda, b.P, ldb, bias.P, got.P, ldc, gotPost.P, ldp, slope, maxDegree);
+        Sgemm.MultiplyBias(transA, transB, m, n, k, a.P, lda, b.P, ldb, bias.P, gotNoPost.P, ldc, null, 0, slope, maxDegree);
+        using var wantRows = Rows(want, m, n, ldc);
+        using var gotRows = Rows(got, m, n, ldc);
+        using var gotNoPostRows = Rows(gotNoPost, m, n, ldc);
+        Assert.Multiple(() =>
+        {
+            Assert.That(FirstBitDifference(wantRows, gotRows), Is.Null, "pre-activation");
+            Assert.That(FirstBitDifference(wantRows, gotNoPostRows), Is.Null, "pre-activation without post");
+            Assert.That(FirstBitDifference(wantPost, gotPost), Is.Null, "post-activation (and post's padding untouched)");
+        });
+    }
+
+    [Test]
+    public void MultiplyBiasWithKZeroIsTheBiasAndItsActivation()
+    {
+        using var bias = new Buf(5, seed: 8);
+        using var c = new Buf(3 * 5, seed: 9);
+        using var post = new Buf(3 * 5, seed: 10);
+        Sgemm.MultiplyBias(false, true, 3, 5, 0, null, 1, null, 1, bias.P, c.P, 5, post.P, 5, 0.1f, 2);
+        for (int i = 0; i < 3; i++)
+            for (int j = 0; j < 5; j++)
+            {
+                Assert.That(c.P[i * 5 + j], Is.EqualTo(bias.P[j]));
+                Assert.That(post.P[i * 5 + j], Is.EqualTo(bias.P[j] > 0 ? bias.P[j] : 0.1f * bias.P[j]));
+            }
+    }
+
+    /// <summary>The m × n part of a matrix with leading dimension ld, packed, for bit comparisons.</summary>
+    private static Buf Rows(Buf x, int m, int n, int ld)
+    {
+        var packed = new Buf(m * n, seed: 0);
+        for (int i = 0; i < m; i++) new Span<float>(x.P + (long)i * ld, n).CopyTo(new Span<float>(packed.P + (long)i * n, n));
+        return packed;
+    }
+
     [Test]
     public void SteadyStateCallsDoNotAllocate([Values(1, 2)] int maxDegree)
     {

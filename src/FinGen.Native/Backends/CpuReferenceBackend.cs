@@ -53,7 +53,7 @@ public unsafe class CpuReferenceBackend : IBackend
     }
 
     /// <summary>The two ops it fuses, so every CPU backend gives exactly the unfused values.</summary>
-    public void LinearActivationForward(Tensor x, Tensor weight, Tensor bias, Activation activation, float slope, Tensor pre, Tensor post)
+    public virtual void LinearActivationForward(Tensor x, Tensor weight, Tensor bias, Activation activation, float slope, Tensor pre, Tensor post)
     {
         LinearForward(x, weight, bias, pre);
         ActivationOps.Forward(this, activation, slope, pre, post);

@@ -165,6 +165,13 @@ public sealed class Sequential : Network
             var y = AliasesInput(l) ? x : work.Output(l, batch);
             switch (_layers[l])
             {
+                case LinearSpec when l + 1 < _layers.Length && _layers[l + 1] is ActivationSpec { Activation: Activation.Relu or Activation.LeakyRelu } a:
+                    // Linear then ReLU: one fused op (a CPU backend applies the activation as SGEMM stores each tile),
+                    // the same values in the same two buffers as the two ops.
+                    backend.LinearActivationForward(x, Weight(parameters, work, l), parameters.Value(_bias[l]), a.Activation, a.Slope,
+                        y, work.Output(l + 1, batch));
+                    x = work.Output(++l, batch);
+                    continue;
                 case LinearSpec:
                     backend.LinearForward(x, Weight(parameters, work, l), parameters.Value(_bias[l]), y);
                     break;

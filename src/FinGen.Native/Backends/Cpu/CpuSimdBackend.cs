@@ -3,6 +3,7 @@ using System.Numerics.Tensors;
 using System.Runtime.Intrinsics;
 using Tensor = FinGen.Native.Memory.Tensor;
 using FinGen.Native.Memory;
+using FinGen.Native.Models;
 using FinGen.Native.Randomness;
 
 namespace FinGen.Native.Backends.Cpu;
@@ -25,25 +26,77 @@ public sealed unsafe class CpuSimdBackend : CpuReferenceBackend
 
     public int Threads => _threads;
 
+    /// <summary>The bias is added as SGEMM stores each tile (<see cref="Sgemm.MultiplyBias"/>): no broadcast pass, no re-read of y.</summary>
     public override void LinearForward(Tensor x, Tensor weight, Tensor bias, Tensor y)
     {
         Shapes.Linear(x, weight, bias, y);
-        var biasRow = bias.Span;
-        for (int b = 0; b < y.Rows; b++) biasRow.CopyTo(new Span<float>(y.Data + (long)b * y.Cols, y.Cols));
-        Sgemm.Multiply(false, true, x.Rows, y.Cols, x.Cols, 1f, x.Data, x.Cols, weight.Data, weight.Cols, 1f, y.Data, y.Cols, _threads);
+        Sgemm.MultiplyBias(false, true, x.Rows, y.Cols, x.Cols, x.Data, x.Cols, weight.Data, weight.Cols, bias.Data,
+            y.Data, y.Cols, null, 0, 0f, _threads);
     }
 
+    /// <summary>
+    /// ReLU and leaky ReLU are applied in SGEMM's store too, so a hidden layer is one pass over its output; sigmoid and
+    /// tanh keep their own pass (TensorPrimitives' vector approximations, whose bits an element-wise epilogue would not
+    /// reproduce). The same values as the unfused ops, bit for bit.
+    /// </summary>
+    public override void LinearActivationForward(Tensor x, Tensor weight, Tensor bias, Activation activation, float slope, Tensor pre, Tensor post)
+    {
+        if (activation is not (Activation.Relu or Activation.LeakyRelu))
+        {
+            base.LinearActivationForward(x, weight, bias, activation, slope, pre, post);
+            return;
+        }
+        Shapes.Linear(x, weight, bias, pre);
+        Shapes.Same(pre, post);
+        if (pre.Data == post.Data && pre.Length > 0) Throw.Argument("a fused activation's post may not alias pre");
+        Sgemm.MultiplyBias(false, true, x.Rows, pre.Cols, x.Cols, x.Data, x.Cols, weight.Data, weight.Cols, bias.Data,
+            pre.Data, pre.Cols, post.Data, post.Cols, activation == Activation.Relu ? 0f : slope, _threads);
+    }
+
+    /// <summary>
+    /// dX = dY·W and dW += dYᵀ·X are the same number of multiply-adds (batch·in·out). On two threads, when both are
+    /// wanted, each thread computes one of them whole: one fork and join instead of two, and no GEMM cut into halves
+    /// with ragged edges. Elsewhere each GEMM is spread over every thread in turn. The bits are the same either way
+    /// (SGEMM's results do not depend on its thread count).
+    /// </summary>
     public override void LinearBackward(Tensor x, Tensor weight, Tensor dy, Tensor dx, Tensor dWeight, Tensor dBias)
     {
         Shapes.LinearBackward(x, weight, dy, dx, dWeight, dBias);
-        int batch = x.Rows, inputs = x.Cols, outputs = dy.Cols;
-        if (!dx.IsEmpty)
-            Sgemm.Multiply(false, false, batch, inputs, outputs, 1f, dy.Data, outputs, weight.Data, inputs, 0f, dx.Data, inputs, _threads);
-        if (dWeight.IsEmpty) return;
-        Sgemm.Multiply(true, false, outputs, inputs, batch, 1f, dy.Data, outputs, x.Data, inputs, 1f, dWeight.Data, inputs, _threads);
-        var dBiasRow = dBias.Span;
-        for (int b = 0; b < batch; b++)
-            TensorPrimitives.Add(dBiasRow, new ReadOnlySpan<float>(dy.Data + (long)b * outputs, outputs), dBiasRow);
+        var job = new LinearBackwardJob
+        {
+            X = x.Data, Weight = weight.Data, Dy = dy.Data, Dx = dx.Data, DWeight = dWeight.Data, DBias = dBias.Data,
+            Batch = x.Rows, Inputs = x.Cols, Outputs = dy.Cols,
+        };
+        if (_threads == 2 && !dx.IsEmpty && !dWeight.IsEmpty)
+        {
+            job.Threads = 1;
+            CpuWorkers.For(2, &LinearBackwardTask, &job, 2);
+            return;
+        }
+        job.Threads = _threads;
+        if (!dx.IsEmpty) LinearBackwardTask(0, &job);
+        if (!dWeight.IsEmpty) LinearBackwardTask(1, &job);
+    }
+
+    private struct LinearBackwardJob
+    {
+        public float* X, Weight, Dy, Dx, DWeight, DBias;
+        public int Batch, Inputs, Outputs, Threads;
+    }
+
+    /// <summary>Part 0: dX = dY·W. Part 1: dW += dYᵀ·X and dB += Σ_b dY, on <see cref="LinearBackwardJob.Threads"/> threads.</summary>
+    private static void LinearBackwardTask(int part, void* state)
+    {
+        ref LinearBackwardJob j = ref *(LinearBackwardJob*)state;
+        if (part == 0)
+        {
+            Sgemm.Multiply(false, false, j.Batch, j.Inputs, j.Outputs, 1f, j.Dy, j.Outputs, j.Weight, j.Inputs, 0f, j.Dx, j.Inputs, j.Threads);
+            return;
+        }
+        Sgemm.Multiply(true, false, j.Outputs, j.Inputs, j.Batch, 1f, j.Dy, j.Outputs, j.X, j.Inputs, 1f, j.DWeight, j.Inputs, j.Threads);
+        var dBiasRow = new Span<float>(j.DBias, j.Outputs);
+        for (int b = 0; b < j.Batch; b++)
+            TensorPrimitives.Add(dBiasRow, new ReadOnlySpan<float>(j.Dy + (long)b * j.Outputs, j.Outputs), dBiasRow);
     }
 
     // ---- convolutions as im2col + SGEMM (CpuConvolution); an empty tensor's Data is null, which the kernels read as "skip"

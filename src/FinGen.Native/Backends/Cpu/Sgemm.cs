@@ -81,11 +81,51 @@ internal static unsafe class Sgemm
             ScaleC(m, n, beta, c, ldc);
             return;
         }
+        Run(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, default, maxDegree);
+    }
+
+    /// <summary>
+    /// A linear layer's forward in one pass: C = op(A)·op(B) + bias, the bias row [n] added to every row of C, and,
+    /// when <paramref name="post"/> is not null, post = f(C) with f(x) = x &gt; 0 ? x : slope·x (ReLU at slope 0, leaky
+    /// ReLU otherwise), both applied as each register tile is stored. Bit for bit what copying the bias into C, then
+    /// <see cref="Multiply"/> with alpha = beta = 1, then the activation over C would give (each element is
+    /// fma(1, Σ, bias) either way, and f reads the stored value), without the single-threaded bias broadcast, the
+    /// re-read of C and the activation's own pass over memory. post may not alias C.
+    /// </summary>
+    public static void MultiplyBias(bool transA, bool transB, int m, int n, int k,
+        float* a, int lda,   // transA ? [k, lda ≥ m] : [m, lda ≥ k]
+        float* b, int ldb,   // transB ? [n, ldb ≥ k] : [k, ldb ≥ n]
+        float* bias,         // [n]
+        float* c, int ldc,   // [m, ldc ≥ n]
+        float* post, int ldpost, float slope,  // [m, ldpost ≥ n] or null
+        int maxDegree)
+    {
+        Validate(transA, transB, m, n, k, a, lda, b, ldb, c, ldc);
+        if (m > 0 && n > 0 && bias == null) throw new ArgumentNullException(nameof(bias));
+        if (post != null) ArgumentOutOfRangeException.ThrowIfLessThan(ldpost, Math.Max(1, n));
+        if (m == 0 || n == 0) return;
+        if (k == 0)
+        {
+            for (int i = 0; i < m; i++)
+            {
+                float* row = c + (nint)i * ldc;
+                new ReadOnlySpan<float>(bias, n).CopyTo(new Span<float>(row, n));
+                if (post != null)
+                    for (int j = 0; j < n; j++) post[(nint)i * ldpost + j] = Activate(row[j], slope);
+            }
+            return;
+        }
+        Run(transA, transB, m, n, k, 1f, a, lda, b, ldb, 0f, c, ldc, new Epilogue(bias, post, ldpost, slope), maxDegree);
+    }
+
+    private static void Run(bool transA, bool transB, int m, int n, int k, float alpha, float* a, int lda, float* b, int ldb,
+        float beta, float* c, int ldc, Epilogue epilogue, int maxDegree)
+    {
         int degree = Math.Max(1, Math.Min(maxDegree, CpuWorkers.Count));
         degree = (int)Math.Min(degree, Math.Max(1, (long)m * n * k / MinFmasPerThread));
         if (m == 1 || n == 1)
         {
-            MatrixVector(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, degree);
+            MatrixVector(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, epilogue, degree);
             return;
         }
 
@@ -98,6 +138,7 @@ internal static unsafe class Sgemm
             C = c, Ldc = ldc,
             M = m, K = k, Kc = (k + kBlocks - 1) / kBlocks,
             Alpha = alpha, Beta = beta,
+            Epilogue = epilogue,
         };
         int maxBlock = transB ? Math.Max(nr, MaxPackedBFloats / k / nr * nr) : n; // row-major B is not packed
         var scratch = Scratch.Current;
@@ -185,6 +226,27 @@ internal static unsafe class Sgemm
         public int MStrips, NStrips;       // Mr-row and Nr-column strips of the output block
         public int MTasks, NTasks;         // the task grid: task t takes share t % MTasks of the row strips, t / MTasks of the columns
         public bool PackInTask;            // each task packs its own column strips of Bᵀ first (then MTasks == 1)
+        public Epilogue Epilogue;          // bias and activation of MultiplyBias, or none
+    }
+
+    /// <summary>
+    /// What <see cref="MultiplyBias"/> adds to the store of a finished tile: the bias row in place of beta·C (first K
+    /// block only; later blocks add onto what it stored) and f(C) into Post (last K block only). Pointers are at the
+    /// origin of the matrix, or of one tile once <see cref="At"/> moved them; null when absent.
+    /// </summary>
+    private readonly struct Epilogue(float* bias, float* post, nint ldp, float slope)
+    {
+        public readonly float* Bias = bias;   // [n]: C = fma(alpha, acc, bias[col]) instead of beta·C
+        public readonly float* Post = post;   // [m, Ldp]: f(C)
+        public readonly nint Ldp = ldp;
+        public readonly float Slope = slope;
+
+        /// <summary>The parts that apply to K block [pc, pc + kc) of [0, k).</summary>
+        public Epilogue Block(bool first, bool last) => new(first ? Bias : null, last ? Post : null, Ldp, Slope);
+
+        /// <summary>Moved to the tile whose top-left element is C(row, col).</summary>
+        public Epilogue At(nint row, int col) =>
+            new(Bias == null ? null : Bias + col, Post == null ? null : Post + row * Ldp + col, Ldp, Slope);
     }
 
     /// <summary>Packs column strip <paramref name="strip"/> of op(B) (all of K) into [K][Nr], zero-padded (see <see cref="Job.PackedB"/>).</summary>
@@ -254,6 +316,7 @@ internal static unsafe class Sgemm
         {
             int kc = Math.Min(job.Kc, k - pc);
             float beta = pc == 0 ? job.Beta : 1f; // later K blocks add onto what the first one stored
+            var epilogue = job.Epilogue.Block(pc == 0, pc + kc >= k);
             int slice = Math.Max(1, L2SliceFloats / (kc * nr));
             for (int sb = s0; sb < s1; sb += slice)
             {
@@ -288,10 +351,11 @@ internal static unsafe class Sgemm
                             : job.TransB ? job.PackedB + ((nint)s * k + pc) * nr
                             : job.PackedB + (nint)pc * nr;
                         float* cp = job.C + i * ldc + job.J0 + j;  // [mr, ldc]
+                        var e = epilogue.At(i, job.J0 + j);
                         if (mr == Mr && width == nr)
-                            Kernel(kc, ap, rs, cs, bp, bs, cp, ldc, job.Alpha, beta);
+                            Kernel(kc, ap, rs, cs, bp, bs, cp, ldc, job.Alpha, beta, e);
                         else
-                            EdgeTile(kc, ap, rs, cs, bp, bs, cp, ldc, mr, width, job.Alpha, beta, scratch.Tile);
+                            EdgeTile(kc, ap, rs, cs, bp, bs, cp, ldc, mr, width, job.Alpha, beta, e, scratch.Tile);
                     }
                 }
             }
@@ -330,18 +394,18 @@ internal static unsafe class Sgemm
 
     /// <summary>
     /// A partial tile: the kernel leaves its raw sums in a scratch tile (alpha 1, beta 0 is exact), then the valid
-    /// part is folded into C with the same formula as <see cref="Update(float*, Vector512{float}, Vector512{float}, Vector512{float}, bool)"/>,
+    /// part is folded into C with the same formula as <see cref="Update(float*, Vector512{float}, Vector512{float}, Vector512{float}, bool, in Epilogue, nint, int)"/>,
     /// so edge elements get exactly the bits they would get inside a full tile.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void EdgeTile(int kc, float* a, nint rs, nint cs, float* b, nint bs, float* c, nint ldc, int mr, int width,
-        float alpha, float beta, float* tile)
+        float alpha, float beta, in Epilogue e, float* tile)
     {
         int nr = Nr;
         if (Vector512.IsHardwareAccelerated && width <= 16)
-            Kernel6x16(kc, a, rs, cs, b, bs, tile, nr, 1f, 0f); // a quarter of the work of the 64-wide kernel, same bits
+            Kernel6x16(kc, a, rs, cs, b, bs, tile, nr, 1f, 0f, default); // a quarter of the work of the 64-wide kernel, same bits
         else
-            Kernel(kc, a, rs, cs, b, bs, tile, nr, 1f, 0f);
+            Kernel(kc, a, rs, cs, b, bs, tile, nr, 1f, 0f, default);
         bool overwrite = beta == 0f;
         for (int r = 0; r < mr; r++)
         {
@@ -351,20 +415,25 @@ internal static unsafe class Sgemm
             {
                 var va = Vector512.Create(alpha);
                 var vb = Vector512.Create(beta);
-                for (; x + 16 <= width; x += 16) Update(row + x, Vector512.Load(acc + x), va, vb, overwrite);
+                for (; x + 16 <= width; x += 16) Update(row + x, Vector512.Load(acc + x), va, vb, overwrite, e, r, x);
             }
             var va8 = Vector256.Create(alpha);
             var vb8 = Vector256.Create(beta);
-            for (; x + 8 <= width; x += 8) Update(row + x, Vector256.Load(acc + x), va8, vb8, overwrite);
-            for (; x < width; x++) row[x] = Update(row[x], acc[x], alpha, beta);
+            for (; x + 8 <= width; x += 8) Update(row + x, Vector256.Load(acc + x), va8, vb8, overwrite, e, r, x);
+            for (; x < width; x++)
+            {
+                float v = e.Bias != null ? MathF.FusedMultiplyAdd(alpha, acc[x], e.Bias[x]) : Update(row[x], acc[x], alpha, beta);
+                row[x] = v;
+                if (e.Post != null) e.Post[r * e.Ldp + x] = Activate(v, e.Slope);
+            }
         }
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static void Kernel(int kc, float* a, nint rs, nint cs, float* b, nint bs, float* c, nint ldc, float alpha, float beta)
+    private static void Kernel(int kc, float* a, nint rs, nint cs, float* b, nint bs, float* c, nint ldc, float alpha, float beta, in Epilogue e)
     {
-        if (Vector512.IsHardwareAccelerated) Kernel6x64(kc, a, rs, cs, b, bs, c, ldc, alpha, beta);
-        else Kernel6x16(kc, a, rs, cs, b, bs, c, ldc, alpha, beta);
+        if (Vector512.IsHardwareAccelerated) Kernel6x64(kc, a, rs, cs, b, bs, c, ldc, alpha, beta, e);
+        else Kernel6x16(kc, a, rs, cs, b, bs, c, ldc, alpha, beta, e);
     }
 
     // ------------------------------------------------------------------------------------------------ micro-kernels
@@ -378,7 +447,7 @@ internal static unsafe class Sgemm
         float* a, nint rs, nint cs, // op(A) micro-panel: element (r, p) at a[r·rs + p·cs], r < 6, p < kc
         float* b, nint bs,          // [kc, bs ≥ 64]
         float* c, nint ldc,         // [6, ldc]
-        float alpha, float beta)
+        float alpha, float beta, in Epilogue e)
     {
         Vector512<float> c00 = default, c01 = default, c02 = default, c03 = default;
         Vector512<float> c10 = default, c11 = default, c12 = default, c13 = default;
@@ -419,23 +488,12 @@ internal static unsafe class Sgemm
         var va = Vector512.Create(alpha);
         var vb = Vector512.Create(beta);
         bool overwrite = beta == 0f;
-        Update(c, c00, va, vb, overwrite); Update(c + 16, c01, va, vb, overwrite);
-        Update(c + 32, c02, va, vb, overwrite); Update(c + 48, c03, va, vb, overwrite);
-        c += ldc;
-        Update(c, c10, va, vb, overwrite); Update(c + 16, c11, va, vb, overwrite);
-        Update(c + 32, c12, va, vb, overwrite); Update(c + 48, c13, va, vb, overwrite);
-        c += ldc;
-        Update(c, c20, va, vb, overwrite); Update(c + 16, c21, va, vb, overwrite);
-        Update(c + 32, c22, va, vb, overwrite); Update(c + 48, c23, va, vb, overwrite);
-        c += ldc;
-        Update(c, c30, va, vb, overwrite); Update(c + 16, c31, va, vb, overwrite);
-        Update(c + 32, c32, va, vb, overwrite); Update(c + 48, c33, va, vb, overwrite);
-        c += ldc;
-        Update(c, c40, va, vb, overwrite); Update(c + 16, c41, va, vb, overwrite);
-        Update(c + 32, c42, va, vb, overwrite); Update(c + 48, c43, va, vb, overwrite);
-        c += ldc;
-        Update(c, c50, va, vb, overwrite); Update(c + 16, c51, va, vb, overwrite);
-        Update(c + 32, c52, va, vb, overwrite); Update(c + 48, c53, va, vb, overwrite);
+        Store(c, ldc, 0, c00, c01, c02, c03, va, vb, overwrite, e);
+        Store(c, ldc, 1, c10, c11, c12, c13, va, vb, overwrite, e);
+        Store(c, ldc, 2, c20, c21, c22, c23, va, vb, overwrite, e);
+        Store(c, ldc, 3, c30, c31, c32, c33, va, vb, overwrite, e);
+        Store(c, ldc, 4, c40, c41, c42, c43, va, vb, overwrite, e);
+        Store(c, ldc, 5, c50, c51, c52, c53, va, vb, overwrite, e);
     }
 
     /// <summary>The AVX2 shape of <see cref="Kernel6x64"/>: C[6, 16] with 12 ymm accumulators.</summary>
@@ -444,7 +502,7 @@ internal static unsafe class Sgemm
         float* a, nint rs, nint cs, // op(A) micro-panel: element (r, p) at a[r·rs + p·cs], r < 6, p < kc
         float* b, nint bs,          // [kc, bs ≥ 16]
         float* c, nint ldc,         // [6, ldc]
-        float alpha, float beta)
+        float alpha, float beta, in Epilogue e)
     {
         Vector256<float> c00 = default, c01 = default, c10 = default, c11 = default, c20 = default, c21 = default;
         Vector256<float> c30 = default, c31 = default, c40 = default, c41 = default, c50 = default, c51 = default;
@@ -473,31 +531,63 @@ internal static unsafe class Sgemm
         var va = Vector256.Create(alpha);
         var vb = Vector256.Create(beta);
         bool overwrite = beta == 0f;
-        Update(c, c00, va, vb, overwrite); Update(c + 8, c01, va, vb, overwrite);
-        c += ldc;
-        Update(c, c10, va, vb, overwrite); Update(c + 8, c11, va, vb, overwrite);
-        c += ldc;
-        Update(c, c20, va, vb, overwrite); Update(c + 8, c21, va, vb, overwrite);
-        c += ldc;
-        Update(c, c30, va, vb, overwrite); Update(c + 8, c31, va, vb, overwrite);
-        c += ldc;
-        Update(c, c40, va, vb, overwrite); Update(c + 8, c41, va, vb, overwrite);
-        c += ldc;
-        Update(c, c50, va, vb, overwrite); Update(c + 8, c51, va, vb, overwrite);
+        Store(c, ldc, 0, c00, c01, va, vb, overwrite, e);
+        Store(c, ldc, 1, c10, c11, va, vb, overwrite, e);
+        Store(c, ldc, 2, c20, c21, va, vb, overwrite, e);
+        Store(c, ldc, 3, c30, c31, va, vb, overwrite, e);
+        Store(c, ldc, 4, c40, c41, va, vb, overwrite, e);
+        Store(c, ldc, 5, c50, c51, va, vb, overwrite, e);
     }
 
-    // c = alpha·acc (beta == 0) or fma(alpha, acc, beta·c); the scalar paths below use exactly the same formula.
+    // c = alpha·acc (beta == 0), fma(alpha, acc, beta·c), or fma(alpha, acc, bias) with an epilogue's bias; then post =
+    // f(c) where the epilogue has one. The scalar paths below use exactly the same formulas.
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static void Update(float* c, Vector512<float> acc, Vector512<float> alpha, Vector512<float> beta, bool overwrite) =>
-        Vector512.Store(overwrite ? alpha * acc : Vector512.FusedMultiplyAdd(alpha, acc, beta * Vector512.Load(c)), c);
+    private static void Store(float* c, nint ldc, int r, Vector512<float> x0, Vector512<float> x1, Vector512<float> x2, Vector512<float> x3,
+        Vector512<float> alpha, Vector512<float> beta, bool overwrite, in Epilogue e)
+    {
+        float* row = c + r * ldc;
+        Update(row, x0, alpha, beta, overwrite, e, r, 0); Update(row + 16, x1, alpha, beta, overwrite, e, r, 16);
+        Update(row + 32, x2, alpha, beta, overwrite, e, r, 32); Update(row + 48, x3, alpha, beta, overwrite, e, r, 48);
+    }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static void Update(float* c, Vector256<float> acc, Vector256<float> alpha, Vector256<float> beta, bool overwrite) =>
-        Vector256.Store(overwrite ? alpha * acc : Vector256.FusedMultiplyAdd(alpha, acc, beta * Vector256.Load(c)), c);
+    private static void Store(float* c, nint ldc, int r, Vector256<float> x0, Vector256<float> x1,
+        Vector256<float> alpha, Vector256<float> beta, bool overwrite, in Epilogue e)
+    {
+        float* row = c + r * ldc;
+        Update(row, x0, alpha, beta, overwrite, e, r, 0); Update(row + 8, x1, alpha, beta, overwrite, e, r, 8);
+    }
+
+    /// <summary>Stores element (r, col..col + 15) of a tile whose top-left element is at c − col − r·ldc (see <see cref="Epilogue.At"/>).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Update(float* c, Vector512<float> acc, Vector512<float> alpha, Vector512<float> beta, bool overwrite,
+        in Epilogue e, nint r, int col)
+    {
+        var v = e.Bias != null ? Vector512.FusedMultiplyAdd(alpha, acc, Vector512.Load(e.Bias + col))
+            : overwrite ? alpha * acc : Vector512.FusedMultiplyAdd(alpha, acc, beta * Vector512.Load(c));
+        Vector512.Store(v, c);
+        if (e.Post != null)
+            Vector512.Store(Vector512.ConditionalSelect(Vector512.GreaterThan(v, Vector512<float>.Zero), v, v * e.Slope), e.Post + r * e.Ldp + col);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Update(float* c, Vector256<float> acc, Vector256<float> alpha, Vector256<float> beta, bool overwrite,
+        in Epilogue e, nint r, int col)
+    {
+        var v = e.Bias != null ? Vector256.FusedMultiplyAdd(alpha, acc, Vector256.Load(e.Bias + col))
+            : overwrite ? alpha * acc : Vector256.FusedMultiplyAdd(alpha, acc, beta * Vector256.Load(c));
+        Vector256.Store(v, c);
+        if (e.Post != null)
+            Vector256.Store(Vector256.ConditionalSelect(Vector256.GreaterThan(v, Vector256<float>.Zero), v, v * e.Slope), e.Post + r * e.Ldp + col);
+    }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static float Update(float c, float acc, float alpha, float beta) =>
         beta == 0f ? alpha * acc : MathF.FusedMultiplyAdd(alpha, acc, beta * c);
+
+    /// <summary>The activation of an epilogue, as the backends' leaky ReLU computes it (ReLU is slope 0).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static float Activate(float x, float slope) => x > 0 ? x : slope * x;
 
     // ------------------------------------------------------------------------------------------------ packing helpers
 
@@ -550,12 +640,27 @@ internal static unsafe class Sgemm
         public nint Ys;
         public int T, K, Chunk;
         public float Alpha, Beta;
+        public float* Bias;        // an epilogue's bias of output t at Bias[t·BiasStride], or null
+        public nint BiasStride;
+        public float* Post;        // an epilogue's f(y(t)) at Post[t·PostStride], or null
+        public nint PostStride;
+        public float Slope;
+
+        /// <summary>Stores output t: alpha·sum, fma(alpha, sum, beta·y), or fma(alpha, sum, bias), then f into Post.</summary>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public readonly void Finish(int t, float sum)
+        {
+            float* y = Y + t * Ys;
+            float v = Bias != null ? MathF.FusedMultiplyAdd(Alpha, sum, Bias[t * BiasStride]) : Update(*y, sum, Alpha, Beta);
+            *y = v;
+            if (Post != null) Post[t * PostStride] = Activate(v, Slope);
+        }
     }
 
     private static void MatrixVector(bool transA, bool transB, int m, int n, int k, float alpha,
-        float* a, nint lda, float* b, nint ldb, float beta, float* c, nint ldc, int degree)
+        float* a, nint lda, float* b, nint ldb, float beta, float* c, nint ldc, in Epilogue epilogue, int degree)
     {
-        var job = new VectorJob { K = k, Alpha = alpha, Beta = beta, Y = c };
+        var job = new VectorJob { K = k, Alpha = alpha, Beta = beta, Y = c, Bias = epilogue.Bias, Post = epilogue.Post, Slope = epilogue.Slope };
         float* v;
         nint vs;
         if (n == 1)
@@ -563,6 +668,8 @@ internal static unsafe class Sgemm
             // Outputs run down column 0 of C; the matrix is op(A), the vector op(B)(·, 0).
             job.T = m;
             job.Ys = ldc;
+            job.BiasStride = 0;             // every output is column 0
+            job.PostStride = epilogue.Ldp;
             job.X = a;
             job.Ts = transA ? 1 : lda;
             job.Ps = transA ? lda : 1;
@@ -574,6 +681,8 @@ internal static unsafe class Sgemm
             // m == 1: outputs run along row 0 of C; the matrix is op(B)ᵀ, the vector op(A)(0, ·).
             job.T = n;
             job.Ys = 1;
+            job.BiasStride = 1;
+            job.PostStride = 1;
             job.X = b;
             job.Ts = transB ? ldb : 1;
             job.Ps = transB ? 1 : ldb;
@@ -614,18 +723,10 @@ internal static unsafe class Sgemm
             for (; t + 8 <= t1; t += 8)
             {
                 var sums = Dot8(job.X + t * job.Ts, job.Ts, job.V, job.K);
-                for (int j = 0; j < 8; j++)
-                {
-                    float* y = job.Y + (t + j) * job.Ys;
-                    *y = Update(*y, sums.GetElement(j), job.Alpha, job.Beta);
-                }
+                for (int j = 0; j < 8; j++) job.Finish(t + j, sums.GetElement(j));
             }
         }
-        for (; t < t1; t++)
-        {
-            float* y = job.Y + t * job.Ys;
-            *y = Update(*y, Dot(job.X + t * job.Ts, job.V, job.K), job.Alpha, job.Beta);
-        }
+        for (; t < t1; t++) job.Finish(t, Dot(job.X + t * job.Ts, job.V, job.K));
     }
 
     /// <summary>Σ_p x[r·ld + p]·v[p] for rows r = 0..7: 16-wide FMAs, 4-wide ones for the remainder, one transpose-and-add reduction, then a scalar tail of at most 3.</summary>
@@ -712,11 +813,7 @@ internal static unsafe class Sgemm
             }
             for (; x < count; x++) acc[x] = MathF.FusedMultiplyAdd(row[x], vp, acc[x]); // same fused rounding as the vector lanes
         }
-        for (int x = 0; x < count; x++)
-        {
-            float* y = job.Y + (t0 + x) * job.Ys;
-            *y = Update(*y, acc[x], job.Alpha, job.Beta);
-        }
+        for (int x = 0; x < count; x++) job.Finish(t0 + x, acc[x]);
     }
 
     /// <summary>Σ x[i]·y[i] with four vector accumulators; a fixed order for a given n, so deterministic.</summary>
