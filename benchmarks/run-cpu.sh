@@ -2,7 +2,9 @@
 # Runs the CPU benchmark suite (FinGen vs TorchSharp, BenchmarkDotNet) and writes benchmarks/results/<machine>.md:
 # the machine (CPU identity and microarchitecture, SIMD execution, caches, measured FMA peak), date, commit, machine
 # load before and after, the parity check, a headline table, the spread of the GAN and VAE step ratios over repeated
-# runs, bulk scenario generation end to end, and BenchmarkDotNet's GitHub-markdown tables. See benchmarks/results/README.md.
+# runs, bulk scenario generation end to end, and BenchmarkDotNet's GitHub-markdown tables; then
+# benchmarks/results/<machine>-profile.md (profile_cpu.py: each step op by op, against the targets and the FMA peak).
+# See benchmarks/results/README.md.
 #
 #   benchmarks/run-cpu.sh                      # the whole suite, BenchmarkDotNet's default job (~40 min on 2 cores)
 #   benchmarks/run-cpu.sh --job short          # quick and rough: for checking, not for results
@@ -128,3 +130,12 @@ threads=$(sed -n 's/.*steps, \([0-9]*\) threads.*/\1/p' "$work/parity.txt")
 } > "$results"
 
 echo "== wrote $results"
+
+# Where each step's time goes, op by op, held against the targets and the FMA peak of the run above (needs its step
+# classes and FMA rows, so only after a run that had them).
+if [ -f "$work/results/FinGen.Benchmarks.GanStepBenchmarks-report-github.md" ] && [ -f "$work/results/FinGen.Benchmarks.SgemmBenchmarks-report-github.md" ]; then
+  echo "== where the time of a step goes (fingen bench --profile)"
+  python3 "$repo/benchmarks/profile_cpu.py" "$fingen" "$machine" > "$work/profile.md"
+  cp "$work/profile.md" "$repo/benchmarks/results/$machine-profile.md"
+  echo "== wrote $repo/benchmarks/results/$machine-profile.md"
+fi
