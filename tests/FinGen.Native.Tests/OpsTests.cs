@@ -154,6 +154,30 @@ public sealed class OpsTests
         });
     }
 
+    /// <summary>Big fills and copies are cut over the workers: every element, none beyond, and overlapping copies as memmove.</summary>
+    [TestCase(1, 5)]
+    [TestCase(3, 70_001)]
+    [TestCase(64, 784)]
+    [TestCase(2, 65_536)]
+    public unsafe void SimdFillAndCopyCoverEveryElement(int rows, int cols)
+    {
+        using var backend = new CpuSimdBackend(2);
+        var rng = new System.Random(rows + cols);
+        using var source = Buffer.Random(rows, cols, rng);
+        using var destination = Buffer.Random(rows + 1, cols, rng);
+        var last = destination.Span[(rows * cols)..].ToArray();
+        var inside = new Tensor(destination.T.Data, rows, cols);
+        backend.Fill(inside, 0.375f);
+        Assert.That(inside.Span.ToArray(), Has.All.EqualTo(0.375f));
+        backend.Copy(source.T, inside);
+        Assert.That(inside.Span.ToArray(), Is.EqualTo(source.Span.ToArray()));
+        Assert.That(destination.Span[(rows * cols)..].ToArray(), Is.EqualTo(last), "nothing written past the tensor");
+        // Overlapping: shift the whole buffer by one row, as memmove would.
+        var before = destination.Span.ToArray();
+        backend.Copy(new Tensor(destination.T.Data, rows, cols), new Tensor(destination.T.Data + cols, rows, cols));
+        Assert.That(destination.Span[cols..].ToArray(), Is.EqualTo(before[..(rows * cols)]));
+    }
+
     private static void ActivationOpsForward(IBackend backend, Models.Activation activation, Buffer pre, Buffer post)
     {
         switch (activation)

@@ -20,9 +20,9 @@ public unsafe class CpuReferenceBackend : IBackend
 
     public void Download(Tensor source, Span<float> destination) => source.Span.CopyTo(destination);
 
-    public void Fill(Tensor destination, float value) => destination.Span.Fill(value);
+    public virtual void Fill(Tensor destination, float value) => destination.Span.Fill(value);
 
-    public void Copy(Tensor source, Tensor destination)
+    public virtual void Copy(Tensor source, Tensor destination)
     {
         if (source.Length != destination.Length) Throw.Argument($"copy {source} into {destination}: lengths differ");
         source.Span.CopyTo(destination.Span);

@@ -26,6 +26,58 @@ public sealed unsafe class CpuSimdBackend : CpuReferenceBackend
 
     public int Threads => _threads;
 
+    /// <summary>
+    /// A step zeroes both networks' gradients (~1 MB at the seed sizes) and copies batches of activations: on one
+    /// core that is memory bandwidth left unused, so big ones are cut into <see cref="MemoryChunk"/>-float pieces
+    /// spread over the workers (the values are the same however they are cut).
+    /// </summary>
+    public override void Fill(Tensor destination, float value)
+    {
+        if (destination.Length < 2 * MemoryChunk || _threads == 1)
+        {
+            base.Fill(destination, value);
+            return;
+        }
+        var job = new MemoryJob { Destination = destination.Data, Length = destination.Length, Value = value };
+        CpuWorkers.For((int)((job.Length + MemoryChunk - 1) / MemoryChunk), &FillTask, &job, _threads);
+    }
+
+    public override void Copy(Tensor source, Tensor destination)
+    {
+        bool overlap = source.Data < destination.Data + destination.Length && destination.Data < source.Data + source.Length;
+        if (source.Length != destination.Length || source.Length < 2 * MemoryChunk || _threads == 1 || overlap)
+        {
+            base.Copy(source, destination); // which refuses lengths that differ, and moves overlapping ranges as memmove does
+            return;
+        }
+        var job = new MemoryJob { Source = source.Data, Destination = destination.Data, Length = destination.Length };
+        CpuWorkers.For((int)((job.Length + MemoryChunk - 1) / MemoryChunk), &CopyTask, &job, _threads);
+    }
+
+    private const int MemoryChunk = 32 * 1024; // floats: 128 KB a piece
+
+    private struct MemoryJob
+    {
+        public float* Source, Destination;
+        public long Length;
+        public float Value;
+    }
+
+    private static void FillTask(int chunk, void* state)
+    {
+        var job = (MemoryJob*)state;
+        long i = (long)chunk * MemoryChunk;
+        new Span<float>(job->Destination + i, (int)Math.Min(MemoryChunk, job->Length - i)).Fill(job->Value);
+    }
+
+    private static void CopyTask(int chunk, void* state)
+    {
+        var job = (MemoryJob*)state;
+        long i = (long)chunk * MemoryChunk;
+        int n = (int)Math.Min(MemoryChunk, job->Length - i);
+        new ReadOnlySpan<float>(job->Source + i, n).CopyTo(new Span<float>(job->Destination + i, n));
+    }
+
     /// <summary>The bias is added as SGEMM stores each tile (<see cref="Sgemm.MultiplyBias"/>): no broadcast pass, no re-read of y.</summary>
     public override void LinearForward(Tensor x, Tensor weight, Tensor bias, Tensor y)
     {
