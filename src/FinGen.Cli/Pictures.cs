@@ -74,7 +74,7 @@ internal static class Pictures
 
     /// <summary>What the real rows are: training windows in the model's encoding, of residuals when a volatility filter made them.</summary>
     internal static string RealWindows(IImageEncoding encoding, IReadOnlyDictionary<string, string> metadata) =>
-        $"real training windows ({encoding.Name}{(VolatilityFilter.FromMetadata(metadata) is null ? "" : ", GJR-GARCH residuals")})";
+        $"real training windows ({encoding.Name}{(VolatilityFilter.FromMetadata(metadata) is { } filter ? $", {VolatilityFilter.Title(filter.Kind)} residuals" : "")})";
 
     /// <summary>Generated images then real ones, one grid's cells: the real ones below, in as many rows.</summary>
     internal static float[] GeneratedAboveReal(ReadOnlySpan<float> generated, ReadOnlySpan<float> real)
@@ -144,11 +144,11 @@ internal static class Pictures
         for (int p = 0; p < paths; p++)
         {
             var returns = new float[WindowsPerPath * length];
-            double variance = filter?.NextVariance ?? 0;
+            var state = filter?.Start ?? default;
             for (int w = 0; w < WindowsPerPath; w++)
             {
                 encoding.Decode(samples.Slice((p * WindowsPerPath + w) * size, size), window);
-                if (filter is not null) variance = filter.Recolour(variance, window, window);
+                if (filter is not null) state = filter.Recolour(state, window, window);
                 window.CopyTo(returns, w * length);
             }
             var line = plot.Add.Signal(MarketImages.Prices(s0, Array.ConvertAll(returns, r => (double)r)));
