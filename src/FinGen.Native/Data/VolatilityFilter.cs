@@ -80,7 +80,14 @@ public sealed record VolatilityFilter(IVolatilityRecursion Recursion, Volatility
     /// first day (rₜ = μ + σₜzₜ, the next state by the recursion), writing <paramref name="returns"/>; returns the state of the next day.
     /// </summary>
     public VolatilityState Recolour(VolatilityState state, ReadOnlySpan<float> z, Span<float> returns) =>
-        VolatilityRecursion.Recolour(Recursion, state, z, returns);
+        // A type switch, so the per-day recursion of a path is a direct (inlinable) call on the struct, not an
+        // interface call on a boxed copy: `fingen sample` runs it once per generated day.
+        Recursion switch
+        {
+            GjrGarchParameters p => VolatilityRecursion.Recolour(p, state, z, returns),
+            ComponentGjrGarchParameters p => VolatilityRecursion.Recolour(p, state, z, returns),
+            var other => VolatilityRecursion.Recolour(other, state, z, returns),
+        };
 
     /// <summary>The standardized residuals of <paramref name="returns"/> under this filter's recursion, started at their sample variance.</summary>
     public double[] StandardizedResiduals(ReadOnlySpan<double> returns) => VolatilityRecursion.StandardizedResiduals(Recursion, returns);
