@@ -77,15 +77,15 @@ internal static class EvalCommand
                 ? DataSets.ConditionalReturnPaths(sampler, encoding, condition, train, pathCount, heldOut.Length, seedValue, filter)
                 : DataSets.ReturnPaths(sampler, encoding, pathCount, heldOut.Length, seedValue, filter, days);
             // The model's conditional forecasts re-colour its own generated residual windows from each day's filtered
-            // variance; a model without a filter cannot condition on the past, so its scenarios are its windows' returns.
+            // state; a model without a filter cannot condition on the past, so its scenarios are its windows' returns.
             // A conditional model draws each day's scenarios given the real history before that day instead.
             var windows = sampler.Condition is null ? DataSets.DecodedWindows(sampler, encoding, ConditionalPool, seedValue ^ 0xC0D1_7105UL) : [];
             // An h-day scenario always takes h consecutive days of one generated window, whatever --path-days says about the
             // long paths: on the validation splits the windows' joint shape gave better 10-day forecasts than independent
             // days, while over a whole held-out period its spurious tail clustering compounds (benchmarks/results/quality.md).
             var modelConditional = sampler.Condition is { } given
-                ? new ConditionalSource(modelName, filter?.Parameters, null) { Conditioned = new DataSets.ConditionalWindows(sampler, encoding, given, filter) }
-                : new ConditionalSource(modelName, filter?.Parameters, Innovations.Windows(windows, encoding.WindowLength));
+                ? new ConditionalSource(modelName, filter?.Recursion, null) { Conditioned = new DataSets.ConditionalWindows(sampler, encoding, given, filter) }
+                : new ConditionalSource(modelName, filter?.Recursion, Innovations.Windows(windows, encoding.WindowLength));
             EvaluationReport report;
             try
             {
@@ -101,7 +101,7 @@ internal static class EvalCommand
             // Collapse diagnostics of the model's windows against the real windows of what it learned (residuals when filtered).
             if (encoding.WindowLength >= CollapseCheck.MaxLag + 2)
                 report.Collapse = CollapseCheck.Compute(windows.AsSpan(0, Math.Min(windows.Length, 20_000 * encoding.WindowLength)),
-                    filter is null ? train : GjrGarch.StandardizedResiduals(filter.Parameters, train), encoding.WindowLength, seedValue);
+                    filter is null ? train : filter.StandardizedResiduals(train), encoding.WindowLength, seedValue);
 
             using var folder = OutputFolder.Open(outDir, "--out");
             var provenance = new Dictionary<string, string>

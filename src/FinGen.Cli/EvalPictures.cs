@@ -209,7 +209,7 @@ internal static class EvalPictures
     internal static float[] TrainingImages(IImageEncoding encoding, double[] train, VolatilityFilter? filter, int count)
     {
         int length = encoding.WindowLength, size = encoding.Height * encoding.Width;
-        var learned = filter is null ? train : GjrGarch.StandardizedResiduals(filter.Parameters, train);
+        var learned = filter is null ? train : filter.StandardizedResiduals(train);
         var trained = encoding is CalibratedEncoding calibrated ? calibrated.Inner : encoding;
         int stride = TrainingImageStride(learned.Length, length, count);
         var images = new float[count * size];

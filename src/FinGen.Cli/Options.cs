@@ -115,8 +115,8 @@ internal sealed class DataOptionFlags
 
     public Option<string?> Filter { get; } = new Option<string?>("--filter")
     {
-        Description = "volatility filter: gjr-garch (the default for price data: a GJR-GARCH(1,1)-t fitted on the training returns standardizes them, the model learns the residuals, and generated residuals are re-coloured along each path, so volatility memory and leverage carry across windows) or none (windows of returns, each on its own)",
-    }.AcceptOnlyFromAmong("none", VolatilityFilter.GjrGarchName);
+        Description = "volatility filter: gjr-garch (the default for price data: a GJR-GARCH(1,1)-t fitted on the training returns standardizes them, the model learns the residuals, and generated residuals are re-coloured along each path, so volatility memory and leverage carry across windows), component-gjr-garch (the same with a component GJR-GARCH(1,1)-t, Engle & Lee 1999: the variance reverts to a slowly moving long-run level, a longer volatility memory) or none (windows of returns, each on its own)",
+    }.AcceptOnlyFromAmong("none", VolatilityFilter.GjrGarchName, VolatilityFilter.ComponentGjrGarchName);
 
     public Option<string?> Condition { get; } = new Option<string?>("--condition")
     {

@@ -74,7 +74,7 @@ internal static class Pictures
 
     /// <summary>What the real rows are: training windows in the model's encoding, of residuals when a volatility filter made them.</summary>
     internal static string RealWindows(IImageEncoding encoding, IReadOnlyDictionary<string, string> metadata) =>
-        $"real training windows ({encoding.Name}{(VolatilityFilter.FromMetadata(metadata) is null ? "" : ", GJR-GARCH residuals")})";
+        $"real training windows ({encoding.Name}{(VolatilityFilter.FromMetadata(metadata) is { } filter ? $", {VolatilityFilter.Title(filter.Kind)} residuals" : "")})";
 
     /// <summary>Generated images then real ones, one grid's cells: the real ones below, in as many rows.</summary>
     internal static float[] GeneratedAboveReal(ReadOnlySpan<float> generated, ReadOnlySpan<float> real)
@@ -86,29 +86,45 @@ internal static class Pictures
         return cells;
     }
 
-    /// <summary>A grid of ⌈√count⌉ columns of <paramref name="height"/>×<paramref name="width"/> grayscale images, one pixel gap between them.</summary>
+    /// <summary>
+    /// A grid of ⌈√count⌉ columns of <paramref name="height"/>×<paramref name="width"/> grayscale images, one white pixel
+    /// between them. A flat image (a 1×28 window of the raw encoding) is drawn with each row repeated until the cell is
+    /// about a quarter as tall as wide, so that the strips are strips and the gaps thin white lines, not black bands
+    /// as tall as the strips themselves.
+    /// </summary>
     /// <param name="replace">True for a run's own picture (rewritten when the run is resumed); false for a path the user named.</param>
     public static void SaveGrid(string path, ReadOnlySpan<float> samples, int count, int height, int width, string title, bool replace, string? option = null)
     {
-        int columns = (int)Math.Ceiling(Math.Sqrt(count));
-        int rows = (count + columns - 1) / columns;
-        int cellHeight = height + 1, cellWidth = width + 1, size = height * width;
-        var pixels = new double[rows * cellHeight - 1, columns * cellWidth - 1];
-        for (int s = 0; s < count; s++)
-        {
-            int top = s / columns * cellHeight, left = s % columns * cellWidth;
-            for (int y = 0; y < height; y++)
-                for (int x = 0; x < width; x++)
-                    pixels[top + y, left + x] = samples[s * size + y * width + x];
-        }
+        var pixels = GridPixels(samples, count, height, width);
         var plot = new Plot();
         var heatmap = plot.Add.Heatmap(pixels);
         heatmap.Colormap = new ScottPlot.Colormaps.Grayscale();
         heatmap.ManualRange = new ScottPlot.Range(0, 1);
+        heatmap.NaNCellColor = ScottPlot.Colors.White;
         plot.Axes.Frameless();
         plot.HideGrid();
         plot.Title(title);
         Save(plot, path, 720, 760, replace, option);
+    }
+
+    /// <summary>The heatmap of <see cref="SaveGrid"/>: the images' values, NaN in the gaps (drawn white).</summary>
+    internal static double[,] GridPixels(ReadOnlySpan<float> samples, int count, int height, int width)
+    {
+        int columns = (int)Math.Ceiling(Math.Sqrt(count));
+        int rows = (count + columns - 1) / columns;
+        int repeat = Math.Max(1, width / (4 * height));
+        int cellHeight = height * repeat + 1, cellWidth = width + 1, size = height * width;
+        var pixels = new double[rows * cellHeight - 1, columns * cellWidth - 1];
+        for (int y = 0; y < pixels.GetLength(0); y++)
+            for (int x = 0; x < pixels.GetLength(1); x++) pixels[y, x] = double.NaN;
+        for (int s = 0; s < count; s++)
+        {
+            int top = s / columns * cellHeight, left = s % columns * cellWidth;
+            for (int y = 0; y < height * repeat; y++)
+                for (int x = 0; x < width; x++)
+                    pixels[top + y, left + x] = samples[s * size + y / repeat * width + x];
+        }
+        return pixels;
     }
 
     /// <summary>
@@ -128,11 +144,11 @@ internal static class Pictures
         for (int p = 0; p < paths; p++)
         {
             var returns = new float[WindowsPerPath * length];
-            double variance = filter?.NextVariance ?? 0;
+            var state = filter?.Start ?? default;
             for (int w = 0; w < WindowsPerPath; w++)
             {
                 encoding.Decode(samples.Slice((p * WindowsPerPath + w) * size, size), window);
-                if (filter is not null) variance = filter.Recolour(variance, window, window);
+                if (filter is not null) state = filter.Recolour(state, window, window);
                 window.CopyTo(returns, w * length);
             }
             var line = plot.Add.Signal(MarketImages.Prices(s0, Array.ConvertAll(returns, r => (double)r)));

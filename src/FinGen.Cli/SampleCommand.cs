@@ -192,7 +192,7 @@ internal static class SampleCommand
     /// <summary>
     /// Draws and writes <paramref name="count"/> samples a chunk at a time, so memory stays bounded whatever the count;
     /// a chunk's samples are decoded on every core (a GASF decode is a least-squares fit, far dearer than the draw).
-    /// A filtered model's window is re-coloured from the filter's start variance, as the first window of a path.
+    /// A filtered model's window is re-coloured from the filter's start state, as the first window of a path.
     /// A conditional model's windows are drawn given the condition of the last training days.
     /// </summary>
     private static void WriteCsv(SepWriter writer, Sampler sampler, int count, ulong seed, IImageEncoding? encoding)
@@ -225,7 +225,7 @@ internal static class SampleCommand
                     {
                         var window = decoded.AsSpan(s * columns, columns);
                         encoding.Decode(chunk.AsSpan(s * width, width), window);
-                        filter?.Recolour(filter.NextVariance, window, window);
+                        filter?.Recolour(filter.Start, window, window);
                     });
                 }
                 catch (AggregateException e) when (e.InnerExceptions.Count > 0)

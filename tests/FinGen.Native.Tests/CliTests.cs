@@ -221,6 +221,22 @@ public sealed class CliTests
     }
 
     [Test]
+    public void TheComponentFilterIsStoredInTheCheckpointAndDrivesEval()
+    {
+        var run = Fingen("train", "--filter", "component-gjr-garch", "--steps", "3", "--out", In("cgarch"));
+        Assert.That(run.Code, Is.Zero, run.Error);
+        var metadata = Checkpoint.Read(In("cgarch/checkpoint.safetensors")).Data;
+        Assert.That(metadata[FinGen.Native.Data.VolatilityFilter.KindKey], Is.EqualTo("component-gjr-garch"));
+        var filter = FinGen.Native.Data.VolatilityFilter.FromMetadata(metadata)!;
+        Assert.That(filter.Recursion, Is.TypeOf<ComponentGjrGarchParameters>());
+        Assert.That(filter.Start.LongRunVariance, Is.GreaterThan(0));
+        var eval = Fingen("eval", "--checkpoint", In("cgarch/checkpoint.safetensors"), "--paths", "4", "--out", In("cgarch-eval"));
+        Assert.That(eval.Code, Is.Zero, eval.Error);
+        Assert.That(File.ReadAllText(In("cgarch-eval/report.md")), Does.Contain("## Conditional VaR and ES forecasts"));
+        AssertOneLineError(Fingen("train", "--filter", "component", "--out", In("bad")), "'component' not recognized. Must be one of: 'none' 'gjr-garch' 'component-gjr-garch'");
+    }
+
+    [Test]
     public void EvalWritesTheReportAndPlotsForAPriceModel()
     {
         string checkpoint = Path.Combine(TrainSmall(steps: 3), "checkpoint.safetensors");

@@ -353,9 +353,9 @@ public sealed class ConditionalGanTests
         var five = new double[16 * 5];
         var twelve = new double[16 * 12];
         var again = new double[16 * 12];
-        windows.Draw(history, 1e-4, 16, 5, seed: 3, five);
-        windows.Draw(history, 1e-4, 16, 12, seed: 3, twelve);
-        windows.Draw(history, 1e-4, 16, 12, seed: 3, again);
+        windows.Draw(history, new VolatilityState(1e-4, 0), 16, 5, seed: 3, five);
+        windows.Draw(history, new VolatilityState(1e-4, 0), 16, 12, seed: 3, twelve);
+        windows.Draw(history, new VolatilityState(1e-4, 0), 16, 12, seed: 3, again);
         Assert.That(again, Is.EqualTo(twelve));
         Assert.That(twelve.All(double.IsFinite));
         for (int k = 0; k < 16; k++) Assert.That(twelve.AsSpan(k * 12, 5).ToArray(), Is.EqualTo(five.AsSpan(k * 5, 5).ToArray()), $"scenario {k}'s first window");
@@ -368,7 +368,7 @@ public sealed class ConditionalGanTests
     {
         public readonly System.Collections.Concurrent.ConcurrentBag<(int Length, double Last)> Calls = [];
 
-        public override void Draw(ReadOnlySpan<double> history, double variance, int count, int horizon, ulong seed, Span<double> z)
+        public override void Draw(ReadOnlySpan<double> history, VolatilityState state, int count, int horizon, ulong seed, Span<double> z)
         {
             Calls.Add((history.Length, history[^1]));
             var cursor = new PhiloxCursor(seed, EvaluationStreams.ConditionalScenarios);
@@ -379,7 +379,7 @@ public sealed class ConditionalGanTests
     /// <summary>Innovations that are gains on some days: a broken conditional generator.</summary>
     sealed class GainsOnEvenDays : ConditionedInnovations
     {
-        public override void Draw(ReadOnlySpan<double> history, double variance, int count, int horizon, ulong seed, Span<double> z)
+        public override void Draw(ReadOnlySpan<double> history, VolatilityState state, int count, int horizon, ulong seed, Span<double> z)
         {
             var cursor = new PhiloxCursor(seed, EvaluationStreams.ConditionalScenarios);
             for (int i = 0; i < z.Length; i++) z[i] = 0.01 * cursor.NextStandardizedStudentT(6) + (history.Length % 2 == 0 ? 0.1 : 0);

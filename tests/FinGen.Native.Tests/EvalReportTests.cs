@@ -153,6 +153,33 @@ public sealed class EvalReportTests
     }
 
     [Test]
+    public void FlatImagesAreDrawnAsStripsWithWhiteGapsNotBlackBands()
+    {
+        // Five 1×28 windows: a 3-column grid, each strip's row repeated 7 times (28 / (4·1)), gaps NaN (white).
+        var random = new System.Random(5);
+        var samples = Enumerable.Range(0, 5 * 28).Select(_ => (float)random.NextDouble()).ToArray();
+        var pixels = Pictures.GridPixels(samples, 5, 1, 28);
+        Assert.That(pixels.GetLength(0), Is.EqualTo(2 * 8 - 1));
+        Assert.That(pixels.GetLength(1), Is.EqualTo(3 * 29 - 1));
+        for (int s = 0; s < 5; s++)
+            for (int y = 0; y < 7; y++)
+                for (int x = 0; x < 28; x++)
+                    Assert.That(pixels[s / 3 * 8 + y, s % 3 * 29 + x], Is.EqualTo(samples[s * 28 + x]), $"sample {s} row {y} column {x}");
+        Assert.Multiple(() =>
+        {
+            for (int x = 0; x < pixels.GetLength(1); x++) Assert.That(pixels[7, x], Is.NaN, $"gap row, column {x}");
+            for (int y = 0; y < pixels.GetLength(0); y++) Assert.That(pixels[y, 28], Is.NaN, $"gap column, row {y}");
+            for (int y = 8; y < 15; y++)
+                for (int x = 2 * 29; x < 3 * 29 - 1; x++) Assert.That(pixels[y, x], Is.NaN, "the grid's empty last cell");
+        });
+        // Square images are drawn as they are.
+        var square = Enumerable.Range(0, 4 * 9).Select(_ => (float)random.NextDouble()).ToArray();
+        var grid = Pictures.GridPixels(square, 4, 3, 3);
+        Assert.That((grid.GetLength(0), grid.GetLength(1)), Is.EqualTo((7, 7)));
+        Assert.That(grid[4 + 2, 4 + 1], Is.EqualTo(square[3 * 9 + 2 * 3 + 1]));
+    }
+
+    [Test]
     public void TheHistogramBreaksAtEmptyBinsInsteadOfBridgingThem()
     {
         // Six bins of 0.01 from -0.05: returns in bins 0, 1 and 4 (bins 2 and 3 are empty, as a crash's tail often is),

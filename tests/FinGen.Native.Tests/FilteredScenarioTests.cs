@@ -91,14 +91,14 @@ public sealed class FilteredScenarioTests
         var encoding = DataSets.EncodingOf(data.Metadata)!;
         var filter = VolatilityFilter.FromMetadata(data.Metadata)!;
         var (train, _) = DataSets.SplitReturns(panel.Series(0));
-        var variances = GjrGarch.ConditionalVariances(filter.Parameters, train);
+        var variances = GjrGarch.ConditionalVariances((GjrGarchParameters)filter.Recursion, train);
         // The pipeline filters the float returns it windows, so the two agree to float precision.
-        Assert.That(filter.NextVariance, Is.EqualTo(variances[^1]).Within(1e-5 * variances[^1]));
+        Assert.That(filter.Start.Variance, Is.EqualTo(variances[^1]).Within(1e-5 * variances[^1]));
         var window = new float[encoding.WindowLength];
         foreach (int k in new[] { 0, 2000, data.Count - 1 })
         {
             encoding.Decode(data.Row(k), window);
-            filter.Recolour(variances[k], window, window);
+            filter.Recolour(filter.Recursion.Start(variances[k]), window, window);
             for (int i = 0; i < window.Length; i++)
                 Assert.That(window[i], Is.EqualTo(train[k + i]).Within(2e-5 + 1e-3 * Math.Abs(train[k + i])), $"window {k}, day {i}");
         }

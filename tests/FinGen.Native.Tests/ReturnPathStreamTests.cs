@@ -157,11 +157,11 @@ public sealed class ReturnPathStreamTests
             for (int p = 0; p < paths; p++)
             {
                 result[p] = new double[length];
-                double variance = filter?.NextVariance ?? 0;
+                var state = filter?.Start ?? default;
                 for (int w = 0; w < perPath; w++)
                 {
                     encoding.Decode(samples.AsSpan((p * perPath + w) * size, size), decoded);
-                    if (filter is not null) variance = filter.Recolour(variance, decoded, decoded);
+                    if (filter is not null) state = filter.Recolour(state, decoded, decoded);
                     for (int i = 0; i < window && w * window + i < length; i++) result[p][w * window + i] = decoded[i];
                 }
             }
@@ -182,7 +182,7 @@ public sealed class ReturnPathStreamTests
             for (int p = 0; p < paths; p++)
             {
                 var z = pool.AsSpan(p * perPath * window, length);
-                if (filter is not null) filter.Recolour(filter.NextVariance, z, day);
+                if (filter is not null) filter.Recolour(filter.Start, z, day);
                 else z.CopyTo(day);
                 result[p] = Array.ConvertAll(day, v => (double)v);
             }

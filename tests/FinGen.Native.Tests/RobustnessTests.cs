@@ -285,7 +285,7 @@ public sealed class RobustnessTests
             encoding.Decode(all.AsSpan(s * sampler.SampleSize, sampler.SampleSize), decoded);
             // The default price model is filtered: a CSV window is re-coloured from the filter's start variance.
             var filter = FinGen.Native.Data.VolatilityFilter.FromMetadata(sampler.DataMetadata)!;
-            filter.Recolour(filter.NextVariance, decoded, decoded);
+            filter.Recolour(filter.Start, decoded, decoded);
             Assert.That(lines[s + 1], Is.EqualTo(string.Join(',', decoded.Select(v => v.ToString(CultureInfo.InvariantCulture)))), $"sample {s}");
         }
     }

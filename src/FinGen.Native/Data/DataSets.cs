@@ -1,4 +1,5 @@
 using System.Globalization;
+using FinGen.Native.Evaluation;
 using FinGen.Native.Models;
 using FinGen.Native.Training;
 
@@ -104,11 +105,11 @@ public static class DataSets
         var returnsOf = train.Select(t => Array.ConvertAll(t, v => (double)v)).ToArray();
         // With a filter the model learns each column's standardized residuals, not its returns.
         var filters = new List<VolatilityFilter>();
-        if (options.Filter == VolatilityFilterKind.GjrGarch)
+        if (options.Filter != VolatilityFilterKind.None)
         {
             for (int c = 0; c < columns; c++)
             {
-                var (filter, residuals) = VolatilityFilter.Fit(train[c], $"{panel.Source} column '{panel.Columns[c]}'");
+                var (filter, residuals) = VolatilityFilter.Fit(options.Filter, train[c], $"{panel.Source} column '{panel.Columns[c]}'");
                 filters.Add(filter);
                 train[c] = residuals;
             }
@@ -248,12 +249,12 @@ public static class DataSets
         int perPath = (length + window - 1) / window;
         // Each path's past: the last lookback real returns, then its own generated days.
         var past = new double[paths][];
-        var variances = new double[paths];
+        var states = new VolatilityState[paths];
         for (int p = 0; p < paths; p++)
         {
             past[p] = new double[lookback + perPath * window];
             history[^lookback..].CopyTo(past[p]);
-            variances[p] = filter?.NextVariance ?? 0;
+            states[p] = filter?.Start ?? default;
         }
         var conditions = new float[(long)paths * width];
         var samples = new float[(long)paths * size];
@@ -266,7 +267,7 @@ public static class DataSets
             for (int p = 0; p < paths; p++)
             {
                 encoding.Decode(samples.AsSpan(p * size, size), decoded);
-                if (filter is not null) variances[p] = filter.Recolour(variances[p], decoded, decoded);
+                if (filter is not null) states[p] = filter.Recolour(states[p], decoded, decoded);
                 for (int i = 0; i < window; i++) past[p][end + i] = decoded[i];
             }
         }
@@ -285,7 +286,7 @@ public static class DataSets
     public sealed class ConditionalWindows(Sampler sampler, IImageEncoding encoding, ConditionFeatures condition, VolatilityFilter? filter)
         : Evaluation.ConditionedInnovations
     {
-        public override void Draw(ReadOnlySpan<double> history, double variance, int count, int horizon, ulong seed, Span<double> z)
+        public override void Draw(ReadOnlySpan<double> history, VolatilityState state, int count, int horizon, ulong seed, Span<double> z)
         {
             int window = encoding.WindowLength, size = sampler.SampleSize, width = condition.Width, lookback = condition.Lookback;
             if (history.Length < lookback) Throw.User($"a conditional forecast needs {lookback} days of history, got {history.Length}");
@@ -294,8 +295,8 @@ public static class DataSets
             int span = lookback + (windows - 1) * window;
             var past = new double[(long)count * span];
             for (int k = 0; k < count; k++) history[^lookback..].CopyTo(past.AsSpan(k * span, lookback));
-            var variances = new double[count];
-            Array.Fill(variances, variance);
+            var states = new VolatilityState[count];
+            Array.Fill(states, state);
             var conditions = new float[(long)count * width];
             var samples = new float[(long)count * size];
             var decoded = new float[window];
@@ -312,7 +313,7 @@ public static class DataSets
                     encoding.Decode(samples.AsSpan(k * size, size), decoded);
                     for (int d = 0; d < window && w * window + d < horizon; d++) z[k * horizon + w * window + d] = decoded[d];
                     if (w == windows - 1) continue;
-                    if (filter is not null) variances[k] = filter.Recolour(variances[k], decoded, decoded);
+                    if (filter is not null) states[k] = filter.Recolour(states[k], decoded, decoded);
                     for (int d = 0; d < window; d++) past[k * span + lookback + w * window + d] = decoded[d];
                 }
             }

@@ -177,11 +177,11 @@ public sealed class ReturnPathStream
         ParallelFor(count, _timings, p =>
         {
             var row = _returns.AsSpan(p * Length, Length);
-            double variance = _filter?.NextVariance ?? 0;
+            var state = _filter?.Start ?? default;
             for (int w = 0; w < _perPath; w++)
             {
                 var window = _decoded.AsSpan((p * _perPath + w) * _window, _window);
-                if (_filter is not null) variance = _filter.Recolour(variance, window, window);
+                if (_filter is not null) state = _filter.Recolour(state, window, window);
                 int days = Math.Min(_window, Length - w * _window);
                 window[..days].CopyTo(row.Slice(w * _window, days));
             }
@@ -196,7 +196,7 @@ public sealed class ReturnPathStream
         {
             var z = _decoded.AsSpan((first - blockFirst + p) * _perPath * _window, Length);
             var row = _returns.AsSpan(p * Length, Length);
-            if (_filter is not null) _filter.Recolour(_filter.NextVariance, z, row);
+            if (_filter is not null) _filter.Recolour(_filter.Start, z, row);
             else z.CopyTo(row);
         });
     }

@@ -28,71 +28,100 @@ public enum VolatilityFilterKind
     /// path, so volatility clustering and leverage carry across windows (a generative filtered historical simulation).
     /// </summary>
     GjrGarch,
+    /// <summary>
+    /// As <see cref="GjrGarch"/> with a component GJR-GARCH(1,1)-t (<see cref="ComponentGjrGarchParameters"/>): the
+    /// variance reverts to a long-run level that itself moves slowly, a longer volatility memory than one GARCH decay rate.
+    /// </summary>
+    ComponentGjrGarch,
 }
 
 /// <summary>
-/// The filter of one price series: the fitted <see cref="Parameters"/> and <see cref="NextVariance"/>, σ² of the day
+/// The filter of one price series: the fitted <see cref="Recursion"/> and <see cref="Start"/>, its state on the day
 /// after the last training return, where generated paths start (as filtered historical simulation does).
 /// <see cref="Recolour"/> turns generated standardized residuals into returns.
 /// </summary>
-public sealed record VolatilityFilter(GjrGarchParameters Parameters, double NextVariance)
+public sealed record VolatilityFilter(IVolatilityRecursion Recursion, VolatilityState Start)
 {
     /// <summary>The metadata "filter" value of <see cref="VolatilityFilterKind.GjrGarch"/>.</summary>
     public const string GjrGarchName = "gjr-garch";
+    /// <summary>The metadata "filter" value of <see cref="VolatilityFilterKind.ComponentGjrGarch"/>.</summary>
+    public const string ComponentGjrGarchName = "component-gjr-garch";
     /// <summary>Metadata key: the filter's name (absent or <c>none</c> without one).</summary>
     public const string KindKey = "filter";
-    /// <summary>Metadata key: one parameter set per price column, <c>;</c>-separated, each "μ ω α γ β ν σ²next".</summary>
+    /// <summary>
+    /// Metadata key: one parameter set per price column, <c>;</c>-separated, each "μ ω α γ β ν σ²next" for
+    /// <c>gjr-garch</c>, "μ ω ρ φ α γ β ν σ²next qnext" for <c>component-gjr-garch</c>.
+    /// </summary>
     public const string ParametersKey = "filter_parameters";
 
+    /// <summary>Which filter this is.</summary>
+    public VolatilityFilterKind Kind => Recursion is ComponentGjrGarchParameters ? VolatilityFilterKind.ComponentGjrGarch : VolatilityFilterKind.GjrGarch;
+
     /// <summary>
-    /// Fits the filter on <paramref name="trainingReturns"/> and returns it with the standardized residuals of those
-    /// returns (what the model is trained on).
+    /// Fits a filter of <paramref name="kind"/> on <paramref name="trainingReturns"/> and returns it with the
+    /// standardized residuals of those returns (what the model is trained on).
     /// </summary>
-    public static (VolatilityFilter Filter, float[] Residuals) Fit(ReadOnlySpan<float> trainingReturns, string source)
+    public static (VolatilityFilter Filter, float[] Residuals) Fit(VolatilityFilterKind kind, ReadOnlySpan<float> trainingReturns, string source)
     {
+        if (kind == VolatilityFilterKind.None) Throw.Argument("no filter to fit", nameof(kind));
         var returns = new double[trainingReturns.Length];
         for (int i = 0; i < returns.Length; i++) returns[i] = trainingReturns[i];
-        GjrGarchFit fit;
-        try { fit = GjrGarch.Fit(returns); }
-        catch (FinGenException e) { throw new FinGenException($"{source}: --filter {GjrGarchName}: {e.Message}"); }
-        var variances = GjrGarch.ConditionalVariances(fit.Parameters, returns);
+        IVolatilityRecursion recursion;
+        try { recursion = kind == VolatilityFilterKind.GjrGarch ? GjrGarch.Fit(returns).Parameters : ComponentGjrGarch.Fit(returns).Parameters; }
+        catch (FinGenException e) { throw new FinGenException($"{source}: --filter {Name(kind)}: {e.Message}"); }
+        var states = VolatilityRecursion.States(recursion, returns);
         var residuals = new float[returns.Length];
-        for (int t = 0; t < returns.Length; t++) residuals[t] = (float)((returns[t] - fit.Parameters.Mu) / Math.Sqrt(variances[t]));
-        return (new VolatilityFilter(fit.Parameters, variances[^1]), residuals);
+        for (int t = 0; t < returns.Length; t++) residuals[t] = (float)((returns[t] - recursion.Mu) / Math.Sqrt(states[t].Variance));
+        return (new VolatilityFilter(recursion, states[^1]), residuals);
     }
 
     /// <summary>
-    /// Re-colours a path of standardized residuals <paramref name="z"/> from σ² = <paramref name="variance"/> of its
-    /// first day (rₜ = μ + σₜzₜ, σ²ₜ₊₁ by the recursion), writing <paramref name="returns"/>; returns σ² of the next day.
+    /// Re-colours a path of standardized residuals <paramref name="z"/> from the state <paramref name="state"/> of its
+    /// first day (rₜ = μ + σₜzₜ, the next state by the recursion), writing <paramref name="returns"/>; returns the state of the next day.
     /// </summary>
-    public double Recolour(double variance, ReadOnlySpan<float> z, Span<float> returns)
-    {
-        var p = Parameters;
-        for (int t = 0; t < z.Length; t++)
+    public VolatilityState Recolour(VolatilityState state, ReadOnlySpan<float> z, Span<float> returns) =>
+        // A type switch, so the per-day recursion of a path is a direct (inlinable) call on the struct, not an
+        // interface call on a boxed copy: `fingen sample` runs it once per generated day.
+        Recursion switch
         {
-            double r = p.Mu + Math.Sqrt(variance) * z[t];
-            returns[t] = (float)r;
-            variance = p.NextVariance(variance, r);
-        }
-        return variance;
-    }
+            GjrGarchParameters p => VolatilityRecursion.Recolour(p, state, z, returns),
+            ComponentGjrGarchParameters p => VolatilityRecursion.Recolour(p, state, z, returns),
+            var other => VolatilityRecursion.Recolour(other, state, z, returns),
+        };
+
+    /// <summary>The standardized residuals of <paramref name="returns"/> under this filter's recursion, started at their sample variance.</summary>
+    public double[] StandardizedResiduals(ReadOnlySpan<double> returns) => VolatilityRecursion.StandardizedResiduals(Recursion, returns);
 
     /// <summary>The <c>--filter</c> word of a kind.</summary>
-    public static string Name(VolatilityFilterKind kind) => kind == VolatilityFilterKind.GjrGarch ? GjrGarchName : "none";
+    public static string Name(VolatilityFilterKind kind) => kind switch
+    {
+        VolatilityFilterKind.GjrGarch => GjrGarchName,
+        VolatilityFilterKind.ComponentGjrGarch => ComponentGjrGarchName,
+        _ => "none",
+    };
 
-    /// <summary>Reads a <c>--filter</c> word: <c>none</c> or <c>gjr-garch</c>.</summary>
+    /// <summary>What a filter's residuals are called in a picture's caption.</summary>
+    public static string Title(VolatilityFilterKind kind) => kind == VolatilityFilterKind.ComponentGjrGarch ? "component GJR-GARCH" : "GJR-GARCH";
+
+    /// <summary>Reads a <c>--filter</c> word: <c>none</c>, <c>gjr-garch</c> or <c>component-gjr-garch</c>.</summary>
     public static VolatilityFilterKind ParseKind(string value) => value switch
     {
         "none" => VolatilityFilterKind.None,
         GjrGarchName => VolatilityFilterKind.GjrGarch,
-        _ => Throw.User<VolatilityFilterKind>($"--filter '{DataFiles.Show(value)}' is not one of none, {GjrGarchName}"),
+        ComponentGjrGarchName => VolatilityFilterKind.ComponentGjrGarch,
+        _ => Throw.User<VolatilityFilterKind>($"--filter '{DataFiles.Show(value)}' is not one of none, {GjrGarchName}, {ComponentGjrGarchName}"),
     };
 
     /// <summary>The <see cref="ParametersKey"/> value of one filter per column.</summary>
     public static string ToMetadata(IEnumerable<VolatilityFilter> filters) => string.Join(";", filters.Select(f =>
     {
-        var p = f.Parameters;
-        return string.Join(" ", new[] { p.Mu, p.Omega, p.Alpha, p.Gamma, p.Beta, p.Nu, f.NextVariance }.Select(v => v.ToString("R", CultureInfo.InvariantCulture)));
+        double[] values = f.Recursion switch
+        {
+            GjrGarchParameters p => [p.Mu, p.Omega, p.Alpha, p.Gamma, p.Beta, p.Nu, f.Start.Variance],
+            ComponentGjrGarchParameters p => [p.Mu, p.Omega, p.Rho, p.Phi, p.Alpha, p.Gamma, p.Beta, p.Nu, f.Start.Variance, f.Start.LongRunVariance],
+            _ => Throw.Argument<double[]>($"no metadata form for a {f.Recursion.GetType().Name} filter"),
+        };
+        return string.Join(" ", values.Select(v => v.ToString("R", CultureInfo.InvariantCulture)));
     }));
 
     /// <summary>
@@ -102,9 +131,9 @@ public sealed record VolatilityFilter(GjrGarchParameters Parameters, double Next
     public static VolatilityFilter? FromMetadata(IReadOnlyDictionary<string, string> metadata, int column = 0)
     {
         ArgumentNullException.ThrowIfNull(metadata);
-        if (!metadata.TryGetValue(KindKey, out var kind) || ParseKind(kind) == VolatilityFilterKind.None) return null;
+        if (!metadata.TryGetValue(KindKey, out var kindName) || ParseKind(kindName) is not (var kind and not VolatilityFilterKind.None)) return null;
         if (!metadata.TryGetValue(ParametersKey, out var text))
-            Throw.User($"data metadata: filter '{kind}' has no '{ParametersKey}'");
+            Throw.User($"data metadata: filter '{kindName}' has no '{ParametersKey}'");
         var sets = text.Split(';');
         if (column < 0 || column >= sets.Length)
             Throw.User($"data metadata: {ParametersKey} holds {English.Plural(sets.Length, "filter")}, none for column {column}");
@@ -113,10 +142,25 @@ public sealed record VolatilityFilter(GjrGarchParameters Parameters, double Next
         for (int i = 0; i < values.Length; i++)
             if (!double.TryParse(values[i], NumberStyles.Float, CultureInfo.InvariantCulture, out numbers[i]) || !double.IsFinite(numbers[i]))
                 Throw.User($"data metadata: {ParametersKey} value '{DataFiles.Show(values[i])}' is not a finite number");
-        if (numbers.Length != 7) Throw.User($"data metadata: {ParametersKey} needs 7 numbers per column (μ ω α γ β ν σ²), got {numbers.Length}");
-        var parameters = new GjrGarchParameters(numbers[0], numbers[1], numbers[2], numbers[3], numbers[4], numbers[5]);
-        parameters.Validate();
-        if (!(numbers[6] > 0)) Throw.User($"data metadata: {ParametersKey}: the start variance {numbers[6]} must be positive");
-        return new VolatilityFilter(parameters, numbers[6]);
+        IVolatilityRecursion recursion;
+        VolatilityState start;
+        if (kind == VolatilityFilterKind.GjrGarch)
+        {
+            if (numbers.Length != 7) Throw.User($"data metadata: {ParametersKey} needs 7 numbers per column (μ ω α γ β ν σ²), got {numbers.Length}");
+            var p = new GjrGarchParameters(numbers[0], numbers[1], numbers[2], numbers[3], numbers[4], numbers[5]);
+            recursion = p;
+            start = p.Start(numbers[6]);
+        }
+        else
+        {
+            if (numbers.Length != 10) Throw.User($"data metadata: {ParametersKey} needs 10 numbers per column (μ ω ρ φ α γ β ν σ² q), got {numbers.Length}");
+            recursion = new ComponentGjrGarchParameters(numbers[0], numbers[1], numbers[2], numbers[3], numbers[4], numbers[5], numbers[6], numbers[7]);
+            start = new VolatilityState(numbers[8], numbers[9]);
+        }
+        recursion.Validate();
+        if (!(start.Variance > 0)) Throw.User($"data metadata: {ParametersKey}: the start variance {start.Variance} must be positive");
+        if (kind == VolatilityFilterKind.ComponentGjrGarch && !(start.LongRunVariance > 0))
+            Throw.User($"data metadata: {ParametersKey}: the start long-run variance {start.LongRunVariance} must be positive");
+        return new VolatilityFilter(recursion, start);
     }
 }

@@ -77,23 +77,23 @@ public abstract class ConditionedInnovations
     /// Fills <paramref name="z"/> [<paramref name="count"/>, <paramref name="horizon"/>] with the first
     /// <paramref name="horizon"/> innovations of <paramref name="count"/> scenarios of the days after
     /// <paramref name="history"/> (every real return before the forecast day), from the Philox position of
-    /// <paramref name="seed"/>. <paramref name="variance"/> is the source filter's σ² of the forecast day (0 without a
+    /// <paramref name="seed"/>. <paramref name="state"/> is the source filter's state of the forecast day (zero without a
     /// filter), from which the forecast re-colours the innovations, so that a scenario longer than one generated window
     /// can condition its next window on the returns it has made. Called from many threads at once.
     /// </summary>
-    public abstract void Draw(ReadOnlySpan<double> history, double variance, int count, int horizon, ulong seed, Span<double> z);
+    public abstract void Draw(ReadOnlySpan<double> history, VolatilityState state, int count, int horizon, ulong seed, Span<double> z);
 }
 
 /// <summary>
 /// One source of conditional forecasts. With a <see cref="Filter"/>, each day's scenarios start from the filtered
-/// variance of that day (the filter run over every real return before it) and re-colour <see cref="Innovations"/>;
+/// state of that day (the filter run over every real return before it) and re-colour <see cref="Innovations"/>;
 /// without one, the innovations are the returns themselves (an unconditional generator). With
 /// <see cref="RollingWindow"/> the scenarios are the returns of the last that many real days (rolling historical
 /// simulation).
 /// </summary>
 /// With <see cref="Conditioned"/>, the innovations of day t are drawn given the real history before t (a conditional
 /// generator), and its 1-day forecasts are read from those scenarios.
-public sealed record ConditionalSource(string Name, GjrGarchParameters? Filter, Innovations? Innovations, int RollingWindow = 0)
+public sealed record ConditionalSource(string Name, IVolatilityRecursion? Filter, Innovations? Innovations, int RollingWindow = 0)
 {
     public ConditionedInnovations? Conditioned { get; init; }
 }
@@ -154,7 +154,7 @@ public static class ConditionalForecasts
             var valueAtRisk = new double[Levels.Length, Horizons.Length, days];
             var shortfall = new double[Levels.Length, Horizons.Length, days];
             var oneDayScenarios = new double[days][];
-            double[]? variances = source.Filter is { } filter ? FilteredVariances(filter, history, initialVariance, train.Length, days) : null;
+            VolatilityState[]? states = source.Filter is { } filter ? FilteredStates(filter, history, initialVariance, train.Length, days) : null;
             // A 1-day forecast is μ + σₜ·z, increasing in z, so its VaR and ES are exactly those of the innovations'
             // distribution scaled by σₜ: no sampling noise (which with 1,000 scenarios moves the FZ0 loss by more than
             // the differences between good sources). The h-day forecasts and the ES backtest's replications still draw.
@@ -175,20 +175,21 @@ public static class ConditionalForecasts
                 {
                     // Each scenario re-coloured from day t's filtered variance, as below, with innovations drawn given the past.
                     var block = new double[scenarios * maxHorizon];
-                    conditioned.Draw(history.AsSpan(0, train.Length + t), variances?[t] ?? 0, scenarios, maxHorizon,
+                    conditioned.Draw(history.AsSpan(0, train.Length + t), states?[t] ?? default, scenarios, maxHorizon,
                         seed + (ulong)sourceIndex * 0x9E3779B97F4A7C15UL + (ulong)t * 0xD1B54A32D192ED03UL, block);
                     for (int h = 0; h < Horizons.Length; h++) sums[h] = new double[scenarios];
                     for (int k = 0; k < scenarios; k++)
                     {
-                        double variance = variances?[t] ?? 0, sum = 0;
+                        var state = states?[t] ?? default;
+                        double sum = 0;
                         int next = 0;
                         for (int d = 0; d < maxHorizon; d++)
                         {
                             double r = block[k * maxHorizon + d];
                             if (source.Filter is { } p)
                             {
-                                r = p.Mu + Math.Sqrt(variance) * r;
-                                variance = p.NextVariance(variance, r);
+                                r = p.Mu + Math.Sqrt(state.Variance) * r;
+                                state = p.Next(state, r);
                             }
                             sum += r;
                             if (next < Horizons.Length && d + 1 == Horizons[next]) sums[next++][k] = sum;
@@ -204,15 +205,16 @@ public static class ConditionalForecasts
                     for (int k = 0; k < scenarios; k++)
                     {
                         innovations.Draw(ref cursor, z);
-                        double variance = variances?[t] ?? 0, sum = 0;
+                        var state = states?[t] ?? default;
+                        double sum = 0;
                         int next = 0;
                         for (int d = 0; d < maxHorizon; d++)
                         {
                             double r = z[d];
                             if (source.Filter is { } p)
                             {
-                                r = p.Mu + Math.Sqrt(variance) * z[d];
-                                variance = p.NextVariance(variance, r);
+                                r = p.Mu + Math.Sqrt(state.Variance) * z[d];
+                                state = p.Next(state, r);
                             }
                             sum += r;
                             if (next < Horizons.Length && d + 1 == Horizons[next]) sums[next++][k] = sum;
@@ -226,7 +228,7 @@ public static class ConditionalForecasts
                     {
                         if (Horizons[h] == 1 && oneDay is not null)
                         {
-                            double mu = source.Filter?.Mu ?? 0, sigma = source.Filter is null ? 1 : Math.Sqrt(variances![t]);
+                            double mu = source.Filter?.Mu ?? 0, sigma = source.Filter is null ? 1 : Math.Sqrt(states![t].Variance);
                             valueAtRisk[l, h, t] = -(mu + sigma * innovationVaR[l]);
                             shortfall[l, h, t] = -(mu + sigma * innovationEs[l]);
                             continue;
@@ -291,15 +293,15 @@ public static class ConditionalForecasts
         return sums;
     }
 
-    /// <summary>σ² of every held-out day from the returns before it, the filter started at σ²₀ on the first training day.</summary>
-    static double[] FilteredVariances(GjrGarchParameters filter, double[] history, double initialVariance, int trainLength, int days)
+    /// <summary>The filter's state of every held-out day from the returns before it, the filter started at σ²₀ on the first training day.</summary>
+    static VolatilityState[] FilteredStates(IVolatilityRecursion filter, double[] history, double initialVariance, int trainLength, int days)
     {
-        var result = new double[days];
-        double variance = initialVariance;
+        var result = new VolatilityState[days];
+        var state = filter.Start(initialVariance);
         for (int t = 0; t < trainLength + days; t++)
         {
-            if (t >= trainLength) result[t - trainLength] = variance;
-            variance = filter.NextVariance(variance, history[t]);
+            if (t >= trainLength) result[t - trainLength] = state;
+            state = filter.Next(state, history[t]);
         }
         return result;
     }

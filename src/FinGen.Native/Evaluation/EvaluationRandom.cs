@@ -17,6 +17,7 @@ static class EvaluationStreams
     public const ulong GjrInnovations = Base + 16;
     public const ulong FilteredBootstrap = Base + 17;
     public const ulong ConditionalScenarios = Base + 18;
+    public const ulong ComponentGjrInnovations = Base + 19;
     // The forecast scores take a block of their own, so that streams added meanwhile after Base + 5 cannot collide with them.
     public const ulong AcerbiSzekelyReplications = Base + 0x100;
     public const ulong PathBootstrap = Base + 0x101;

@@ -8,7 +8,7 @@ namespace FinGen.Native.Evaluation;
 /// variance. Valid when ω &gt; 0, α, γ, β ≥ 0, α + γ/2 + β &lt; 1 (covariance stationarity for symmetric zₜ), ν &gt; 2.
 /// With γ = 0 it is GARCH(1,1); <c>arch_model(r, vol="GARCH", p=1, o=1, q=1, dist="t")</c> in Python's arch.
 /// </summary>
-public readonly record struct GjrGarchParameters(double Mu, double Omega, double Alpha, double Gamma, double Beta, double Nu)
+public readonly record struct GjrGarchParameters(double Mu, double Omega, double Alpha, double Gamma, double Beta, double Nu) : IVolatilityRecursion
 {
     /// <summary>α + γ/2 + β: the decay rate of volatility shocks (P(zₜ &lt; 0) = ½).</summary>
     public double Persistence => Alpha + 0.5 * Gamma + Beta;
@@ -25,6 +25,12 @@ public readonly record struct GjrGarchParameters(double Mu, double Omega, double
         double e = r - Mu;
         return Omega + (e < 0 ? Alpha + Gamma : Alpha) * e * e + Beta * variance;
     }
+
+    /// <summary>The state of a first day with variance <paramref name="variance"/> (one component: no long-run part).</summary>
+    public VolatilityState Start(double variance) => new(variance, 0);
+
+    /// <summary>The state after the return <paramref name="r"/>: <see cref="NextVariance"/>.</summary>
+    public VolatilityState Next(VolatilityState state, double r) => new(NextVariance(state.Variance, r), 0);
 
     /// <summary>Throws <see cref="FinGenException"/> unless the parameters are valid (see the type's summary).</summary>
     public void Validate()
@@ -108,40 +114,20 @@ public static class GjrGarch
     /// variance (or <paramref name="initialVariance"/>), σ²ₜ₊₁ = <see cref="GjrGarchParameters.NextVariance"/>; the last
     /// one is the forecast for the day after the series.
     /// </summary>
-    public static double[] ConditionalVariances(GjrGarchParameters parameters, ReadOnlySpan<double> returns, double? initialVariance = null)
-    {
-        parameters.Validate();
-        Checks.Series(returns, 2, "returns", "GJR-GARCH conditional variances");
-        var variances = new double[returns.Length + 1];
-        variances[0] = initialVariance ?? Checks.PopulationVariance(returns, out _);
-        for (int t = 0; t < returns.Length; t++) variances[t + 1] = parameters.NextVariance(variances[t], returns[t]);
-        return variances;
-    }
+    public static double[] ConditionalVariances(GjrGarchParameters parameters, ReadOnlySpan<double> returns, double? initialVariance = null) =>
+        Array.ConvertAll(VolatilityRecursion.States(parameters, returns, initialVariance is { } v ? parameters.Start(v) : null), s => s.Variance);
 
     /// <summary>The standardized residuals zₜ = (rₜ − μ)/σₜ of <paramref name="returns"/> under the filter.</summary>
-    public static double[] StandardizedResiduals(GjrGarchParameters parameters, ReadOnlySpan<double> returns)
-    {
-        var variances = ConditionalVariances(parameters, returns);
-        var z = new double[returns.Length];
-        for (int t = 0; t < z.Length; t++) z[t] = (returns[t] - parameters.Mu) / Math.Sqrt(variances[t]);
-        return z;
-    }
+    public static double[] StandardizedResiduals(GjrGarchParameters parameters, ReadOnlySpan<double> returns) =>
+        VolatilityRecursion.StandardizedResiduals(parameters, returns);
 
     /// <summary>
     /// Runs the recursion forward over innovations <paramref name="z"/> from the variance <paramref name="variance"/>
     /// of the first day: rₜ = μ + σₜzₜ, σ²ₜ₊₁ from rₜ. Writes <paramref name="returns"/> (may be the same span as
     /// <paramref name="z"/>) and returns σ² of the day after the last, so a path can be continued.
     /// </summary>
-    public static double Recolour(GjrGarchParameters parameters, double variance, ReadOnlySpan<double> z, Span<double> returns)
-    {
-        for (int t = 0; t < z.Length; t++)
-        {
-            double r = parameters.Mu + Math.Sqrt(variance) * z[t];
-            returns[t] = r;
-            variance = parameters.NextVariance(variance, r);
-        }
-        return variance;
-    }
+    public static double Recolour(GjrGarchParameters parameters, double variance, ReadOnlySpan<double> z, Span<double> returns) =>
+        VolatilityRecursion.Recolour(parameters, parameters.Start(variance), z, returns).Variance;
 
     /// <summary>
     /// Simulates <paramref name="n"/> returns from the day with variance <paramref name="startVariance"/> (default:
@@ -150,41 +136,17 @@ public static class GjrGarch
     /// </summary>
     public static double[] Simulate(GjrGarchParameters parameters, int n, ulong seed, double? startVariance = null, int burnIn = Garch11.DefaultBurnIn)
     {
-        parameters.Validate();
-        Checks.AtLeast(n, 0, "number of simulated returns");
-        Checks.AtLeast(burnIn, 0, "burn-in days");
         var cursor = new PhiloxCursor(seed, EvaluationStreams.GjrInnovations);
-        double variance = startVariance ?? parameters.UnconditionalVariance;
-        int skip = startVariance is null ? burnIn : 0;
-        var returns = new double[n];
-        for (int t = -skip; t < n; t++)
-        {
-            double r = parameters.Mu + Math.Sqrt(variance) * cursor.NextStandardizedStudentT(parameters.Nu);
-            if (t >= 0) returns[t] = r;
-            variance = parameters.NextVariance(variance, r);
-        }
-        return returns;
+        return VolatilityRecursion.Simulate(parameters, n, ref cursor, startVariance is { } v ? parameters.Start(v) : null, burnIn);
     }
 
     /// <summary>The p-quantile of the unit-variance Student-t with ν &gt; 2: t_ν⁻¹(p)·√((ν − 2)/ν).</summary>
     public static double StandardizedQuantile(double p, double nu) => StudentT.InvCDF(0, 1, nu, p) * Math.Sqrt((nu - 2.0) / nu);
 
-    internal static double LogLikelihoodUnchecked(GjrGarchParameters p, ReadOnlySpan<double> returns, double initialVariance)
-    {
-        double nu = p.Nu;
-        double constant = MathNet.Numerics.SpecialFunctions.GammaLn(0.5 * (nu + 1.0)) - MathNet.Numerics.SpecialFunctions.GammaLn(0.5 * nu) - 0.5 * Math.Log(Math.PI * (nu - 2.0));
-        double halfNuPlusOne = 0.5 * (nu + 1.0), inverseNuMinusTwo = 1.0 / (nu - 2.0);
-        double variance = initialVariance, sum = 0;
-        foreach (double r in returns)
-        {
-            double e = r - p.Mu;
-            sum += -0.5 * Math.Log(variance) - halfNuPlusOne * Math.Log(1.0 + e * e * inverseNuMinusTwo / variance);
-            variance = p.Omega + (e < 0 ? p.Alpha + p.Gamma : p.Alpha) * e * e + p.Beta * variance;
-        }
-        return sum + returns.Length * constant;
-    }
+    internal static double LogLikelihoodUnchecked(GjrGarchParameters p, ReadOnlySpan<double> returns, double initialVariance) =>
+        VolatilityRecursion.StudentTLogLikelihood(p, returns, initialVariance);
 
-    static double Logistic(double x) => 1.0 / (1.0 + Math.Exp(-x));
+    internal static double Logistic(double x) => 1.0 / (1.0 + Math.Exp(-x));
 
-    static double Logit(double p) => Math.Log(p / (1.0 - p));
+    internal static double Logit(double p) => Math.Log(p / (1.0 - p));
 }
