@@ -107,9 +107,11 @@ public sealed unsafe class CpuSimdBackend : CpuReferenceBackend
 
     /// <summary>
     /// dX = dY·W and dW += dYᵀ·X are the same number of multiply-adds (batch·in·out). On two threads, when both are
-    /// wanted, each thread computes one of them whole: one fork and join instead of two, and no GEMM cut into halves
-    /// with ragged edges. Elsewhere each GEMM is spread over every thread in turn. The bits are the same either way
-    /// (SGEMM's results do not depend on its thread count).
+    /// wanted and each is big enough to be worth a thread of its own (what SGEMM itself would split), each thread
+    /// computes one of them whole: one fork and join instead of two, and no GEMM cut into halves with ragged edges.
+    /// Smaller ones (a batch-1 step) stay on the calling thread, as SGEMM keeps them, with no fork at all; on more
+    /// threads each GEMM is spread over every thread in turn. The bits are the same either way (SGEMM's results do not
+    /// depend on its thread count).
     /// </summary>
     public override void LinearBackward(Tensor x, Tensor weight, Tensor dy, Tensor dx, Tensor dWeight, Tensor dBias)
     {
@@ -119,7 +121,7 @@ public sealed unsafe class CpuSimdBackend : CpuReferenceBackend
             X = x.Data, Weight = weight.Data, Dy = dy.Data, Dx = dx.Data, DWeight = dWeight.Data, DBias = dBias.Data,
             Batch = x.Rows, Inputs = x.Cols, Outputs = dy.Cols,
         };
-        if (_threads == 2 && !dx.IsEmpty && !dWeight.IsEmpty)
+        if (_threads == 2 && !dx.IsEmpty && !dWeight.IsEmpty && (long)job.Batch * job.Inputs * job.Outputs >= Sgemm.MinFmasPerThread)
         {
             job.Threads = 1;
             CpuWorkers.For(2, &LinearBackwardTask, &job, 2);

@@ -52,7 +52,7 @@ internal static unsafe class Sgemm
     /// Less work than this (multiply-adds, ~2.5 µs of kernel time) per thread is not worth splitting: measured on
     /// 2 cores, ~800K-FMA products (64×128×100) ran no faster on two threads than on one.
     /// </summary>
-    private const long MinFmasPerThread = 512 * 1024;
+    internal const long MinFmasPerThread = 512 * 1024;
 
     /// <summary>Tasks per thread, so uneven tiles (edges, a slow core) still balance.</summary>
     private const int TasksPerThread = 4;
