@@ -20,6 +20,8 @@ import statistics
 import subprocess
 import sys
 
+from spread import seconds  # '4,004.0 μs' -> 0.004004
+
 # (model, batch, target ratio over TorchSharp, headline benchmark name, headline case): issue 14's targets.
 CASES = [
     ("gan", 64, 6.0, "GAN training step", "Batch 64"),
@@ -29,12 +31,6 @@ CASES = [
     ("dcgan", 64, 2.0, "DCGAN training step", "Batch 64"),
     ("conv-vae", 64, 2.0, "Conv VAE training step", "Batch 64"),
 ]
-
-
-def seconds(text):
-    """'4,004.0 μs' or '75.26 ms' as seconds."""
-    value, unit = text.replace(",", "").split()
-    return float(value) * {"ns": 1e-9, "μs": 1e-6, "us": 1e-6, "ms": 1e-3, "s": 1.0}[unit]
 
 
 def headline(results):
@@ -49,7 +45,7 @@ def headline(results):
         name, case, threads = cells[0], cells[1], int(cells[2])
         if name.startswith("FMA peak"):
             peaks.setdefault(threads, []).append(float(cells[7].split()[0]))
-        elif cells[3] not in ("—", ""):
+        elif seconds(cells[3]) is not None:
             torch[(name, case)] = seconds(cells[3])
     all_threads = max(peaks) if peaks else None
     return torch, (max(peaks[all_threads]) if all_threads else None), all_threads
