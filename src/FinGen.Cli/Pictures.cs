@@ -144,7 +144,7 @@ internal static class Pictures
         for (int p = 0; p < paths; p++)
         {
             var returns = new float[WindowsPerPath * length];
-            var state = filter?.Start ?? default;
+            var state = filter?.PathStart(0, p) ?? default;
             for (int w = 0; w < WindowsPerPath; w++)
             {
                 encoding.Decode(samples.Slice((p * WindowsPerPath + w) * size, size), window);

@@ -225,7 +225,7 @@ internal static class SampleCommand
                     {
                         var window = decoded.AsSpan(s * columns, columns);
                         encoding.Decode(chunk.AsSpan(s * width, width), window);
-                        filter?.Recolour(filter.Start, window, window);
+                        filter?.Recolour(filter.PathStart(seed, start + s), window, window);
                     });
                 }
                 catch (AggregateException e) when (e.InnerExceptions.Count > 0)

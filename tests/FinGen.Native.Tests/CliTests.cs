@@ -237,6 +237,21 @@ public sealed class CliTests
     }
 
     [Test]
+    public void ADrawnFilterStartIsStoredAndRefusedWithoutTheComponentFilter()
+    {
+        var run = Fingen("train", "--filter", "component-gjr-garch", "--filter-start", "drawn", "--steps", "3", "--out", In("drawn"));
+        Assert.That(run.Code, Is.Zero, run.Error);
+        var metadata = Checkpoint.Read(In("drawn/checkpoint.safetensors")).Data;
+        Assert.That(metadata[FinGen.Native.Data.DataOptions.FilterStartKey], Is.EqualTo("drawn"));
+        Assert.That(FinGen.Native.Data.VolatilityFilter.FromMetadata(metadata)!.LongRunLevels, Has.Length.EqualTo(FinGen.Native.Data.VolatilityFilter.LevelCount));
+        var eval = Fingen("eval", "--checkpoint", In("drawn/checkpoint.safetensors"), "--paths", "4", "--out", In("drawn-eval"));
+        Assert.That(eval.Code, Is.Zero, eval.Error);
+        AssertOneLineError(Fingen("train", "--filter-start", "drawn", "--steps", "3", "--out", In("drawn-gjr")),
+            "--filter-start drawn needs --filter component-gjr-garch");
+        Assert.That(Directory.Exists(In("drawn-gjr")), Is.False, "nothing is written for a refused option");
+    }
+
+    [Test]
     public void EvalWritesTheReportAndPlotsForAPriceModel()
     {
         string checkpoint = Path.Combine(TrainSmall(steps: 3), "checkpoint.safetensors");

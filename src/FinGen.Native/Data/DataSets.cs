@@ -109,7 +109,7 @@ public static class DataSets
         {
             for (int c = 0; c < columns; c++)
             {
-                var (filter, residuals) = VolatilityFilter.Fit(options.Filter, train[c], $"{panel.Source} column '{panel.Columns[c]}'");
+                var (filter, residuals) = VolatilityFilter.Fit(options.Filter, train[c], $"{panel.Source} column '{panel.Columns[c]}'", options.FilterStart);
                 filters.Add(filter);
                 train[c] = residuals;
             }
@@ -169,6 +169,7 @@ public static class DataSets
         foreach (var (key, value) in (options with { Missing = panel.Missing.Policy }).ToMetadata(panel.Columns)) metadata[key] = value;
         foreach (var (key, value) in encoding.ToMetadata()) metadata[key] = value;
         if (filters.Count > 0) metadata[VolatilityFilter.ParametersKey] = VolatilityFilter.ToMetadata(filters);
+        if (options.FilterStart == FilterStart.Drawn) metadata[VolatilityFilter.LongRunLevelsKey] = VolatilityFilter.LevelsToMetadata(filters);
         if (condition is not null) foreach (var (key, value) in condition.ToMetadata()) metadata[key] = value;
         return new TrainingData(panel.Source, images, count, size, metadata) { Conditions = conditions, ConditionWidth = condition?.Width ?? 0 };
     }

@@ -35,13 +35,56 @@ public enum VolatilityFilterKind
     ComponentGjrGarch,
 }
 
+/// <summary>Where a filtered model's unconditional paths start (<c>--filter-start</c>).</summary>
+public enum FilterStart
+{
+    /// <summary>Every path from the filter's state on the day after the last training return, as filtered historical simulation starts.</summary>
+    Last,
+    /// <summary>
+    /// A component filter's paths from the last day's variance, each with its own long-run level drawn from the levels the
+    /// filter went through in training (<see cref="VolatilityFilter.LongRunLevels"/>). The long-run component is the slow
+    /// volatility regime; starting every path in the regime training ended in treats that regime as known for a path's
+    /// whole length, while the training history says regimes change over years.
+    /// </summary>
+    Drawn,
+}
+
 /// <summary>
 /// The filter of one price series: the fitted <see cref="Recursion"/> and <see cref="Start"/>, its state on the day
-/// after the last training return, where generated paths start (as filtered historical simulation does).
-/// <see cref="Recolour"/> turns generated standardized residuals into returns.
+/// after the last training return, where generated paths start (as filtered historical simulation does), unless
+/// <see cref="LongRunLevels"/> is set (<see cref="PathStart"/>). <see cref="Recolour"/> turns generated standardized
+/// residuals into returns.
 /// </summary>
 public sealed record VolatilityFilter(IVolatilityRecursion Recursion, VolatilityState Start)
 {
+    /// <summary>Long-run levels stored per filter: the quantiles at (i + ½)/<see cref="LevelCount"/> of the training levels.</summary>
+    public const int LevelCount = 100;
+    /// <summary>Days at the start of training whose long-run level is left out of <see cref="LongRunLevels"/> (the filter's own start is arbitrary).</summary>
+    public const int LevelBurnIn = 250;
+    /// <summary>Metadata key (<see cref="FilterStart.Drawn"/> only): one level set per price column, <c>;</c>-separated, each <see cref="LevelCount"/> numbers.</summary>
+    public const string LongRunLevelsKey = "filter_long_run_levels";
+    /// <summary>The metadata and <c>--filter-start</c> word of <see cref="FilterStart.Drawn"/>.</summary>
+    public const string DrawnStartName = "drawn";
+
+    /// <summary>
+    /// For <see cref="FilterStart.Drawn"/>: the long-run variance levels the filter went through in training (quantiles,
+    /// ascending), one of which each path starts its long-run component at; null: every path starts at <see cref="Start"/>.
+    /// </summary>
+    public double[]? LongRunLevels { get; init; }
+
+    /// <summary>
+    /// The state path <paramref name="path"/> of a draw under <paramref name="seed"/> starts from: <see cref="Start"/>, or
+    /// with <see cref="LongRunLevels"/> its variance and a long-run level picked uniformly among them by Philox word
+    /// <paramref name="path"/> of the <see cref="Randomness.Philox.Stream.PathStarts"/> stream (so a path's start does not
+    /// depend on how many paths are drawn or how they are chunked).
+    /// </summary>
+    public VolatilityState PathStart(ulong seed, long path)
+    {
+        if (LongRunLevels is not { Length: > 0 } levels) return Start;
+        int pick = Randomness.Philox.NextInt(seed, (ulong)Randomness.Philox.Stream.PathStarts, (ulong)path, levels.Length);
+        return Start with { LongRunVariance = levels[pick] };
+    }
+
     /// <summary>The metadata "filter" value of <see cref="VolatilityFilterKind.GjrGarch"/>.</summary>
     public const string GjrGarchName = "gjr-garch";
     /// <summary>The metadata "filter" value of <see cref="VolatilityFilterKind.ComponentGjrGarch"/>.</summary>
@@ -61,7 +104,8 @@ public sealed record VolatilityFilter(IVolatilityRecursion Recursion, Volatility
     /// Fits a filter of <paramref name="kind"/> on <paramref name="trainingReturns"/> and returns it with the
     /// standardized residuals of those returns (what the model is trained on).
     /// </summary>
-    public static (VolatilityFilter Filter, float[] Residuals) Fit(VolatilityFilterKind kind, ReadOnlySpan<float> trainingReturns, string source)
+    public static (VolatilityFilter Filter, float[] Residuals) Fit(VolatilityFilterKind kind, ReadOnlySpan<float> trainingReturns, string source,
+        FilterStart start = FilterStart.Last)
     {
         if (kind == VolatilityFilterKind.None) Throw.Argument("no filter to fit", nameof(kind));
         var returns = new double[trainingReturns.Length];
@@ -72,7 +116,28 @@ public sealed record VolatilityFilter(IVolatilityRecursion Recursion, Volatility
         var states = VolatilityRecursion.States(recursion, returns);
         var residuals = new float[returns.Length];
         for (int t = 0; t < returns.Length; t++) residuals[t] = (float)((returns[t] - recursion.Mu) / Math.Sqrt(states[t].Variance));
-        return (new VolatilityFilter(recursion, states[^1]), residuals);
+        var filter = new VolatilityFilter(recursion, states[^1]);
+        if (start == FilterStart.Drawn)
+        {
+            if (kind != VolatilityFilterKind.ComponentGjrGarch) Throw.User($"{source}: --filter-start {DrawnStartName} needs --filter {ComponentGjrGarchName} (a long-run level to draw)");
+            filter = filter with { LongRunLevels = Levels(states) };
+        }
+        return (filter, residuals);
+    }
+
+    /// <summary>
+    /// The quantiles at (i + ½)/<see cref="LevelCount"/> of the long-run levels of the filtered days (without the first
+    /// <see cref="LevelBurnIn"/>, or the first quarter of a shorter series), ascending.
+    /// </summary>
+    internal static double[] Levels(ReadOnlySpan<VolatilityState> states)
+    {
+        int skip = Math.Min(LevelBurnIn, states.Length / 4);
+        var sorted = new double[states.Length - skip];
+        for (int t = 0; t < sorted.Length; t++) sorted[t] = states[skip + t].LongRunVariance;
+        Array.Sort(sorted);
+        var levels = new double[LevelCount];
+        for (int i = 0; i < LevelCount; i++) levels[i] = sorted[Math.Min(sorted.Length - 1, (int)((i + 0.5) / LevelCount * sorted.Length))];
+        return levels;
     }
 
     /// <summary>
@@ -124,6 +189,10 @@ public sealed record VolatilityFilter(IVolatilityRecursion Recursion, Volatility
         return string.Join(" ", values.Select(v => v.ToString("R", CultureInfo.InvariantCulture)));
     }));
 
+    /// <summary>The <see cref="LongRunLevelsKey"/> value of one filter per column (every filter must have levels).</summary>
+    public static string LevelsToMetadata(IEnumerable<VolatilityFilter> filters) => string.Join(";", filters.Select(f =>
+        string.Join(" ", (f.LongRunLevels ?? Throw.Argument<double[]>("a filter without long-run levels")).Select(v => v.ToString("R", CultureInfo.InvariantCulture)))));
+
     /// <summary>
     /// The filter of price column <paramref name="column"/> a checkpoint's data metadata describes, or null when it
     /// has none; bad metadata throws <see cref="FinGenException"/>.
@@ -161,6 +230,30 @@ public sealed record VolatilityFilter(IVolatilityRecursion Recursion, Volatility
         if (!(start.Variance > 0)) Throw.User($"data metadata: {ParametersKey}: the start variance {start.Variance} must be positive");
         if (kind == VolatilityFilterKind.ComponentGjrGarch && !(start.LongRunVariance > 0))
             Throw.User($"data metadata: {ParametersKey}: the start long-run variance {start.LongRunVariance} must be positive");
-        return new VolatilityFilter(recursion, start);
+        var filter = new VolatilityFilter(recursion, start);
+        if (metadata.TryGetValue(LongRunLevelsKey, out var levelText))
+        {
+            if (kind != VolatilityFilterKind.ComponentGjrGarch) Throw.User($"data metadata: {LongRunLevelsKey} needs filter '{ComponentGjrGarchName}', not '{kindName}'");
+            var levelSets = levelText.Split(';');
+            if (column >= levelSets.Length) Throw.User($"data metadata: {LongRunLevelsKey} holds {English.Plural(levelSets.Length, "level set")}, none for column {column}");
+            var words = levelSets[column].Split(' ');
+            var levels = new double[words.Length];
+            for (int i = 0; i < words.Length; i++)
+                if (!double.TryParse(words[i], NumberStyles.Float, CultureInfo.InvariantCulture, out levels[i]) || !(levels[i] > 0) || !double.IsFinite(levels[i]))
+                    Throw.User($"data metadata: {LongRunLevelsKey} value '{DataFiles.Show(words[i])}' is not a positive finite number");
+            filter = filter with { LongRunLevels = levels };
+        }
+        return filter;
     }
+
+    /// <summary>The <c>--filter-start</c> word of a start.</summary>
+    public static string Name(FilterStart start) => start == FilterStart.Drawn ? DrawnStartName : "last";
+
+    /// <summary>Reads a <c>--filter-start</c> word: <c>last</c> or <c>drawn</c>.</summary>
+    public static FilterStart ParseStart(string value) => value switch
+    {
+        "last" => FilterStart.Last,
+        DrawnStartName => FilterStart.Drawn,
+        _ => Throw.User<FilterStart>($"--filter-start '{DataFiles.Show(value)}' is not one of last, {DrawnStartName}"),
+    };
 }
