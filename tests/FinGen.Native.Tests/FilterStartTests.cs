@@ -119,7 +119,7 @@ public sealed class FilterStartTests
     [Test]
     public void TheOptionRoundTripsAndIsRefusedWithoutALongRunLevel()
     {
-        var options = DataOptions.Recommended with { Filter = VolatilityFilterKind.ComponentGjrGarch, FilterStart = FilterStart.Drawn };
+        var options = DataOptions.Recommended with { Filter = VolatilityFilterKind.ComponentGjrGarch, PathCalibration = PathCalibration.None, FilterStart = FilterStart.Drawn };
         var back = DataOptions.FromMetadata(options.ToMetadata(["Close"]));
         Assert.That(back.FilterStart, Is.EqualTo(FilterStart.Drawn));
         Assert.That(back with { Encoding = options.Encoding }, Is.EqualTo(options with { Columns = ["Close"] }), "every option but the encoding, which the encoding writes itself");
@@ -137,7 +137,7 @@ public sealed class FilterStartTests
     [Test]
     public void TheTrainingPipelineStoresTheLevelsOfItsOwnFilter()
     {
-        var options = DataOptions.Recommended with { Filter = VolatilityFilterKind.ComponentGjrGarch, FilterStart = FilterStart.Drawn };
+        var options = DataOptions.Recommended with { Filter = VolatilityFilterKind.ComponentGjrGarch, PathCalibration = PathCalibration.None, FilterStart = FilterStart.Drawn };
         var panel = EmbeddedData.Sp500(options);
         var data = DataSets.FromPanel(panel, options);
         var filter = VolatilityFilter.FromMetadata(data.Metadata)!;

@@ -168,6 +168,7 @@ public sealed class ReturnPathStreamTests
     {
         public static double[][] ReturnPaths(Sampler sampler, IImageEncoding encoding, int paths, int length, ulong seed, VolatilityFilter? filter, PathDays days)
         {
+            filter = filter?.ForPaths(); // the calibrated path recursion where the filter has one (added after 8b60a9b)
             int window = encoding.WindowLength, size = sampler.SampleSize;
             int perPath = (length + window - 1) / window;
             if (days == PathDays.Independent) return IndependentDayPaths(sampler, encoding, paths, length, seed, filter);

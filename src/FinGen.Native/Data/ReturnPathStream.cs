@@ -76,7 +76,7 @@ public sealed class ReturnPathStream
             Throw.User("--path-days independent does not apply to a conditional model: each window is drawn given the path before it");
         _sampler = sampler;
         _encoding = encoding;
-        _filter = filter;
+        _filter = filter?.ForPaths();
         _seed = seed;
         _days = days;
         Paths = paths;
