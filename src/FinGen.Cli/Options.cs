@@ -118,6 +118,16 @@ internal sealed class DataOptionFlags
         Description = "volatility filter: gjr-garch (the default for price data: a GJR-GARCH(1,1)-t fitted on the training returns standardizes them, the model learns the residuals, and generated residuals are re-coloured along each path, so volatility memory and leverage carry across windows), component-gjr-garch (the same with a component GJR-GARCH(1,1)-t, Engle & Lee 1999: the variance reverts to a slowly moving long-run level, a longer volatility memory) or none (windows of returns, each on its own)",
     }.AcceptOnlyFromAmong("none", VolatilityFilter.GjrGarchName, VolatilityFilter.ComponentGjrGarchName);
 
+    public Option<string?> FilterStart { get; } = new Option<string?>("--filter-start")
+    {
+        Description = "where a filtered model's paths start: last (the default: every path from the filter's state on the day after training, as filtered historical simulation) or drawn (--filter component-gjr-garch: each path's long-run volatility level drawn from the levels the filter went through in training, the variance from the last day's)",
+    }.AcceptOnlyFromAmong("last", VolatilityFilter.DrawnStartName);
+
+    public Option<string?> PathCalibration { get; } = new Option<string?>("--path-calibration")
+    {
+        Description = "how a GJR-filtered model's long paths are re-coloured: variance-persistence (the default for price data: a recursion whose persistence under the training residuals' own skew is the fitted one and whose stationary variance is the training returns'; the fitted recursion assumes symmetric residuals, and the S&P 500's skewed ones would make long paths near-integrated) or none (the fitted recursion); conditional forecasts always use the fitted recursion",
+    }.AcceptOnlyFromAmong("none", VolatilityFilter.VariancePersistenceName);
+
     public Option<string?> Condition { get; } = new Option<string?>("--condition")
     {
         Description = "conditional generation (--model gan or vae): the generator and discriminator (the VAE's encoder and decoder) also see a condition computed from the returns before each window, realized-vol (log realized volatility of the previous 5, 20 and 60 days, standardized on the training windows) or realized-vol-window (and the previous window's returns); paths are rolled out window after window from the last training days, and eval's forecasts condition on the real history before each day; none (the default): windows are drawn on their own",
@@ -128,7 +138,7 @@ internal sealed class DataOptionFlags
         Description = $"accept daily log returns beyond ±{FinGen.Native.Data.DataOptions.MaxAbsLogReturn:F0} (a 170 % rise or 63 % fall in a day); without it such a price is an error naming its line",
     };
 
-    public IEnumerable<Option> All => [Column, Columns, DateColumn, Missing, Stride, Window, Encoding, Transform, Filter, Condition, AllowExtreme];
+    public IEnumerable<Option> All => [Column, Columns, DateColumn, Missing, Stride, Window, Encoding, Transform, Filter, FilterStart, PathCalibration, Condition, AllowExtreme];
 
     /// <summary>True when the user typed any of the options.</summary>
     public bool AnyGiven(ParseResult parse) => All.Any(o => parse.GetResult(o) is { Implicit: false });
@@ -152,6 +162,10 @@ internal sealed class DataOptionFlags
         if (parse.GetValue(Encoding) is { } encoding) options = options with { Encoding = encoding };
         if (parse.GetValue(Transform) is { } transform) options = options with { Transform = DataOptions.ParseTransform(transform) };
         if (parse.GetValue(Filter) is { } filter) options = options with { Filter = VolatilityFilter.ParseKind(filter) };
+        if (parse.GetValue(PathCalibration) is { } calibration) options = options with { PathCalibration = VolatilityFilter.ParseCalibration(calibration) };
+        // The recommended calibration belongs to the recommended GJR filter: another filter chosen without it goes without.
+        else if (options.Filter != VolatilityFilterKind.GjrGarch) options = options with { PathCalibration = FinGen.Native.Data.PathCalibration.None };
+        if (parse.GetValue(FilterStart) is { } filterStart) options = options with { FilterStart = VolatilityFilter.ParseStart(filterStart) };
         if (parse.GetValue(Condition) is { } condition) options = options with { Condition = FinGen.Native.Data.ConditionFeatures.ParseKind(condition) };
         if (parse.GetValue(AllowExtreme)) options = options with { AllowExtreme = true };
         return options.Validate();

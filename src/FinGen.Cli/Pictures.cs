@@ -29,7 +29,7 @@ internal static class Pictures
             string paths = Path.Combine(directory, "paths.png");
             // A filtered model's training windows are residuals, not returns, so they cannot be drawn as the real stretch.
             var filter = VolatilityFilter.FromMetadata(data.Metadata);
-            SavePricePaths(paths, samples, GridSamples, encoding, data.Metadata, filter is null ? RealReturns(data, encoding) : null, replace: true, filter);
+            SavePricePaths(paths, samples, GridSamples, encoding, data.Metadata, filter is null ? RealReturns(data, encoding) : null, replace: true, filter?.ForPaths());
             written.Add(paths);
         }
         int side = model.Config.ImageSide;
@@ -144,7 +144,7 @@ internal static class Pictures
         for (int p = 0; p < paths; p++)
         {
             var returns = new float[WindowsPerPath * length];
-            var state = filter?.Start ?? default;
+            var state = filter?.PathStart(0, p) ?? default;
             for (int w = 0; w < WindowsPerPath; w++)
             {
                 encoding.Decode(samples.Slice((p * WindowsPerPath + w) * size, size), window);

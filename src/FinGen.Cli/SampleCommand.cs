@@ -198,7 +198,7 @@ internal static class SampleCommand
     private static void WriteCsv(SepWriter writer, Sampler sampler, int count, ulong seed, IImageEncoding? encoding)
     {
         int width = sampler.SampleSize;
-        var filter = VolatilityFilter.FromMetadata(sampler.DataMetadata);
+        var filter = VolatilityFilter.FromMetadata(sampler.DataMetadata)?.ForPaths();
         int columns = encoding?.WindowLength ?? width;
         var names = Enumerable.Range(0, columns).Select(i => (encoding is null ? "p" : "r") + i.ToString(CultureInfo.InvariantCulture)).ToArray();
         int chunkSamples = Math.Min(count, CsvChunk);
@@ -225,7 +225,7 @@ internal static class SampleCommand
                     {
                         var window = decoded.AsSpan(s * columns, columns);
                         encoding.Decode(chunk.AsSpan(s * width, width), window);
-                        filter?.Recolour(filter.Start, window, window);
+                        filter?.Recolour(filter.PathStart(seed, start + s), window, window);
                     });
                 }
                 catch (AggregateException e) when (e.InnerExceptions.Count > 0)

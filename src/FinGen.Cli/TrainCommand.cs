@@ -41,7 +41,7 @@ internal static class TrainCommand
 
         var command = new Command("train", "Train a GAN or VAE and write checkpoint.safetensors, metrics.csv, config.json, for price data paths.png (synthetic price paths decoded from the model's images) and samples.png (the generated images; for price data above real training windows)")
         {
-            model, data, dataOptions.Column, dataOptions.Columns, dataOptions.DateColumn, dataOptions.Missing, dataOptions.Stride, dataOptions.Window, dataOptions.Encoding, dataOptions.Transform, dataOptions.Filter, dataOptions.Condition, dataOptions.AllowExtreme, steps, batch, lr, optimizer, beta1, beta2, realLabel, noise, spectralNorm, recon, seed, device, output, metricsEvery, resume, checkpointEvery,
+            model, data, dataOptions.Column, dataOptions.Columns, dataOptions.DateColumn, dataOptions.Missing, dataOptions.Stride, dataOptions.Window, dataOptions.Encoding, dataOptions.Transform, dataOptions.Filter, dataOptions.FilterStart, dataOptions.PathCalibration, dataOptions.Condition, dataOptions.AllowExtreme, steps, batch, lr, optimizer, beta1, beta2, realLabel, noise, spectralNorm, recon, seed, device, output, metricsEvery, resume, checkpointEvery,
         };
         command.SetAction(parse =>
         {
@@ -279,7 +279,7 @@ internal static class TrainCommand
         // The calibration is refitted at the end of every run, so it is not part of what must match.
         var encodingKeys = DataSets.EncodingOf(checkpoint.Data)?.ToMetadata().Keys.Where(k => !CalibratedEncoding.IsCalibrationKey(k)) ?? [];
         var newKeys = DataSets.EncodingOf(data.Metadata)?.ToMetadata().Keys ?? [];
-        foreach (var key in encodingKeys.Union(newKeys).Prepend("kind").Append(VolatilityFilter.KindKey).Append(VolatilityFilter.ParametersKey).Append(ConditionFeatures.KindKey))
+        foreach (var key in encodingKeys.Union(newKeys).Prepend("kind").Append(VolatilityFilter.KindKey).Append(VolatilityFilter.ParametersKey).Append(VolatilityFilter.LongRunLevelsKey).Append(VolatilityFilter.PathParametersKey).Append(ConditionFeatures.KindKey))
         {
             checkpoint.Data.TryGetValue(key, out var was);
             data.Metadata.TryGetValue(key, out var now);

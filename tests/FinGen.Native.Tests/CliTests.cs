@@ -237,6 +237,36 @@ public sealed class CliTests
     }
 
     [Test]
+    public void TheDefaultCalibratesItsPathsAndAnotherFilterGoesWithout()
+    {
+        var run = Fingen("train", "--steps", "2", "--out", In("calibrated"));
+        Assert.That(run.Code, Is.Zero, run.Error);
+        var metadata = Checkpoint.Read(In("calibrated/checkpoint.safetensors")).Data;
+        Assert.That(metadata[FinGen.Native.Data.DataOptions.PathCalibrationKey], Is.EqualTo("variance-persistence"));
+        Assert.That(FinGen.Native.Data.VolatilityFilter.FromMetadata(metadata)!.PathRecursion, Is.Not.Null);
+        var none = Fingen("train", "--steps", "2", "--path-calibration", "none", "--out", In("uncalibrated"));
+        Assert.That(none.Code, Is.Zero, none.Error);
+        Assert.That(Checkpoint.Read(In("uncalibrated/checkpoint.safetensors")).Data.ContainsKey(FinGen.Native.Data.DataOptions.PathCalibrationKey), Is.False);
+        AssertOneLineError(Fingen("train", "--filter", "component-gjr-garch", "--path-calibration", "variance-persistence", "--steps", "2", "--out", In("bad-calibration")),
+            "--path-calibration variance-persistence needs --filter gjr-garch");
+    }
+
+    [Test]
+    public void ADrawnFilterStartIsStoredAndRefusedWithoutTheComponentFilter()
+    {
+        var run = Fingen("train", "--filter", "component-gjr-garch", "--filter-start", "drawn", "--steps", "3", "--out", In("drawn"));
+        Assert.That(run.Code, Is.Zero, run.Error);
+        var metadata = Checkpoint.Read(In("drawn/checkpoint.safetensors")).Data;
+        Assert.That(metadata[FinGen.Native.Data.DataOptions.FilterStartKey], Is.EqualTo("drawn"));
+        Assert.That(FinGen.Native.Data.VolatilityFilter.FromMetadata(metadata)!.LongRunLevels, Has.Length.EqualTo(FinGen.Native.Data.VolatilityFilter.LevelCount));
+        var eval = Fingen("eval", "--checkpoint", In("drawn/checkpoint.safetensors"), "--paths", "4", "--out", In("drawn-eval"));
+        Assert.That(eval.Code, Is.Zero, eval.Error);
+        AssertOneLineError(Fingen("train", "--filter-start", "drawn", "--steps", "3", "--out", In("drawn-gjr")),
+            "--filter-start drawn needs --filter component-gjr-garch");
+        Assert.That(Directory.Exists(In("drawn-gjr")), Is.False, "nothing is written for a refused option");
+    }
+
+    [Test]
     public void EvalWritesTheReportAndPlotsForAPriceModel()
     {
         string checkpoint = Path.Combine(TrainSmall(steps: 3), "checkpoint.safetensors");

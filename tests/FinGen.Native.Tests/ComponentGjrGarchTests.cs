@@ -133,7 +133,7 @@ public sealed class ComponentGjrGarchTests
     [Test]
     public void TheComponentFilteredPipelineDecodesItsTrainingWindowsBackToReturns()
     {
-        var options = DataOptions.Recommended with { Filter = VolatilityFilterKind.ComponentGjrGarch };
+        var options = DataOptions.Recommended with { Filter = VolatilityFilterKind.ComponentGjrGarch, PathCalibration = PathCalibration.None };
         var panel = EmbeddedData.Sp500(options);
         var data = DataSets.FromPanel(panel, options);
         var encoding = DataSets.EncodingOf(data.Metadata)!;

@@ -73,6 +73,27 @@ public sealed class ReturnPathStreamTests
         Assert.That(DataSets.ReturnPaths(_sampler, _encoding, Paths, Length, seed: 9, filter, days), Is.EqualTo(expected), "the library's default chunks");
     }
 
+    [TestCase(PathDays.Independent)]
+    [TestCase(PathDays.Windows)]
+    public void ADrawnStartGivesEachPathItsOwnLevelWhateverTheChunk(PathDays days)
+    {
+        const int Paths = 300, Length = 61;
+        var component = new FinGen.Native.Evaluation.ComponentGjrGarchParameters(Mu: 3e-4, Omega: 1e-6, Rho: 0.99, Phi: 0.03, Alpha: 0.03, Gamma: 0.10, Beta: 0.80, Nu: 7);
+        var filter = new VolatilityFilter(component, new FinGen.Native.Evaluation.VolatilityState(2e-4, 1e-4)) { LongRunLevels = [5e-5, 1e-4, 4e-4] };
+        var expected = Reference.ReturnPaths(_sampler, _encoding, Paths, Length, seed: 9, filter, days);
+        var stream = new ReturnPathStream(_sampler, _encoding, Paths, Length, seed: 9, filter, days, chunkPaths: 64, shufflePaths: 1024);
+        var actual = new List<double[]>();
+        while (stream.MoveNext())
+            for (int p = 0; p < stream.Count; p++) actual.Add(stream.Returns.Slice(p * Length, Length).ToArray().Select(v => (double)v).ToArray());
+        Assert.That(actual, Is.EqualTo(expected));
+        // The same paths started at the last state differ wherever a path drew another level than the last one's.
+        var fromLast = Reference.ReturnPaths(_sampler, _encoding, Paths, Length, seed: 9, filter with { LongRunLevels = null }, days);
+        int same = Enumerable.Range(0, Paths).Count(p => fromLast[p].SequenceEqual(expected[p]));
+        int atLast = Enumerable.Range(0, Paths).Count(p => filter.PathStart(9, p) == filter.Start);
+        Assert.That(same, Is.EqualTo(atLast), "a path equals its last-start twin exactly when it drew the last state's level");
+        Assert.That(atLast, Is.InRange(60, 140), "a third of the paths draw the level 1e-4, the last state's");
+    }
+
     [Test]
     public void DecodedWindowsAreTheOnePieceDraws()
     {
@@ -147,6 +168,7 @@ public sealed class ReturnPathStreamTests
     {
         public static double[][] ReturnPaths(Sampler sampler, IImageEncoding encoding, int paths, int length, ulong seed, VolatilityFilter? filter, PathDays days)
         {
+            filter = filter?.ForPaths(); // the calibrated path recursion where the filter has one (added after 8b60a9b)
             int window = encoding.WindowLength, size = sampler.SampleSize;
             int perPath = (length + window - 1) / window;
             if (days == PathDays.Independent) return IndependentDayPaths(sampler, encoding, paths, length, seed, filter);
@@ -157,7 +179,7 @@ public sealed class ReturnPathStreamTests
             for (int p = 0; p < paths; p++)
             {
                 result[p] = new double[length];
-                var state = filter?.Start ?? default;
+                var state = filter?.PathStart(seed, p) ?? default; // the filter's last state unless it draws levels
                 for (int w = 0; w < perPath; w++)
                 {
                     encoding.Decode(samples.AsSpan((p * perPath + w) * size, size), decoded);
@@ -182,7 +204,7 @@ public sealed class ReturnPathStreamTests
             for (int p = 0; p < paths; p++)
             {
                 var z = pool.AsSpan(p * perPath * window, length);
-                if (filter is not null) filter.Recolour(filter.Start, z, day);
+                if (filter is not null) filter.Recolour(filter.PathStart(seed, p), z, day);
                 else z.CopyTo(day);
                 result[p] = Array.ConvertAll(day, v => (double)v);
             }

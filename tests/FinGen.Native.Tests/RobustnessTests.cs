@@ -283,9 +283,9 @@ public sealed class RobustnessTests
         foreach (int s in new[] { 0, 4095, 4096, Count - 1 })
         {
             encoding.Decode(all.AsSpan(s * sampler.SampleSize, sampler.SampleSize), decoded);
-            // The default price model is filtered: a CSV window is re-coloured from the filter's start variance.
+            // The default price model is filtered: a CSV window is re-coloured from the filter's start variance by its path recursion.
             var filter = FinGen.Native.Data.VolatilityFilter.FromMetadata(sampler.DataMetadata)!;
-            filter.Recolour(filter.Start, decoded, decoded);
+            filter.ForPaths().Recolour(filter.Start, decoded, decoded);
             Assert.That(lines[s + 1], Is.EqualTo(string.Join(',', decoded.Select(v => v.ToString(CultureInfo.InvariantCulture)))), $"sample {s}");
         }
     }

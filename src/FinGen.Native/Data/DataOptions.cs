@@ -72,6 +72,12 @@ public sealed record DataOptions
     public ReturnTransform Transform { get; init; } = ReturnTransform.None;
     /// <summary>The volatility filter that standardizes the returns before the transform (see <see cref="VolatilityFilter"/>).</summary>
     public VolatilityFilterKind Filter { get; init; } = VolatilityFilterKind.None;
+    /// <summary>Where the filtered model's unconditional paths start (see <see cref="Data.FilterStart"/>); <see cref="FilterStart.Drawn"/> needs the component filter.</summary>
+    public FilterStart FilterStart { get; init; } = FilterStart.Last;
+    public const string FilterStartKey = "filter_start";
+    /// <summary>How the GJR-filtered model's unconditional paths are calibrated (see <see cref="Data.PathCalibration"/>); none but with the GJR filter.</summary>
+    public PathCalibration PathCalibration { get; init; } = PathCalibration.None;
+    public const string PathCalibrationKey = "path_calibration";
     /// <summary>The condition a conditional model sees with each window (see <see cref="ConditionFeatures"/>); none by default.</summary>
     public ConditionKind Condition { get; init; } = ConditionKind.None;
 
@@ -79,13 +85,14 @@ public sealed record DataOptions
     /// What <c>fingen train</c> uses for price data when no option says otherwise: the best configuration measured
     /// on the training parts of the series in <c>benchmarks/results/quality.md</c>. Returns are filtered by a
     /// GJR-GARCH(1,1)-t (volatility memory across windows, leverage), the standardized residuals Gaussianized by the
-    /// Lambert W transform, and windows encoded raw with bounds covering every training value (no clipped tails; a
+    /// Lambert W transform, long paths re-coloured by the recursion calibrated to the residuals' skew (<see cref="Data.PathCalibration"/>), and windows encoded raw with bounds covering every training value (no clipped tails; a
     /// raw window decodes exactly, where a GASF needs a least-squares fit). <see cref="Default"/> stays the plain
     /// library default that checkpoints without these keys were written with.
     /// </summary>
     public static DataOptions Recommended { get; } = new()
     {
         Filter = VolatilityFilterKind.GjrGarch,
+        PathCalibration = PathCalibration.VariancePersistence,
         Transform = ReturnTransform.LambertW,
         Encoding = RawWindowEncoding.EncodingName,
     };
@@ -109,7 +116,7 @@ public sealed record DataOptions
     public bool IsDefault => Columns.Count == 0 && Missing == MissingValues.Error && Stride == 1
         && DateColumn.Equals(DefaultDateColumn, StringComparison.OrdinalIgnoreCase)
         && Window == DefaultWindow && Encoding == DefaultEncoding && Transform == ReturnTransform.None
-        && Filter == VolatilityFilterKind.None && Condition == ConditionKind.None && !AllowExtreme;
+        && Filter == VolatilityFilterKind.None && FilterStart == FilterStart.Last && PathCalibration == PathCalibration.None && Condition == ConditionKind.None && !AllowExtreme;
 
     /// <summary>Throws a one-line <see cref="FinGenException"/> unless the options can be used.</summary>
     public DataOptions Validate()
@@ -118,6 +125,10 @@ public sealed record DataOptions
         if (string.IsNullOrWhiteSpace(DateColumn)) Throw.User("--date-column: the column name is empty");
         if (Window < 2 || Window > GasfEncoding.MaxWindowLength) Throw.User($"--window must be between 2 and {GasfEncoding.MaxWindowLength}, got {Window}");
         if (!ImageEncodings.Names.Contains(Encoding)) Throw.User($"--encoding '{DataFiles.Show(Encoding)}' is not one of {string.Join(", ", ImageEncodings.Names)}");
+        if (FilterStart == FilterStart.Drawn && Filter != VolatilityFilterKind.ComponentGjrGarch)
+            Throw.User($"--filter-start {VolatilityFilter.DrawnStartName} needs --filter {VolatilityFilter.ComponentGjrGarchName}: only its long-run level can be drawn");
+        if (PathCalibration != PathCalibration.None && Filter != VolatilityFilterKind.GjrGarch)
+            Throw.User($"--path-calibration {VolatilityFilter.Name(PathCalibration)} needs --filter {VolatilityFilter.GjrGarchName}");
         var seen = new HashSet<string>(StringComparer.OrdinalIgnoreCase);
         foreach (var column in Columns)
         {
@@ -190,6 +201,8 @@ public sealed record DataOptions
         };
         // Only a filtered model says so, so that a model without a filter keeps the keys it always had.
         if (Filter != VolatilityFilterKind.None) metadata[VolatilityFilter.KindKey] = VolatilityFilter.Name(Filter);
+        if (FilterStart != FilterStart.Last) metadata[FilterStartKey] = VolatilityFilter.Name(FilterStart);
+        if (PathCalibration != PathCalibration.None) metadata[PathCalibrationKey] = VolatilityFilter.Name(PathCalibration);
         // the condition's kind, standardization and start history are written by ConditionFeatures itself, under its keys
         if (AllowExtreme) metadata[AllowExtremeKey] = "true"; // only when given: checkpoints of ordinary data stay as they were
         return metadata;
@@ -228,6 +241,10 @@ public sealed record DataOptions
             options = options with { Transform = ParseTransform(transform) };
         if (metadata.TryGetValue(VolatilityFilter.KindKey, out var filter))
             options = options with { Filter = VolatilityFilter.ParseKind(filter) };
+        if (metadata.TryGetValue(PathCalibrationKey, out var calibration))
+            options = options with { PathCalibration = VolatilityFilter.ParseCalibration(calibration) };
+        if (metadata.TryGetValue(FilterStartKey, out var filterStart))
+            options = options with { FilterStart = VolatilityFilter.ParseStart(filterStart) };
         if (metadata.TryGetValue(EncodingKey, out var encoding))
             options = options with { Encoding = encoding };
         if (metadata.TryGetValue(ConditionFeatures.KindKey, out var condition))
@@ -245,7 +262,7 @@ public sealed record DataOptions
     public bool Equals(DataOptions? other) =>
         other is not null && Missing == other.Missing && Stride == other.Stride && Window == other.Window
         && DateColumn.Equals(other.DateColumn, StringComparison.OrdinalIgnoreCase)
-        && Encoding == other.Encoding && Transform == other.Transform && Filter == other.Filter && Condition == other.Condition && AllowExtreme == other.AllowExtreme
+        && Encoding == other.Encoding && Transform == other.Transform && Filter == other.Filter && FilterStart == other.FilterStart && PathCalibration == other.PathCalibration && Condition == other.Condition && AllowExtreme == other.AllowExtreme
         && Columns.SequenceEqual(other.Columns, StringComparer.OrdinalIgnoreCase);
 
     public override int GetHashCode() => HashCode.Combine(Missing, Stride, Window, Encoding, Transform, Filter, Columns.Count);
@@ -259,6 +276,8 @@ public sealed record DataOptions
         if (!DateColumn.Equals(DefaultDateColumn, StringComparison.OrdinalIgnoreCase)) columns += $"; date column '{DateColumn}'";
         return string.Create(CultureInfo.InvariantCulture, $"{columns}; na {Name(Missing)}; stride {Stride}; window {Window}; transform {Name(Transform)}; encoding {Encoding}{(AllowExtreme ? "; extreme returns allowed" : "")}")
             + (Filter == VolatilityFilterKind.None ? "" : $"; filter {VolatilityFilter.Name(Filter)}")
+            + (FilterStart == FilterStart.Last ? "" : $"; filter start {VolatilityFilter.Name(FilterStart)}")
+            + (PathCalibration == PathCalibration.None ? "" : $"; path calibration {VolatilityFilter.Name(PathCalibration)}")
             + (Condition == ConditionKind.None ? "" : $"; condition {ConditionFeatures.Name(Condition)}");
     }
 }

@@ -109,7 +109,7 @@ public static class DataSets
         {
             for (int c = 0; c < columns; c++)
             {
-                var (filter, residuals) = VolatilityFilter.Fit(options.Filter, train[c], $"{panel.Source} column '{panel.Columns[c]}'");
+                var (filter, residuals) = VolatilityFilter.Fit(options.Filter, train[c], $"{panel.Source} column '{panel.Columns[c]}'", options.FilterStart, options.PathCalibration);
                 filters.Add(filter);
                 train[c] = residuals;
             }
@@ -169,6 +169,8 @@ public static class DataSets
         foreach (var (key, value) in (options with { Missing = panel.Missing.Policy }).ToMetadata(panel.Columns)) metadata[key] = value;
         foreach (var (key, value) in encoding.ToMetadata()) metadata[key] = value;
         if (filters.Count > 0) metadata[VolatilityFilter.ParametersKey] = VolatilityFilter.ToMetadata(filters);
+        if (options.FilterStart == FilterStart.Drawn) metadata[VolatilityFilter.LongRunLevelsKey] = VolatilityFilter.LevelsToMetadata(filters);
+        if (options.PathCalibration != PathCalibration.None) metadata[VolatilityFilter.PathParametersKey] = VolatilityFilter.PathParametersToMetadata(filters);
         if (condition is not null) foreach (var (key, value) in condition.ToMetadata()) metadata[key] = value;
         return new TrainingData(panel.Source, images, count, size, metadata) { Conditions = conditions, ConditionWidth = condition?.Width ?? 0 };
     }
@@ -247,6 +249,7 @@ public static class DataSets
         int window = encoding.WindowLength, size = sampler.SampleSize, width = condition.Width, lookback = condition.Lookback;
         if (history.Length < lookback) Throw.User($"a conditional path needs {lookback} returns of history, got {history.Length}");
         int perPath = (length + window - 1) / window;
+        filter = filter?.ForPaths();
         // Each path's past: the last lookback real returns, then its own generated days.
         var past = new double[paths][];
         var states = new VolatilityState[paths];

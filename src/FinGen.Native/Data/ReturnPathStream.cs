@@ -76,7 +76,7 @@ public sealed class ReturnPathStream
             Throw.User("--path-days independent does not apply to a conditional model: each window is drawn given the path before it");
         _sampler = sampler;
         _encoding = encoding;
-        _filter = filter;
+        _filter = filter?.ForPaths();
         _seed = seed;
         _days = days;
         Paths = paths;
@@ -177,7 +177,7 @@ public sealed class ReturnPathStream
         ParallelFor(count, _timings, p =>
         {
             var row = _returns.AsSpan(p * Length, Length);
-            var state = _filter?.Start ?? default;
+            var state = _filter?.PathStart(_seed, first + p) ?? default;
             for (int w = 0; w < _perPath; w++)
             {
                 var window = _decoded.AsSpan((p * _perPath + w) * _window, _window);
@@ -196,7 +196,7 @@ public sealed class ReturnPathStream
         {
             var z = _decoded.AsSpan((first - blockFirst + p) * _perPath * _window, Length);
             var row = _returns.AsSpan(p * Length, Length);
-            if (_filter is not null) _filter.Recolour(_filter.Start, z, row);
+            if (_filter is not null) _filter.Recolour(_filter.PathStart(_seed, first + p), z, row);
             else z.CopyTo(row);
         });
     }

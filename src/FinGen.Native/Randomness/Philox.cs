@@ -28,6 +28,8 @@ public static class Philox
         PathDays = 5,
         /// <summary>The starting vectors u and v of spectral normalization's power iteration (<see cref="Models.ParameterInit.UnitVector"/>).</summary>
         SpectralNorm = 6,
+        /// <summary>Each path's drawn long-run volatility level (<see cref="Data.FilterStart.Drawn"/>).</summary>
+        PathStarts = 7,
     }
 
     /// <summary>One Philox4x32-10 block: four 32-bit words from a 128-bit counter and a 64-bit key.</summary>
