@@ -288,6 +288,28 @@ public sealed class OpsTests
         Compare.Close(lossOne.Span, [x.Select((v, i) => Bce(v, t[i])).Sum() / 300], 1e-6, 1e-6, "loss");
     }
 
+    [Test]
+    public void TheParallelBceGradientHasTheBitsOfOneTensorPrimitivesPass()
+    {
+        var rng = new System.Random(13);
+        foreach (int n in new[] { 1, 15, 16, 17, 8191, 8192, 8193, 16383, 16384 + 17, 50_176, 300 * 784 })
+        {
+            using var logits = Buffer.Random(1, n, rng, -12, 12);
+            using var targets = Buffer.Random(1, n, rng, 0, 1);
+            var expected = new float[n];
+            System.Numerics.Tensors.TensorPrimitives.Sigmoid(logits.Span, expected);
+            System.Numerics.Tensors.TensorPrimitives.Subtract(expected, targets.Span, expected);
+            System.Numerics.Tensors.TensorPrimitives.Multiply(expected, 0.37f, expected);
+            foreach (int threads in new[] { 1, 2 })
+            {
+                using var backend = new CpuSimdBackend(threads);
+                using var grad = Buffer.Filled(1, n, float.NaN);
+                backend.BceWithLogitsBackward(logits.T, targets.T, 0.37f, grad.T);
+                Assert.That(grad.Span.ToArray().Select(BitConverter.SingleToInt32Bits), Is.EqualTo(expected.Select(BitConverter.SingleToInt32Bits)), $"{n} logits, {threads} threads");
+            }
+        }
+    }
+
     [TestCaseSource(nameof(BackendNames))]
     public void BceWithLogitsIsFiniteAtExtremeLogits(string backendName)
     {

@@ -338,12 +338,37 @@ public sealed unsafe class CpuSimdBackend : CpuReferenceBackend
         return sum;
     }
 
+    /// <summary>
+    /// dL/dx = scale·(σ(x) − t), TensorPrimitives' σ, in chunks of <see cref="LossChunk"/> spread over the workers (a
+    /// VAE's reconstruction has 50 K logits at batch 64). The ops are
+    /// element-wise and every chunk but a whole tensor shorter than one vector is at least a vector long, so each
+    /// element gets TensorPrimitives' vector result as in one call over the whole tensor: the same bits.
+    /// </summary>
     public override void BceWithLogitsBackward(Tensor logits, Tensor targets, float scale, Tensor dLogits)
     {
         Shapes.Same(logits, targets); Shapes.Same(logits, dLogits);
-        TensorPrimitives.Sigmoid(logits.Span, dLogits.Span);
-        TensorPrimitives.Subtract(dLogits.Span, targets.Span, dLogits.Span);
-        TensorPrimitives.Multiply(dLogits.Span, scale, dLogits.Span);
+        var job = new BceGradientJob { X = logits.Data, T = targets.Data, D = dLogits.Data, Length = logits.Length, Scale = scale };
+        int chunks = Math.Max(1, logits.Length / LossChunk); // the last chunk takes the rest: never shorter than a chunk
+        if (chunks == 1) BceGradientTask(0, &job);
+        else CpuWorkers.For(chunks, &BceGradientTask, &job, _threads);
+    }
+
+    private struct BceGradientJob
+    {
+        public float* X, T, D;
+        public int Length;
+        public float Scale;
+    }
+
+    private static void BceGradientTask(int chunk, void* state)
+    {
+        var job = (BceGradientJob*)state;
+        int start = chunk * LossChunk, chunks = Math.Max(1, job->Length / LossChunk);
+        int n = chunk == chunks - 1 ? job->Length - start : LossChunk;
+        var d = new Span<float>(job->D + start, n);
+        TensorPrimitives.Sigmoid(new ReadOnlySpan<float>(job->X + start, n), d);
+        TensorPrimitives.Subtract(d, new ReadOnlySpan<float>(job->T + start, n), d);
+        TensorPrimitives.Multiply(d, job->Scale, d);
     }
 
     /// <summary>
