@@ -116,6 +116,7 @@ internal static class EvalCommand
                 ["seed"] = seedValue.ToString(CultureInfo.InvariantCulture),
                 ["fingen_version"] = InfoCommand.Version,
             };
+            if (filter is not null) provenance["model_filter"] = DescribeFilter(filter);
             var written = new List<string>
             {
                 folder.Claim(dir => EvalReport.WriteJson(Path.Combine(dir, "report.json"), report, provenance)),
@@ -139,5 +140,20 @@ internal static class EvalCommand
     private static string Sha256(Stream stream)
     {
         using (stream) return Convert.ToHexStringLower(SHA256.HashData(stream));
+    }
+
+    /// <summary>The model's filter for the report: its kind and, when its paths use another recursion, both parameter sets.</summary>
+    internal static string DescribeFilter(VolatilityFilter filter)
+    {
+        static string Parameters(IVolatilityRecursion r) => r switch
+        {
+            GjrGarchParameters p => string.Create(CultureInfo.InvariantCulture, $"ω {p.Omega:E2}, α {p.Alpha:F3}, γ {p.Gamma:F3}, β {p.Beta:F3}"),
+            ComponentGjrGarchParameters p => string.Create(CultureInfo.InvariantCulture, $"ω {p.Omega:E2}, ρ {p.Rho:F4}, φ {p.Phi:F3}, α {p.Alpha:F3}, γ {p.Gamma:F3}, β {p.Beta:F3}"),
+            _ => r.GetType().Name,
+        };
+        string kind = VolatilityFilter.Title(filter.Kind);
+        return filter.PathRecursion is { } path
+            ? $"{kind} (fitted: {Parameters(filter.Recursion)}); its paths are re-coloured by the recursion calibrated to the residuals' skew ({Parameters(path)}), its conditional forecasts by the fitted one"
+            : $"{kind} ({Parameters(filter.Recursion)}), for its paths and its conditional forecasts";
     }
 }

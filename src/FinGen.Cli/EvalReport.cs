@@ -205,6 +205,7 @@ internal static class EvalReport
         md.AppendLine("# FinGen scenario evaluation").AppendLine();
         md.AppendLine($"Checkpoint `{provenance["checkpoint"]}` (sha256 `{provenance["checkpoint_sha256"][..16]}…`), data `{provenance["data_source"]}` (sha256 `{provenance["data_sha256"][..16]}…`), seed {provenance["seed"]}.");
         md.AppendLine($"{report.TrainReturns} training returns (the model and every baseline saw only these), {report.HeldOutReturns} held-out returns; {report.Settings.Paths} synthetic paths per source, each {report.HeldOutReturns} days.");
+        if (provenance.TryGetValue("model_filter", out var filter)) md.AppendLine($"The model's volatility filter: {filter}.");
         md.AppendLine("Returns are daily log returns; what each row measures and what good looks like is under *How to read this report* at the end.").AppendLine();
         VerdictTable(md, report);
 

@@ -288,6 +288,8 @@ public sealed class CliTests
         }
         Assert.That(root.GetProperty("settings").GetProperty("held_out_returns").GetInt32(), Is.EqualTo(1021), "20 % of the S&P 500's 5104 returns");
         Assert.That(File.ReadAllText(In("eval/report.md")), Does.Contain("| Kupiec p |"));
+        Assert.That(File.ReadAllText(In("eval/report.md")), Does.Contain("The model's volatility filter: GJR-GARCH (fitted: ω ").And.Contain("its paths are re-coloured by the recursion calibrated to the residuals' skew (ω "));
+        Assert.That(root.GetProperty("provenance").GetProperty("model_filter").GetString(), Does.StartWith("GJR-GARCH (fitted: "));
         Assert.That(root.GetProperty("collapse").GetProperty("diversity_ratio").GetDouble(), Is.GreaterThan(0));
         Assert.That(root.GetProperty("collapse").GetProperty("window_acf").GetArrayLength(), Is.EqualTo(CollapseCheck.MaxLag));
         Assert.That(File.ReadAllText(In("eval/report.md")), Does.Contain("## Collapse check of the model's windows"));
