@@ -423,29 +423,32 @@ public sealed class ConvOpsTests
 
     public enum Layer { Disc1, Disc2, Gen1, Gen2 }
 
-    /// <summary>Discriminator convs 1→64 (28→14) and 64→128 (14→7); generator transposed convs 128→64 (7→14) and 64→1 (14→28), as the convs they invert.</summary>
-    private static (ConvGeometry G, bool Transposed) DcganLayer(Layer layer) => layer switch
+    /// <summary>
+    /// Discriminator convs 1→c (28→14) and c→2c (14→7); generator transposed convs 2c→c (7→14) and c→1 (14→28), as the
+    /// convs they invert; c = 32 is the default model's (GEMMs 32 wide), 64 the paper's.
+    /// </summary>
+    private static (ConvGeometry G, bool Transposed) DcganLayer(Layer layer, int c) => layer switch
     {
-        Layer.Disc1 => (new ConvGeometry(64, 1, 28, 28, 64, 4, 4, 2, 1), false),
-        Layer.Disc2 => (new ConvGeometry(64, 64, 14, 14, 128, 4, 4, 2, 1), false),
-        Layer.Gen1 => (new ConvGeometry(64, 64, 14, 14, 128, 4, 4, 2, 1), true),
-        _ => (new ConvGeometry(64, 1, 28, 28, 64, 4, 4, 2, 1), true),
+        Layer.Disc1 => (new ConvGeometry(64, 1, 28, 28, c, 4, 4, 2, 1), false),
+        Layer.Disc2 => (new ConvGeometry(64, c, 14, 14, 2 * c, 4, 4, 2, 1), false),
+        Layer.Gen1 => (new ConvGeometry(64, c, 14, 14, 2 * c, 4, 4, 2, 1), true),
+        _ => (new ConvGeometry(64, 1, 28, 28, c, 4, 4, 2, 1), true),
     };
 
     /// <summary>
     /// Forward and backward of one layer on the SIMD backend, on all cores and on one, against the reference: close to it,
     /// and bit-identical whatever the thread count (the fast path must stay deterministic).
     /// </summary>
-    [TestCase(Layer.Disc1), TestCase(Layer.Disc2), TestCase(Layer.Gen1), TestCase(Layer.Gen2)]
-    public void SimdConvMatchesReferenceOnDcganShapes(Layer layer)
+    [Test]
+    public void SimdConvMatchesReferenceOnDcganShapes([Values] Layer layer, [Values(32, 64)] int channels)
     {
-        var (g, transposed) = DcganLayer(layer);
+        var (g, transposed) = DcganLayer(layer, channels);
         int inSize = transposed ? g.OutSize : g.InSize, outSize = transposed ? g.InSize : g.OutSize;
         int biasSize = transposed ? g.InChannels : g.OutChannels;
         // Terms per output sum: forward, data gradient and filter gradient.
         int forwardTerms = transposed ? g.OutChannels * 4 : g.FilterSize, backwardTerms = transposed ? g.FilterSize : g.OutChannels * 4;
         int filterTerms = g.Batch * g.OutHeight * g.OutWidth;
-        var rng = new System.Random(64 + (int)layer);
+        var rng = new System.Random(64 + (int)layer + channels);
         using var x = Buffer.Random(g.Batch, inSize, rng);
         using var w = Buffer.Random(g.OutChannels, g.FilterSize, rng, -0.1, 0.1);
         using var b = Buffer.Random(1, biasSize, rng);
@@ -529,6 +532,29 @@ public sealed class ConvOpsTests
             Compare.Close(actual[i], expected[i], i >= 7 ? sumTolerance : 1e-5, 1e-5, names[i]);
         var again = Run(simdOneThread);
         for (int i = 0; i < names.Length; i++) Assert.That(again[i], Is.EqualTo(actual[i]), $"{names[i]} on one thread vs all");
+    }
+
+    /// <summary>
+    /// The conv's block transpose against the definition: sizes with and without whole 8×8 blocks, padded strides on both
+    /// sides, and the padding past each row left as it was (random values everywhere, so a swapped index shows).
+    /// </summary>
+    [TestCase(1, 1), TestCase(8, 8), TestCase(7, 9), TestCase(49, 64), TestCase(196, 32), TestCase(17, 3), TestCase(64, 49)]
+    public unsafe void ConvTransposeOfABlockMatchesTheDefinition(int rows, int cols)
+    {
+        int lds = cols + 5, ldd = rows + 3;
+        var rng = new System.Random(rows * 131 + cols);
+        var src = new float[rows * lds];
+        var dst = new float[cols * ldd];
+        for (int i = 0; i < src.Length; i++) src[i] = (float)rng.NextDouble();
+        for (int i = 0; i < dst.Length; i++) dst[i] = (float)rng.NextDouble();
+        var before = (float[])dst.Clone();
+        fixed (float* s = src, d = dst) CpuConvolution.Transpose(s, rows, cols, lds, d, ldd);
+        for (int c = 0; c < cols; c++)
+            for (int j = 0; j < ldd; j++)
+            {
+                float want = j < rows ? src[j * lds + c] : before[c * ldd + j];
+                Assert.That(dst[c * ldd + j], Is.EqualTo(want), $"dst[{c}, {j}]");
+            }
     }
 
     /// <summary>The SIMD backend's workspace is grown on demand and then reused: a warm step allocates nothing managed.</summary>

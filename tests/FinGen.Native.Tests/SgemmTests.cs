@@ -18,7 +18,7 @@ public sealed unsafe class SgemmTests
     private const double Rtol = 4e-6;
 
     /// <summary>
-    /// (m, n, k): every tile edge (Mr = 6, Nr = 16/64), several K blocks (256), vector and scalar tails, and the last
+    /// (m, n, k): every tile edge (Mr = 6, Nr = 16/64, strips 32 wide), several K blocks (256), vector and scalar tails, and the last
     /// row of shapes big enough (≥ 1M multiply-adds) to run on two threads, matrix-vector ones included.
     /// </summary>
     private static readonly (int M, int N, int K)[] AwkwardShapes =
@@ -27,6 +27,7 @@ public sealed unsafe class SgemmTests
         (31, 17, 129), (65, 127, 3), (127, 65, 785), (129, 31, 17), (785, 3, 65), (3, 785, 127), (17, 129, 1),
         (6, 64, 256), (7, 65, 257), (12, 128, 512), (65, 129, 31), (2, 2, 785),
         (256, 40, 300), (1, 4099, 300), (3001, 1, 400), (97, 200, 129),
+        (12, 32, 257), (13, 32, 16), (67, 96, 300), // strips exactly 32 wide (a conv's 32 channels): the 6×32 kernel, whole and edge rows
     ];
 
     /// <summary>The MLP's forward (x·Wᵀ), weight-gradient (dyᵀ·x, beta 1) and input-gradient (dy·W) products at batch 64.</summary>

@@ -2,6 +2,7 @@ using System.Numerics.Tensors;
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
 
 namespace FinGen.Native.Backends.Cpu;
 
@@ -31,14 +32,12 @@ internal static unsafe class CpuConvolution
     [ThreadStatic] private static float[]? t_pixels;
     [ThreadStatic] private static float[]? t_chunk;    // a worker's chunk of the column matrix
     [ThreadStatic] private static float[]? t_partials; // the filter gradient's per-chunk products
+    [ThreadStatic] private static float[]? t_tile;     // a worker's chunk of a conv's output, pixel-major
 
     /// <summary>y = conv(x, W) + bias. x [N, C·H·W], weight [K, C·R·S], bias [K] or null, y [N, K·P·Q].</summary>
     public static void Conv2dForward(float* x, float* weight, float* bias, ConvGeometry g, float* y, int threads)
     {
-        var (pixelCount, _, channels) = Sizes(g);
-        float* pixels = Workspace(ref t_pixels, (long)pixelCount * channels);
-        ConvolvePixels(x, weight, g, pixels, threads);
-        FromPixelMajor(pixels, bias, g.Batch, channels, g.OutHeight * g.OutWidth, y, threads);
+        ConvolvePixels(x, weight, bias, g, y, threads);
     }
 
     /// <summary>dx = data gradient (each skipped when null), dW += filter gradient, dBias += Σ dy. dy [N, K·P·Q].</summary>
@@ -81,11 +80,7 @@ internal static unsafe class CpuConvolution
                 ToPixelMajor(x, g.Batch, channels, area, pixels, threads);
                 FilterGradient(dy, pixels, g, dWeight, threads);
             }
-            if (dx != null)
-            {
-                ConvolvePixels(dy, weight, g, pixels, threads);
-                FromPixelMajor(pixels, null, g.Batch, channels, area, dx, threads);
-            }
+            if (dx != null) ConvolvePixels(dy, weight, null, g, dx, threads);
         }
         if (dBias != null) AddChannelSums(dy, g.Batch, g.InChannels, g.InHeight * g.InWidth, dBias);
     }
@@ -94,17 +89,21 @@ internal static unsafe class CpuConvolution
     private const int ChunkFloats = 64 * 1024;
 
     /// <summary>
-    /// pixels [N·P·Q, K] = columns · Wᵀ without materializing the whole column matrix: each task builds the columns of a
-    /// chunk of pixel rows in its own buffer and multiplies them on its own thread. Materialized for the batch (12.8 MB
-    /// for the DCGAN discriminator's second layer at batch 128), the column matrix made the convolution memory-bound:
-    /// im2col took more time than the GEMM. Chunks are fixed by the geometry, not the thread count, and each output row
-    /// is one dot product per K block in the same order either way, so the bits do not depend on the threads.
+    /// y [N, K·P·Q] = the pixel rows columns · Wᵀ (+ bias) without materializing the whole column matrix: each task builds
+    /// the columns of a chunk of pixel rows in its own buffer, multiplies them into its own [rows, K] tile and transposes
+    /// the tile onto the images' planes while it is still in L2. Materialized for the batch (12.8 MB for the DCGAN
+    /// discriminator's second layer at batch 128), the column matrix made the convolution memory-bound: im2col took more
+    /// time than the GEMM; a whole pixel-major product transposed afterwards was a round trip through memory of every
+    /// output (a quarter of the first layer's time). Each output row is one dot product per K block in the same order
+    /// however the rows are chunked, so the bits depend neither on the threads nor on the chunk size.
     /// </summary>
-    private static void ConvolvePixels(float* x, float* weight, ConvGeometry g, float* pixels, int threads)
+    private static void ConvolvePixels(float* x, float* weight, float* bias, ConvGeometry g, float* y, int threads)
     {
         var (pixelCount, filter, _) = Sizes(g);
         int rows = Math.Max(6, ChunkFloats / filter / 6 * 6); // whole 6-row register tiles
-        var job = new Job { Source = x, Destination = pixels, Weight = weight, G = g, Chunk = rows };
+        // At least four chunks per thread where the layer allows it, so an uneven last chunk does not leave a core idle.
+        rows = Math.Max(6, Math.Min(rows, (pixelCount + 4 * threads - 1) / (4 * threads) / 6 * 6));
+        var job = new Job { Source = x, Destination = y, Bias = bias, Weight = weight, G = g, Chunk = rows };
         CpuWorkers.For((pixelCount + rows - 1) / rows, &ConvolveChunkTask, &job, threads);
     }
 
@@ -112,10 +111,27 @@ internal static unsafe class CpuConvolution
     {
         ref Job job = ref *(Job*)state;
         var g = job.G;
-        int filter = g.FilterSize, channels = g.OutChannels;
+        int filter = g.FilterSize, channels = g.OutChannels, area = g.OutHeight * g.OutWidth;
         float* columns = Im2ColChunk(ref job, chunk, out int first, out int rows);
-        Sgemm.Multiply(false, true, rows, channels, filter, 1f, columns, filter, job.Weight, filter, 0f,
-            job.Destination + (long)first * channels, channels, maxDegree: 1);
+        float* tile = Workspace(ref t_tile, (long)job.Chunk * channels);
+        Sgemm.Multiply(false, true, rows, channels, filter, 1f, columns, filter, job.Weight, filter, 0f, tile, channels, maxDegree: 1);
+        // Rows first .. first + rows − 1 are pixels of one or more images: each image's run goes onto its planes.
+        for (int pixel = first, end = first + rows; pixel < end;)
+        {
+            int n = pixel / area, i = pixel % area, length = Math.Min(area - i, end - pixel);
+            float* to = job.Destination + ((long)n * channels) * area + i;
+            Transpose(tile + (long)(pixel - first) * channels, length, channels, channels, to, area);
+            if (job.Bias != null)
+            {
+                // One rounding per value, as when the bias was added in the transpose.
+                for (int k = 0; k < channels; k++)
+                {
+                    var run = new Span<float>(to + (long)k * area, length);
+                    TensorPrimitives.Add(run, job.Bias[k], run);
+                }
+            }
+            pixel += length;
+        }
     }
 
     /// <summary>
@@ -155,7 +171,19 @@ internal static unsafe class CpuConvolution
         first = chunk * job.Chunk;
         rows = Math.Min(job.Chunk, g.Batch * g.OutHeight * g.OutWidth - first);
         float* columns = Workspace(ref t_chunk, (long)job.Chunk * filter);
-        for (int r = 0; r < rows; r++) Im2ColPixel(job.Source, g, first + r, columns + (long)r * filter);
+        // Walk (n, p, q) from the first row on rather than dividing each row's index: with one input channel (the first
+        // layer) the three divisions were most of a row's cost.
+        int area = g.OutHeight * g.OutWidth;
+        int n = first / area, p = first % area / g.OutWidth, q = first % g.OutWidth;
+        for (int r = 0; r < rows; r++)
+        {
+            Im2ColPixel(job.Source + (long)n * g.InSize, g, p, q, columns + (long)r * filter);
+            if (++q == g.OutWidth)
+            {
+                q = 0;
+                if (++p == g.OutHeight) { p = 0; n++; }
+            }
+        }
         return columns;
     }
 
@@ -193,12 +221,9 @@ internal static unsafe class CpuConvolution
     /// Row <paramref name="pixel"/> = (n·P + p)·Q + q of the column matrix, columns[pixel, (c·R + r)·S + s] =
     /// x[n, c, p·stride − pad + r, q·stride − pad + s] (0 outside): the C·R·S inputs under that pixel's window.
     /// </summary>
-    private static void Im2ColPixel(float* x, ConvGeometry g, int pixel, float* row)
+    private static void Im2ColPixel(float* image, ConvGeometry g, int p, int q, float* row)
     {
-        int area = g.OutHeight * g.OutWidth;
-        int n = pixel / area, p = pixel % area / g.OutWidth, q = pixel % g.OutWidth;
         int C = g.InChannels, H = g.InHeight, W = g.InWidth, R = g.KernelHeight, S = g.KernelWidth;
-        float* image = x + (long)n * g.InSize;
         int w0 = q * g.Stride - g.Padding, h0 = p * g.Stride - g.Padding;
         // The window's columns [w0, w0 + S) and rows [h0, h0 + R) clipped to the image; the same for every channel.
         int first = Math.Max(0, -w0), last = Math.Min(S, W - w0);
@@ -250,33 +275,61 @@ internal static unsafe class CpuConvolution
         var g = job.G;
         int area = g.OutHeight * g.OutWidth, filter = g.FilterSize, channels = g.OutChannels;
         int n0 = chunk * job.Chunk, count = Math.Min(job.Chunk, g.Batch - n0);
-        float* columns = Workspace(ref t_chunk, (long)job.Chunk * area * filter);
+        // Rows of columns padded by a cache line: col2im walks down a column of this matrix, and at the DCGAN's 2 KB row
+        // length every row fell into the same two L1 sets (4 KB aliasing), so nearly every read missed L1.
+        int ld = ColumnStride(filter);
+        float* columns = Workspace(ref t_chunk, (long)job.Chunk * area * ld);
         Sgemm.Multiply(false, false, count * area, filter, channels, 1f, job.Source + (long)n0 * area * channels, channels,
-            job.Weight, filter, 0f, columns, filter, maxDegree: 1);
+            job.Weight, filter, 0f, columns, ld, maxDegree: 1);
         for (int n = 0; n < count; n++)
             for (int c = 0; c < g.InChannels; c++)
-                Col2ImPlane(columns + (long)n * area * filter, job.Bias, g, c, job.Destination + ((long)(n0 + n) * g.InChannels + c) * g.InHeight * g.InWidth);
+                Col2ImPlane(columns + (long)n * area * ld, ld, job.Bias, g, c, job.Destination + ((long)(n0 + n) * g.InChannels + c) * g.InHeight * g.InWidth);
     }
 
-    /// <summary>plane = bias[c] (or 0) + the entries of one image's columns [P·Q, C·R·S] of every window covering each pixel of channel c.</summary>
-    private static void Col2ImPlane(float* columns, float* bias, ConvGeometry g, int c, float* plane)
+    /// <summary>The row stride of a column matrix: <paramref name="filter"/> floats, one cache line more when rows would be a multiple of 512 bytes apart (few L1 sets).</summary>
+    private static int ColumnStride(int filter) => filter % 128 == 0 ? filter + 16 : filter;
+
+    /// <summary>
+    /// plane = bias[c] (or 0) + the entries of one image's columns [P·Q, C·R·S] (row stride <paramref name="ld"/>) of every window covering each pixel of
+    /// channel c. Each pixel's terms are added in (p, q) order, as ever: for a given pixel and p there is one r, so walking
+    /// r outside q changes no pixel's order, and it lets a row's windows be walked left to right. Stride-2, 4-wide windows
+    /// overlap their neighbour by two columns, and a vector read of what the previous window had just stored stalled on
+    /// store forwarding (a tenth of a DCGAN step): the overlapping half is carried in a register instead, and only the two
+    /// new columns are read from the plane. The values added, and their order, are those of the one-at-a-time loop.
+    /// </summary>
+    private static void Col2ImPlane(float* columns, int ld, float* bias, ConvGeometry g, int c, float* plane)
     {
-        int H = g.InHeight, W = g.InWidth, R = g.KernelHeight, S = g.KernelWidth, P = g.OutHeight, Q = g.OutWidth, filter = g.FilterSize;
+        int H = g.InHeight, W = g.InWidth, R = g.KernelHeight, S = g.KernelWidth, P = g.OutHeight, Q = g.OutWidth;
         new Span<float>(plane, H * W).Fill(bias == null ? 0f : bias[c]);
+        bool carry = S == 4 && g.Stride == 2 && Sse.IsSupported;
         for (int p = 0; p < P; p++)
         {
-            for (int q = 0; q < Q; q++)
+            for (int r = 0; r < R; r++)
             {
-                float* window = columns + ((long)p * Q + q) * filter + c * R * S;
-                int w0 = q * g.Stride - g.Padding;
-                int first = Math.Max(0, -w0), last = Math.Min(S, W - w0);
-                for (int r = 0; r < R; r++)
+                int h = p * g.Stride - g.Padding + r;
+                if (h < 0 || h >= H) continue;
+                float* line = plane + h * W;
+                Vector128<float> previous = default;
+                bool havePrevious = false; // the last window was a whole 4-wide one, stored from `previous`
+                for (int q = 0; q < Q; q++)
                 {
-                    int h = p * g.Stride - g.Padding + r;
-                    if (h < 0 || h >= H) continue;
-                    float* to = plane + h * W + w0;
-                    float* from = window + r * S;
+                    int w0 = q * g.Stride - g.Padding;
+                    int first = Math.Max(0, -w0), last = Math.Min(S, W - w0);
+                    float* to = line + w0;
+                    float* from = columns + ((long)p * Q + q) * ld + (c * R + r) * S;
+                    if (carry && first == 0 && last == 4)
+                    {
+                        // Columns w0, w0 + 1 are the last window's upper half; w0 + 2, w0 + 3 come from the plane.
+                        var sum = havePrevious
+                            ? Sse.Shuffle(previous, Sse.LoadLow(Vector128<float>.Zero, to + 2), 0x4E)
+                            : Vector128.Load(to);
+                        previous = sum + Vector128.Load(from);
+                        Vector128.Store(previous, to);
+                        havePrevious = true;
+                        continue;
+                    }
                     for (int s = first; s < last; s++) to[s] += from[s];
+                    havePrevious = false;
                 }
             }
         }
@@ -295,28 +348,24 @@ internal static unsafe class CpuConvolution
         int channels = job.Channels, area = job.Area;
         float* from = job.Source + (long)n * channels * area;
         float* to = job.Destination + (long)n * channels * area;
-        for (int i = 0; i < area; i++)
-            for (int k = 0; k < channels; k++) to[i * channels + k] = from[k * area + i];
+        Transpose(from, channels, area, area, to, channels);
     }
 
-    /// <summary>destination[n, k·area + i] = pixels[n·area + i, k] + bias[k] (bias may be null).</summary>
-    private static void FromPixelMajor(float* pixels, float* bias, int batch, int channels, int area, float* destination, int threads)
+    /// <summary>
+    /// dst [cols, rows] = src [rows, cols]ᵀ (row strides <paramref name="lds"/> and <paramref name="ldd"/>): 8×8 blocks
+    /// through the AVX transpose network, the ragged edges one value at a time. The element-by-element loops it replaced
+    /// were a tenth of a DCGAN step (every conv's input gradient or output goes through one); only values move.
+    /// </summary>
+    internal static void Transpose(float* src, int rows, int cols, nint lds, float* dst, nint ldd)
     {
-        var job = new Job { Source = pixels, Destination = destination, Bias = bias, Channels = channels, Area = area };
-        CpuWorkers.For(batch, &FromPixelMajorTask, &job, threads);
-    }
-
-    private static void FromPixelMajorTask(int n, void* state)
-    {
-        ref Job job = ref *(Job*)state;
-        int channels = job.Channels, area = job.Area;
-        float* from = job.Source + (long)n * channels * area;
-        float* to = job.Destination + (long)n * channels * area;
-        for (int k = 0; k < channels; k++)
+        int fullRows = Avx.IsSupported ? rows / 8 * 8 : 0, fullCols = Avx.IsSupported ? cols / 8 * 8 : 0;
+        for (int r = 0; r < fullRows; r += 8)
+            for (int c = 0; c < fullCols; c += 8)
+                Sgemm.Transpose8x8(src + r * lds + c, lds, dst + c * ldd + r, ldd);
+        for (int r = 0; r < rows; r++)
         {
-            float b = job.Bias == null ? 0f : job.Bias[k];
-            float* plane = to + k * area;
-            for (int i = 0; i < area; i++) plane[i] = from[i * channels + k] + b;
+            // The columns the blocks did not cover, then, for rows below the last whole block, all of them.
+            for (int c = r < fullRows ? fullCols : 0; c < cols; c++) dst[c * ldd + r] = src[r * lds + c];
         }
     }
 

@@ -354,6 +354,8 @@ internal static unsafe class Sgemm
                         var e = epilogue.At(i, job.J0 + j);
                         if (mr == Mr && width == nr)
                             Kernel(kc, ap, rs, cs, bp, bs, cp, ldc, job.Alpha, beta, e);
+                        else if (mr == Mr && width == 32 && nr == 64)
+                            Kernel6x32(kc, ap, rs, cs, bp, bs, cp, ldc, job.Alpha, beta, e); // N = 32 (a conv's channels): no scratch tile
                         else
                             EdgeTile(kc, ap, rs, cs, bp, bs, cp, ldc, mr, width, job.Alpha, beta, e, scratch.Tile);
                     }
@@ -404,6 +406,8 @@ internal static unsafe class Sgemm
         int nr = Nr;
         if (Vector512.IsHardwareAccelerated && width <= 16)
             Kernel6x16(kc, a, rs, cs, b, bs, tile, nr, 1f, 0f, default); // a quarter of the work of the 64-wide kernel, same bits
+        else if (Vector512.IsHardwareAccelerated && width <= 32)
+            Kernel6x32(kc, a, rs, cs, b, bs, tile, nr, 1f, 0f, default); // half of it (a conv with 32 output channels), same bits
         else
             Kernel(kc, a, rs, cs, b, bs, tile, nr, 1f, 0f, default);
         bool overwrite = beta == 0f;
@@ -496,6 +500,53 @@ internal static unsafe class Sgemm
         Store(c, ldc, 5, c50, c51, c52, c53, va, vb, overwrite, e);
     }
 
+    /// <summary>
+    /// <see cref="Kernel6x64"/>'s first 32 columns: C[6, 32] with 12 zmm accumulators, for tiles at most 32 wide (a GEMM
+    /// whose N is 32, as the DCGAN's first conv layers have, ran every tile through the 64-wide kernel on zero padding).
+    /// Each output is the same chain of FMAs over p as in the wide kernel, so the same bits.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Kernel6x32(int kc,
+        float* a, nint rs, nint cs, // op(A) micro-panel: element (r, p) at a[r·rs + p·cs], r < 6, p < kc
+        float* b, nint bs,          // [kc, bs ≥ 32]
+        float* c, nint ldc,         // [6, ldc]
+        float alpha, float beta, in Epilogue e)
+    {
+        Vector512<float> c00 = default, c01 = default, c10 = default, c11 = default, c20 = default, c21 = default;
+        Vector512<float> c30 = default, c31 = default, c40 = default, c41 = default, c50 = default, c51 = default;
+        float* a0 = a, a3 = a + 3 * rs;
+        nint rs2 = rs + rs;
+        for (int p = 0; p < kc; p++)
+        {
+            var b0 = Vector512.Load(b);
+            var b1 = Vector512.Load(b + 16);
+            var x = Vector512.Create(a0[0]);
+            c00 = Vector512.FusedMultiplyAdd(x, b0, c00); c01 = Vector512.FusedMultiplyAdd(x, b1, c01);
+            x = Vector512.Create(a0[rs]);
+            c10 = Vector512.FusedMultiplyAdd(x, b0, c10); c11 = Vector512.FusedMultiplyAdd(x, b1, c11);
+            x = Vector512.Create(a0[rs2]);
+            c20 = Vector512.FusedMultiplyAdd(x, b0, c20); c21 = Vector512.FusedMultiplyAdd(x, b1, c21);
+            x = Vector512.Create(a3[0]);
+            c30 = Vector512.FusedMultiplyAdd(x, b0, c30); c31 = Vector512.FusedMultiplyAdd(x, b1, c31);
+            x = Vector512.Create(a3[rs]);
+            c40 = Vector512.FusedMultiplyAdd(x, b0, c40); c41 = Vector512.FusedMultiplyAdd(x, b1, c41);
+            x = Vector512.Create(a3[rs2]);
+            c50 = Vector512.FusedMultiplyAdd(x, b0, c50); c51 = Vector512.FusedMultiplyAdd(x, b1, c51);
+            a0 += cs;
+            a3 += cs;
+            b += bs;
+        }
+        var va = Vector512.Create(alpha);
+        var vb = Vector512.Create(beta);
+        bool overwrite = beta == 0f;
+        Store(c, ldc, 0, c00, c01, va, vb, overwrite, e);
+        Store(c, ldc, 1, c10, c11, va, vb, overwrite, e);
+        Store(c, ldc, 2, c20, c21, va, vb, overwrite, e);
+        Store(c, ldc, 3, c30, c31, va, vb, overwrite, e);
+        Store(c, ldc, 4, c40, c41, va, vb, overwrite, e);
+        Store(c, ldc, 5, c50, c51, va, vb, overwrite, e);
+    }
+
     /// <summary>The AVX2 shape of <see cref="Kernel6x64"/>: C[6, 16] with 12 ymm accumulators.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void Kernel6x16(int kc,
@@ -551,6 +602,14 @@ internal static unsafe class Sgemm
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Store(float* c, nint ldc, int r, Vector512<float> x0, Vector512<float> x1,
+        Vector512<float> alpha, Vector512<float> beta, bool overwrite, in Epilogue e)
+    {
+        float* row = c + r * ldc;
+        Update(row, x0, alpha, beta, overwrite, e, r, 0); Update(row + 16, x1, alpha, beta, overwrite, e, r, 16);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static void Store(float* c, nint ldc, int r, Vector256<float> x0, Vector256<float> x1,
         Vector256<float> alpha, Vector256<float> beta, bool overwrite, in Epilogue e)
     {
@@ -591,9 +650,9 @@ internal static unsafe class Sgemm
 
     // ------------------------------------------------------------------------------------------------ packing helpers
 
-    /// <summary>dst[q, r] = src[r, q] for an 8×8 block (AVX unpack/shuffle/permute network).</summary>
+    /// <summary>dst[q, r] = src[r, q] for an 8×8 block (AVX unpack/shuffle/permute network; callers check Avx.IsSupported).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static void Transpose8x8(float* src, nint lds, // [8, lds]
+    internal static void Transpose8x8(float* src, nint lds, // [8, lds]
         float* dst, nint ldd)                              // [8, ldd]
     {
         var r0 = Avx.LoadVector256(src);
