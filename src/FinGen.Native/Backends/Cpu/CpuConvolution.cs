@@ -276,7 +276,7 @@ internal static unsafe class CpuConvolution
         int area = g.OutHeight * g.OutWidth, filter = g.FilterSize, channels = g.OutChannels;
         int n0 = chunk * job.Chunk, count = Math.Min(job.Chunk, g.Batch - n0);
         // Rows of columns padded by a cache line: col2im walks down a column of this matrix, and at the DCGAN's 2 KB row
-        // length every row fell into the same two L1 sets (4 KB aliasing), so nearly every read missed L1.
+        // length the rows it reads fall into two L1 sets.
         int ld = ColumnStride(filter);
         float* columns = Workspace(ref t_chunk, (long)job.Chunk * area * ld);
         Sgemm.Multiply(false, false, count * area, filter, channels, 1f, job.Source + (long)n0 * area * channels, channels,
@@ -293,9 +293,10 @@ internal static unsafe class CpuConvolution
     /// plane = bias[c] (or 0) + the entries of one image's columns [P·Q, C·R·S] (row stride <paramref name="ld"/>) of every window covering each pixel of
     /// channel c. Each pixel's terms are added in (p, q) order, as ever: for a given pixel and p there is one r, so walking
     /// r outside q changes no pixel's order, and it lets a row's windows be walked left to right. Stride-2, 4-wide windows
-    /// overlap their neighbour by two columns, and a vector read of what the previous window had just stored stalled on
-    /// store forwarding (a tenth of a DCGAN step): the overlapping half is carried in a register instead, and only the two
-    /// new columns are read from the plane. The values added, and their order, are those of the one-at-a-time loop.
+    /// overlap their neighbour by two columns, and a vector read of what the previous window had just stored waits on
+    /// store forwarding: the overlapping half is carried in a register instead, and only the two new columns are read
+    /// from the plane (with the padded rows of <see cref="ColumnStride"/>: the DCGAN generator's 64→32 transposed conv at
+    /// batch 128, 6.5 → 5.9 ms on the Zen 4). The values added, and their order, are those of the one-at-a-time loop.
     /// </summary>
     private static void Col2ImPlane(float* columns, int ld, float* bias, ConvGeometry g, int c, float* plane)
     {
