@@ -52,7 +52,7 @@ internal static unsafe class CpuConvolution
             if (dWeight != null) FilterGradient(x, pixels, g, dWeight, threads);
             if (dx != null) DeconvolvePixels(pixels, weight, null, g, dx, threads);
         }
-        if (dBias != null) AddChannelSums(dy, g.Batch, channels, area, dBias);
+        if (dBias != null) AddChannelSums(dy, g.Batch, channels, area, dBias, threads);
     }
 
     /// <summary>y = g's data gradient of x, + bias. x [N, K·P·Q], weight [K, C·R·S], bias [C] or null, y [N, C·H·W].</summary>
@@ -82,7 +82,7 @@ internal static unsafe class CpuConvolution
             }
             if (dx != null) ConvolvePixels(dy, weight, null, g, dx, threads);
         }
-        if (dBias != null) AddChannelSums(dy, g.Batch, g.InChannels, g.InHeight * g.InWidth, dBias);
+        if (dBias != null) AddChannelSums(dy, g.Batch, g.InChannels, g.InHeight * g.InWidth, dBias, threads);
     }
 
     /// <summary>Floats of one chunk of the column matrix: with the packed weights and the chunk's output it stays in a core's L2.</summary>
@@ -149,8 +149,19 @@ internal static unsafe class CpuConvolution
         float* partials = Workspace(ref t_partials, chunks * size);
         var job = new Job { Source = image, Destination = partials, Weight = pixels, G = g, Chunk = rows };
         CpuWorkers.For(chunks, &FilterGradientChunkTask, &job, threads);
-        var sum = new Span<float>(dWeight, (int)size);
-        for (int c = 0; c < chunks; c++) TensorPrimitives.Add(sum, new ReadOnlySpan<float>(partials + c * size, (int)size), sum);
+        // dW += the partials in chunk order, a slice of dW per task (each element's additions in the same order).
+        var reduce = new Job { Source = partials, Destination = dWeight, Chunk = chunks, Area = (int)size };
+        CpuWorkers.For((int)((size + ReduceSlice - 1) / ReduceSlice), &ReducePartialsTask, &reduce, threads);
+    }
+
+    private const int ReduceSlice = 4096;
+
+    private static void ReducePartialsTask(int slice, void* state)
+    {
+        ref Job job = ref *(Job*)state;
+        int start = slice * ReduceSlice, length = Math.Min(ReduceSlice, job.Area - start);
+        var sum = new Span<float>(job.Destination + start, length);
+        for (int c = 0; c < job.Chunk; c++) TensorPrimitives.Add(sum, new ReadOnlySpan<float>(job.Source + (long)c * job.Area + start, length), sum);
     }
 
     private static void FilterGradientChunkTask(int chunk, void* state)
@@ -214,7 +225,7 @@ internal static unsafe class CpuConvolution
         public float* Source, Destination, Bias, Weight;
         public ConvGeometry G;
         public int Channels, Area; // for the transposes: blocks of [Channels, Area]
-        public int Chunk;          // pixel rows (or, for col2im, whole images) a task takes
+        public int Chunk;          // pixel rows a task takes (for col2im, whole images; for the bias sums, the batch)
     }
 
     /// <summary>
@@ -275,62 +286,51 @@ internal static unsafe class CpuConvolution
         var g = job.G;
         int area = g.OutHeight * g.OutWidth, filter = g.FilterSize, channels = g.OutChannels;
         int n0 = chunk * job.Chunk, count = Math.Min(job.Chunk, g.Batch - n0);
-        // Rows of columns padded by a cache line: col2im walks down a column of this matrix, and at the DCGAN's 2 KB row
-        // length the rows it reads fall into two L1 sets.
-        int ld = ColumnStride(filter);
+        int ld = filter;
         float* columns = Workspace(ref t_chunk, (long)job.Chunk * area * ld);
         Sgemm.Multiply(false, false, count * area, filter, channels, 1f, job.Source + (long)n0 * area * channels, channels,
             job.Weight, filter, 0f, columns, ld, maxDegree: 1);
         for (int n = 0; n < count; n++)
-            for (int c = 0; c < g.InChannels; c++)
-                Col2ImPlane(columns + (long)n * area * ld, ld, job.Bias, g, c, job.Destination + ((long)(n0 + n) * g.InChannels + c) * g.InHeight * g.InWidth);
+            Col2ImImage(columns + (long)n * area * ld, ld, job.Bias, g, job.Destination + (long)(n0 + n) * g.InSize);
     }
 
-    /// <summary>The row stride of a column matrix: <paramref name="filter"/> floats, one cache line more when rows would be a multiple of 512 bytes apart (few L1 sets).</summary>
-    private static int ColumnStride(int filter) => filter % 128 == 0 ? filter + 16 : filter;
 
     /// <summary>
-    /// plane = bias[c] (or 0) + the entries of one image's columns [P·Q, C·R·S] (row stride <paramref name="ld"/>) of every window covering each pixel of
-    /// channel c. Each pixel's terms are added in (p, q) order, as ever: for a given pixel and p there is one r, so walking
-    /// r outside q changes no pixel's order, and it lets a row's windows be walked left to right. Stride-2, 4-wide windows
-    /// overlap their neighbour by two columns, and a vector read of what the previous window had just stored waits on
-    /// store forwarding: the overlapping half is carried in a register instead, and only the two new columns are read
-    /// from the plane (with the padded rows of <see cref="ColumnStride"/>: the DCGAN generator's 64→32 transposed conv at
-    /// batch 128, 6.5 → 5.9 ms on the Zen 4). The values added, and their order, are those of the one-at-a-time loop.
+    /// image [C, H, W] = bias (or 0) + the entries of its columns [P·Q, C·R·S] (row stride <paramref name="ld"/>) of every
+    /// window covering each pixel: the columns are read once, in order, one window (p, q) at a time, and each window's
+    /// C·R rows of S values are added onto the image, which stays in L1. Each pixel's terms are added in (p, q) order.
+    /// Walking the columns by plane instead (one channel's entries of every window, then the next channel's) read them
+    /// a cache line per window, 2 KB apart, and was a tenth of a DCGAN step.
     /// </summary>
-    private static void Col2ImPlane(float* columns, int ld, float* bias, ConvGeometry g, int c, float* plane)
+    private static void Col2ImImage(float* columns, int ld, float* bias, ConvGeometry g, float* image)
     {
-        int H = g.InHeight, W = g.InWidth, R = g.KernelHeight, S = g.KernelWidth, P = g.OutHeight, Q = g.OutWidth;
-        new Span<float>(plane, H * W).Fill(bias == null ? 0f : bias[c]);
-        bool carry = S == 4 && g.Stride == 2 && Sse.IsSupported;
+        int C = g.InChannels, H = g.InHeight, W = g.InWidth, R = g.KernelHeight, S = g.KernelWidth, P = g.OutHeight, Q = g.OutWidth;
+        for (int c = 0; c < C; c++) new Span<float>(image + (long)c * H * W, H * W).Fill(bias == null ? 0f : bias[c]);
         for (int p = 0; p < P; p++)
         {
-            for (int r = 0; r < R; r++)
+            int h0 = p * g.Stride - g.Padding;
+            int top = Math.Max(0, -h0), bottom = Math.Min(R, H - h0);
+            for (int q = 0; q < Q; q++)
             {
-                int h = p * g.Stride - g.Padding + r;
-                if (h < 0 || h >= H) continue;
-                float* line = plane + h * W;
-                Vector128<float> previous = default;
-                bool havePrevious = false; // the last window was a whole 4-wide one, stored from `previous`
-                for (int q = 0; q < Q; q++)
+                float* window = columns + ((long)p * Q + q) * ld;
+                int w0 = q * g.Stride - g.Padding;
+                int first = Math.Max(0, -w0), last = Math.Min(S, W - w0);
+                bool fourWide = S == 4 && first == 0 && last == 4;
+                for (int c = 0; c < C; c++)
                 {
-                    int w0 = q * g.Stride - g.Padding;
-                    int first = Math.Max(0, -w0), last = Math.Min(S, W - w0);
-                    float* to = line + w0;
-                    float* from = columns + ((long)p * Q + q) * ld + (c * R + r) * S;
-                    if (carry && first == 0 && last == 4)
+                    float* plane = image + (long)c * H * W + w0;
+                    float* from = window + c * R * S;
+                    for (int r = top; r < bottom; r++)
                     {
-                        // Columns w0, w0 + 1 are the last window's upper half; w0 + 2, w0 + 3 come from the plane.
-                        var sum = havePrevious
-                            ? Sse.Shuffle(previous, Sse.LoadLow(Vector128<float>.Zero, to + 2), 0x4E)
-                            : Vector128.Load(to);
-                        previous = sum + Vector128.Load(from);
-                        Vector128.Store(previous, to);
-                        havePrevious = true;
-                        continue;
+                        float* to = plane + (h0 + r) * W;
+                        float* values = from + r * S;
+                        if (fourWide)
+                        {
+                            Vector128.Store(Vector128.Load(to) + Vector128.Load(values), to); // lane-wise: the same adds
+                            continue;
+                        }
+                        for (int s = first; s < last; s++) to[s] += values[s];
                     }
-                    for (int s = first; s < last; s++) to[s] += from[s];
-                    havePrevious = false;
                 }
             }
         }
@@ -357,6 +357,7 @@ internal static unsafe class CpuConvolution
     /// through the AVX transpose network, the ragged edges one value at a time. The element-by-element loops it replaced
     /// were a tenth of a DCGAN step (every conv's input gradient or output goes through one); only values move.
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)] // optimized from the first call, as Sgemm's kernels are
     internal static void Transpose(float* src, int rows, int cols, nint lds, float* dst, nint ldd)
     {
         int fullRows = Avx.IsSupported ? rows / 8 * 8 : 0, fullCols = Avx.IsSupported ? cols / 8 * 8 : 0;
@@ -370,14 +371,22 @@ internal static unsafe class CpuConvolution
         }
     }
 
-    /// <summary>sums[c] += Σ_{n,i} t[n, c·area + i], each plane summed by TensorPrimitives and the planes added in double, in order.</summary>
-    private static void AddChannelSums(float* t, int batch, int channels, int area, float* sums)
+    /// <summary>
+    /// sums[c] += Σ_{n,i} t[n, c·area + i], each plane summed by TensorPrimitives and the planes added in double, in
+    /// order; one task per channel (on one thread this was 2–4 % of a DCGAN step), each channel's sum in the same order.
+    /// </summary>
+    private static void AddChannelSums(float* t, int batch, int channels, int area, float* sums, int threads)
     {
-        for (int c = 0; c < channels; c++)
-        {
-            double sum = 0;
-            for (int n = 0; n < batch; n++) sum += TensorPrimitives.Sum(new ReadOnlySpan<float>(t + ((long)n * channels + c) * area, area));
-            sums[c] += (float)sum;
-        }
+        var job = new Job { Source = t, Destination = sums, Channels = channels, Area = area, Chunk = batch };
+        CpuWorkers.For(channels, &ChannelSumTask, &job, threads);
+    }
+
+    private static void ChannelSumTask(int c, void* state)
+    {
+        ref Job job = ref *(Job*)state;
+        double sum = 0;
+        for (int n = 0; n < job.Chunk; n++)
+            sum += TensorPrimitives.Sum(new ReadOnlySpan<float>(job.Source + ((long)n * job.Channels + c) * job.Area, job.Area));
+        job.Destination[c] += (float)sum;
     }
 }

@@ -167,7 +167,7 @@ internal static unsafe class Sgemm
                     job.PackedB = scratch.Packed((nuint)strips * (nuint)nr * (nuint)k);
                     CpuWorkers.For(strips, &PackBTask, &job, degree);
                 }
-                else if (job.Nc % nr != 0)
+                else if (!ReadsInPlace(job.Nc % nr))
                 {
                     job.PackedB = scratch.Packed((nuint)nr * (nuint)k);
                     PackBTask(strips - 1, &job);
@@ -296,6 +296,14 @@ internal static unsafe class Sgemm
         }
     }
 
+    /// <summary>
+    /// Whether a column strip of row-major B this wide is read in place rather than packed: full strips, and on the
+    /// 64-wide path strips exactly 16 or 32 wide, which <see cref="EdgeTile"/>'s 6×16 and 6×32 kernels read whole (a
+    /// conv's filter gradient has N = 16 for one input channel; packing its [K, 16] B into 64-wide zero-padded rows wrote
+    /// four times the matrix and was a fifth of that gradient's time). 0 (no partial strip) counts as in place.
+    /// </summary>
+    private static bool ReadsInPlace(int width) => width == 0 || width == Nr || (Nr == 64 && (width == 16 || width == 32));
+
     /// <summary>One rectangle of the output: all of K, in blocks, for its row strips × column strips.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void ComputeTask(int task, void* state)
@@ -345,7 +353,7 @@ internal static unsafe class Sgemm
                         int j = s * nr;
                         int width = Math.Min(nr, job.Nc - j);
                         // op(B)(pc + p, J0 + j + x) = bp[p·bs + x]: packed, or B itself when row-major and full width.
-                        bool inPlace = !job.TransB && width == nr;
+                        bool inPlace = !job.TransB && ReadsInPlace(width);
                         nint bs = inPlace ? job.Ldb : nr;
                         float* bp = inPlace ? job.B + pc * job.Ldb + job.J0 + j
                             : job.TransB ? job.PackedB + ((nint)s * k + pc) * nr
