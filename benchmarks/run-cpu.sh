@@ -13,7 +13,8 @@
 #
 # Extra arguments go to BenchmarkDotNet. FINGEN_MACHINE names the results file (default: vendor, microarchitecture
 # and core count from CPUID, e.g. amd-zen4-2-cores). FINGEN_REPEATS (default 3) is how many BenchmarkDotNet runs the
-# GAN and VAE step classes get in all, for the median ratio and its range; FINGEN_SAMPLE_PATHS (default
+# GAN and VAE step classes (FINGEN_REPEAT_CLASSES: which classes, default "GanStepBenchmarks VaeStepBenchmarks")
+# get in all, for the median ratio and its range; FINGEN_SAMPLE_PATHS (default
 # 10000,100000; empty to skip) the path counts of the end-to-end `fingen sample` rows.
 set -euo pipefail
 
@@ -24,6 +25,7 @@ cd "$repo"
 cores=$(nproc --all)
 filter=${FINGEN_BENCH_FILTER:-*}
 repeats=${FINGEN_REPEATS:-3}
+read -r -a repeat_classes <<< "${FINGEN_REPEAT_CLASSES:-GanStepBenchmarks VaeStepBenchmarks}"
 sample_paths=${FINGEN_SAMPLE_PATHS-10000,100000}
 work=$(mktemp -d "${TMPDIR:-/tmp}/fingen-bench.XXXXXX")
 trap 'rm -rf "$work"' EXIT
@@ -57,7 +59,7 @@ dotnet "$dll" --filter "$filter" --artifacts "$work" "$@" | tee "$work/run.log"
 # The GAN and VAE step classes again, so that their ratios come with a spread: the run above is their first, and each
 # further run is a BenchmarkDotNet run of its own (its own processes, its own warm-up).
 spread_dirs=("$work/results")
-for class in GanStepBenchmarks VaeStepBenchmarks; do
+for class in "${repeat_classes[@]}"; do
   [ -f "$work/results/FinGen.Benchmarks.$class-report-github.md" ] || continue
   for ((run = 2; run <= repeats; run++)); do
     echo "== $class, run $run of $repeats"
@@ -102,8 +104,8 @@ threads=$(sed -n 's/.*steps, \([0-9]*\) threads.*/\1/p' "$work/parity.txt")
   echo
   python3 "$repo/benchmarks/headline.py" "$work/results"
   echo
-  if [ -f "$work/results/FinGen.Benchmarks.GanStepBenchmarks-report-github.md" ] || [ -f "$work/results/FinGen.Benchmarks.VaeStepBenchmarks-report-github.md" ]; then
-    echo "## GAN and VAE steps over $repeats runs"
+  if ls "$work"/results/FinGen.Benchmarks.*StepBenchmarks-report-github.md > /dev/null 2>&1; then
+    echo "## Training steps over $repeats runs ($(echo "${repeat_classes[@]}" | sed 's/StepBenchmarks//g; s/ /, /g'); the others once)"
     echo
     echo "Each run is a BenchmarkDotNet run of its own of the class; a run's ratio is TorchSharp's mean over FinGen's."
     echo "Quote the median; the range says how much one run can be trusted on this machine under its load."
