@@ -10,6 +10,7 @@
 #   benchmarks/run-cpu.sh --job short          # quick and rough: for checking, not for results
 #   FINGEN_THREADS=1 benchmarks/run-cpu.sh     # both engines on one thread
 #   FINGEN_BENCH_FILTER='*GanStep*' FINGEN_MACHINE=my-laptop benchmarks/run-cpu.sh
+#   FINGEN_BENCH_FILTER='*.DcganStepBenchmarks.* *.ConvVaeStepBenchmarks.*' ...   (several patterns)
 #
 # Extra arguments go to BenchmarkDotNet. FINGEN_MACHINE names the results file (default: vendor, microarchitecture
 # and core count from CPUID, e.g. amd-zen4-2-cores). FINGEN_REPEATS (default 3) is how many BenchmarkDotNet runs the
@@ -54,7 +55,8 @@ dotnet "$dll" --parity | tee "$work/parity.txt"
 
 echo "== benchmarks (filter: $filter)"
 # The program checks parity again before timing; BenchmarkDotNet writes its exports under $work/results.
-dotnet "$dll" --filter "$filter" --artifacts "$work" "$@" | tee "$work/run.log"
+read -r -a filters <<< "$filter" # several patterns, space-separated
+dotnet "$dll" --filter "${filters[@]}" --artifacts "$work" "$@" | tee "$work/run.log"
 
 # The GAN and VAE step classes again, so that their ratios come with a spread: the run above is their first, and each
 # further run is a BenchmarkDotNet run of its own (its own processes, its own warm-up).
