@@ -19,10 +19,11 @@ namespace FinGen.Native.Backends.Cpu;
 ///   filter grad  dW     += pixelsᵀ · columns
 /// </code>
 /// Pixel-major makes all three plain row-major GEMMs with one big dimension (N·P·Q = 3136 or 12544 at batch 64 in the
-/// MNIST DCGAN), rather than 64 small per-image ones; the cost is a transpose of the [K, P·Q] blocks, which is small
-/// next to the GEMM. ConvTranspose2d, the data gradient of g, is the same three pieces in another order.
+/// MNIST DCGAN), rather than 64 small per-image ones; the cost is a transpose of the [K, P·Q] blocks (8×8 AVX blocks,
+/// done by each forward chunk on its own output tile while it is in L2). ConvTranspose2d, the data gradient of g, is
+/// the same three pieces in another order.
 /// Determinism: SGEMM results do not depend on the thread count, im2col and the transposes only move values, and
-/// col2im runs one task per (image, channel), each adding into its own plane in a fixed order.
+/// col2im runs whole images per task, adding each pixel's terms in a fixed (p, q) order.
 /// The forward product and the data gradient never build the whole column matrix: tasks build and consume L2-sized
 /// chunks of it (<see cref="ConvolvePixels"/>, <see cref="DeconvolvePixels"/>, <see cref="FilterGradient"/>).
 /// Workspace: per-thread buffers, grown on demand and then reused, so a warm call allocates nothing.
