@@ -299,12 +299,11 @@ internal static unsafe class CpuConvolution
         var g = job.G;
         int area = g.OutHeight * g.OutWidth, filter = g.FilterSize, channels = g.OutChannels;
         int n0 = chunk * job.Chunk, count = Math.Min(job.Chunk, g.Batch - n0);
-        int ld = filter;
-        float* columns = Workspace(ref t_chunk, (long)job.Chunk * area * ld);
+        float* columns = Workspace(ref t_chunk, (long)job.Chunk * area * filter);
         Sgemm.Multiply(false, false, count * area, filter, channels, 1f, job.Source + (long)n0 * area * channels, channels,
-            job.Weight, filter, 0f, columns, ld, maxDegree: 1);
+            job.Weight, filter, 0f, columns, filter, maxDegree: 1);
         for (int n = 0; n < count; n++)
-            Col2ImImage(columns + (long)n * area * ld, ld, job.Bias, g, job.Destination + (long)(n0 + n) * g.InSize);
+            Col2ImImage(columns + (long)n * area * filter, filter, job.Bias, g, job.Destination + (long)(n0 + n) * g.InSize);
     }
 
 
@@ -386,7 +385,7 @@ internal static unsafe class CpuConvolution
 
     /// <summary>
     /// sums[c] += Σ_{n,i} t[n, c·area + i], each plane summed by TensorPrimitives and the planes added in double, in
-    /// order; one task per channel (on one thread this was 2–4 % of a DCGAN step), each channel's sum in the same order.
+    /// order; one task per channel (on one thread, about 2 % of a DCGAN step), each channel's sum in the same order.
     /// </summary>
     private static void AddChannelSums(float* t, int batch, int channels, int area, float* sums, int threads)
     {
