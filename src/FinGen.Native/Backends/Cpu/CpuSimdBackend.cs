@@ -206,27 +206,66 @@ public sealed unsafe class CpuSimdBackend : CpuReferenceBackend
     public override void LeakyReluForward(Tensor x, float slope, Tensor y)
     {
         Shapes.Same(x, y);
-        int i = 0, n = x.Length, w = Vector<float>.Count;
-        var s = new Vector<float>(slope);
-        for (; i <= n - w; i += w)
-        {
-            var v = Vector.Load(x.Data + i);
-            Vector.Store(Vector.ConditionalSelect(Vector.GreaterThan(v, Vector<float>.Zero), v, v * s), y.Data + i);
-        }
-        for (; i < n; i++) y.Data[i] = x.Data[i] > 0 ? x.Data[i] : slope * x.Data[i];
+        Elementwise(&LeakyReluForwardTask, x.Data, null, y.Data, x.Length, slope);
     }
 
     public override void LeakyReluBackward(Tensor x, Tensor dy, float slope, Tensor dx)
     {
         Shapes.Same(x, dy); Shapes.Same(x, dx);
-        int i = 0, n = x.Length, w = Vector<float>.Count;
-        var s = new Vector<float>(slope);
+        Elementwise(&LeakyReluBackwardTask, x.Data, dy.Data, dx.Data, x.Length, slope);
+    }
+
+    /// <summary>
+    /// An element-wise op over <paramref name="n"/> values: on the calling thread, or for a conv layer's activations
+    /// (400 K values at batch 64 in the DCGAN, a few per cent of its step on one core) in <see cref="MemoryChunk"/>
+    /// pieces over the workers. Each value's result depends on that value alone, so the bits do not depend on the cut.
+    /// </summary>
+    private void Elementwise(delegate*<int, void*, void> task, float* x, float* y, float* z, int n, float slope)
+    {
+        var job = new ElementwiseJob { X = x, Y = y, Z = z, Length = n, Slope = slope };
+        if (n < 2 * MemoryChunk || _threads == 1) task(-1, &job);
+        else CpuWorkers.For((n + MemoryChunk - 1) / MemoryChunk, task, &job, _threads);
+    }
+
+    private struct ElementwiseJob
+    {
+        public float* X, Y, Z;
+        public int Length;
+        public float Slope;
+    }
+
+    /// <summary>The range of piece <paramref name="chunk"/> (−1: all of it).</summary>
+    private static (int Start, int End) Piece(int chunk, int length) =>
+        chunk < 0 ? (0, length) : (chunk * MemoryChunk, Math.Min(length, (chunk + 1) * MemoryChunk));
+
+    private static void LeakyReluForwardTask(int chunk, void* state)
+    {
+        var job = (ElementwiseJob*)state;
+        var (i, n) = Piece(chunk, job->Length);
+        float* x = job->X, y = job->Z;
+        int w = Vector<float>.Count;
+        var s = new Vector<float>(job->Slope);
         for (; i <= n - w; i += w)
         {
-            var g = Vector.Load(dy.Data + i);
-            Vector.Store(Vector.ConditionalSelect(Vector.GreaterThan(Vector.Load(x.Data + i), Vector<float>.Zero), g, g * s), dx.Data + i);
+            var v = Vector.Load(x + i);
+            Vector.Store(Vector.ConditionalSelect(Vector.GreaterThan(v, Vector<float>.Zero), v, v * s), y + i);
         }
-        for (; i < n; i++) dx.Data[i] = x.Data[i] > 0 ? dy.Data[i] : slope * dy.Data[i];
+        for (; i < n; i++) y[i] = x[i] > 0 ? x[i] : job->Slope * x[i];
+    }
+
+    private static void LeakyReluBackwardTask(int chunk, void* state)
+    {
+        var job = (ElementwiseJob*)state;
+        var (i, n) = Piece(chunk, job->Length);
+        float* x = job->X, dy = job->Y, dx = job->Z;
+        int w = Vector<float>.Count;
+        var s = new Vector<float>(job->Slope);
+        for (; i <= n - w; i += w)
+        {
+            var g = Vector.Load(dy + i);
+            Vector.Store(Vector.ConditionalSelect(Vector.GreaterThan(Vector.Load(x + i), Vector<float>.Zero), g, g * s), dx + i);
+        }
+        for (; i < n; i++) dx[i] = x[i] > 0 ? dy[i] : job->Slope * dy[i];
     }
 
     public override void SigmoidForward(Tensor x, Tensor y)
@@ -238,13 +277,21 @@ public sealed unsafe class CpuSimdBackend : CpuReferenceBackend
     public override void SigmoidBackward(Tensor y, Tensor dy, Tensor dx)
     {
         Shapes.Same(y, dy); Shapes.Same(y, dx);
-        int i = 0, n = y.Length, w = Vector<float>.Count;
+        Elementwise(&SigmoidBackwardTask, y.Data, dy.Data, dx.Data, y.Length, 0f);
+    }
+
+    private static void SigmoidBackwardTask(int chunk, void* state)
+    {
+        var job = (ElementwiseJob*)state;
+        var (i, n) = Piece(chunk, job->Length);
+        float* y = job->X, dy = job->Y, dx = job->Z;
+        int w = Vector<float>.Count;
         for (; i <= n - w; i += w)
         {
-            var v = Vector.Load(y.Data + i);
-            Vector.Store(Vector.Load(dy.Data + i) * v * (Vector<float>.One - v), dx.Data + i);
+            var v = Vector.Load(y + i);
+            Vector.Store(Vector.Load(dy + i) * v * (Vector<float>.One - v), dx + i);
         }
-        for (; i < n; i++) dx.Data[i] = dy.Data[i] * y.Data[i] * (1f - y.Data[i]);
+        for (; i < n; i++) dx[i] = dy[i] * y[i] * (1f - y[i]);
     }
 
     public override void TanhForward(Tensor x, Tensor y)
