@@ -23,7 +23,7 @@ print("quality table's held-out period. Every configuration trains the default 2
 print("Lower is better in every column but the std (compare with the held-out std) and the exceedance test p-values (> 0.05 passes).\n")
 print("| series | configuration | seed | disc. score | ACF \\|r\\| score | W1 1d | W1 5d | W1 20d | std (held-out) | cond. VaR99 1d: exceptions / days, Kupiec p, Christoffersen p | FZ0 97.5 % 1d (FHS) | FZ0 99 % 1d (FHS) |")
 print("|---|---|---|---|---|---|---|---|---|---|---|---|")
-for name, cname, options, seed, path in runs:
+for name, cname, seed, options, path in runs:  # validation-runs.sh's columns
     r = json.load(open(path))
     m = r["sources"][1]; d = m["distances"]; real = r["sources"][0]
     b = cond(r, m["name"], 0.99)["backtest"][0]
