@@ -135,9 +135,9 @@ threads=$(sed -n 's/.*steps, \([0-9]*\) threads.*/\1/p' "$work/parity.txt")
 
 echo "== wrote $results"
 
-# Where each step's time goes, op by op, held against the targets and the FMA peak of the run above (needs its step
-# classes and FMA rows, so only after a run that had them).
-if [ -f "$work/results/FinGen.Benchmarks.GanStepBenchmarks-report-github.md" ] && [ -f "$work/results/FinGen.Benchmarks.SgemmBenchmarks-report-github.md" ]; then
+# Where each step's time goes, op by op, held against the targets and the FMA peak of the run above (the FMA rows of a
+# full run, else the peak measured before it), for the step classes the run had.
+if ls "$work"/results/FinGen.Benchmarks.*StepBenchmarks-report-github.md > /dev/null 2>&1; then
   echo "== where the time of a step goes (fingen bench --profile)"
   python3 "$repo/benchmarks/profile_cpu.py" "$fingen" "$machine" > "$work/profile.md"
   cp "$work/profile.md" "$repo/benchmarks/results/$machine-profile.md"

@@ -26,6 +26,19 @@ RESULTS = """# CPU benchmarks: test
 | GAN training step | Batch 256 | 2 | 1.0 ms | 1.0 ms | 1x | 0 B | — |
 """
 
+CLASSES_ONLY = """# CPU benchmarks: test-conv-steps
+
+| | |
+|---|---|
+| FMA peak (measured before the suite) | 113 GFLOP/s per thread (256-bit), 222 GFLOP/s on 2 threads; 512-bit FMAs 0.99× the 256-bit rate on one thread |
+
+## Headline
+
+| Benchmark | Case | Threads | TorchSharp | FinGen | FinGen vs TorchSharp | FinGen allocated | FinGen GFLOP/s (% of peak) |
+|---|---|---:|---:|---:|---:|---:|---:|
+| DCGAN training step | Batch 64 | 2 | 43.00 ms | 30.45 ms | 1.42x faster | 0 B | — |
+"""
+
 PROFILE = """model    batch backend  median ms     p10 ms     p90 ms     steps/s   samples/s
 gan         64 cpu          1.505      1.393      1.631       664.5       42531
   per op: host wall time; % of the measured step (1.610 ms, the mean of 200 profiled steps)
@@ -48,6 +61,13 @@ def main():
                    and abs(torch[("GAN training step", "Batch 64")] - 4.335e-3) < 1e-15
                    and abs(torch[("DCGAN training step", "Batch 64")] - 75.26e-3) < 1e-15))
     checks.append(("peak: the best width at the most threads", (peak, threads) == (211.0, 2)))
+
+    with tempfile.NamedTemporaryFile("w", suffix=".md", delete=False, encoding="utf-8") as f:
+        f.write(CLASSES_ONLY)
+    torch, peak, threads = profile_cpu.headline(f.name)
+    os.unlink(f.name)
+    checks.append(("a file of a few classes: the peak measured before the suite",
+                   (peak, threads) == (222.0, 2) and sorted(torch) == [("DCGAN training step", "Batch 64")]))
 
     class Done:
         stdout = PROFILE
