@@ -4,7 +4,8 @@
 # benchmarks/results/quality-candidates.md (candidates.py). A candidate becomes the default only when it meets more
 # targets than the default over all series and wins more series than it loses.
 # Usage: benchmarks/quality/candidates.sh [OUT_DIR] [SEEDS]   (default /tmp/fingen-candidates, seed 42)
-#   FINGEN_CANDIDATES="tag|options;tag|options" replaces the candidates below.
+#   FINGEN_CANDIDATES="tag|options;tag|options" replaces the candidates below; FINGEN_CANDIDATES_OUT names the results
+#   file (default benchmarks/results/quality-candidates.md), so a comparison of other candidates keeps the earlier one.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/../.." && pwd)"
 out="${1:-/tmp/fingen-candidates}"
@@ -17,5 +18,6 @@ candidates=(
 )
 [ -n "${FINGEN_CANDIDATES:-}" ] && IFS=';' read -r -a candidates <<< "$FINGEN_CANDIDATES"
 "$root/benchmarks/quality/validation-runs.sh" "$out" "${2:-42}" "${candidates[@]}"
-python3 "$root/benchmarks/quality/candidates.py" "$out/runs.tsv" "$commit" > "$root/benchmarks/results/quality-candidates.md"
-echo "candidates: wrote benchmarks/results/quality-candidates.md"
+results="${FINGEN_CANDIDATES_OUT:-benchmarks/results/quality-candidates.md}"
+python3 "$root/benchmarks/quality/candidates.py" "$out/runs.tsv" "$commit" > "$root/$results"
+echo "candidates: wrote $results"

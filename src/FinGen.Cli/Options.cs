@@ -128,6 +128,11 @@ internal sealed class DataOptionFlags
         Description = "how a GJR-filtered model's long paths are re-coloured: variance-persistence (the default for price data: a recursion whose persistence under the training residuals' own skew is the fitted one and whose stationary variance is the training returns'; the fitted recursion assumes symmetric residuals, and the S&P 500's skewed ones would make long paths near-integrated) or none (the fitted recursion); conditional forecasts always use the fitted recursion",
     }.AcceptOnlyFromAmong("none", VolatilityFilter.VariancePersistenceName);
 
+    public Option<string?> Tails { get; } = new Option<string?>("--tails")
+    {
+        Description = "the tails of a filtered model's generated residuals: empirical (the default: they end at the training residuals' extremes) or gpd (generalized Pareto tails fitted by maximum likelihood beyond the training residuals' 10 % and 90 % quantiles, McNeil & Frey 2000, so a generated residual can exceed every training one)",
+    }.AcceptOnlyFromAmong("empirical", FinGen.Native.Data.DataOptions.GeneralizedParetoName);
+
     public Option<string?> Condition { get; } = new Option<string?>("--condition")
     {
         Description = "conditional generation (--model gan or vae): the generator and discriminator (the VAE's encoder and decoder) also see a condition computed from the returns before each window, realized-vol (log realized volatility of the previous 5, 20 and 60 days, standardized on the training windows) or realized-vol-window (and the previous window's returns); paths are rolled out window after window from the last training days, and eval's forecasts condition on the real history before each day; none (the default): windows are drawn on their own",
@@ -138,7 +143,7 @@ internal sealed class DataOptionFlags
         Description = $"accept daily log returns beyond ±{FinGen.Native.Data.DataOptions.MaxAbsLogReturn:F0} (a 170 % rise or 63 % fall in a day); without it such a price is an error naming its line",
     };
 
-    public IEnumerable<Option> All => [Column, Columns, DateColumn, Missing, Stride, Window, Encoding, Transform, Filter, FilterStart, PathCalibration, Condition, AllowExtreme];
+    public IEnumerable<Option> All => [Column, Columns, DateColumn, Missing, Stride, Window, Encoding, Transform, Filter, FilterStart, PathCalibration, Tails, Condition, AllowExtreme];
 
     /// <summary>True when the user typed any of the options.</summary>
     public bool AnyGiven(ParseResult parse) => All.Any(o => parse.GetResult(o) is { Implicit: false });
@@ -166,6 +171,7 @@ internal sealed class DataOptionFlags
         // The recommended calibration belongs to the recommended GJR filter: another filter chosen without it goes without.
         else if (options.Filter != VolatilityFilterKind.GjrGarch) options = options with { PathCalibration = FinGen.Native.Data.PathCalibration.None };
         if (parse.GetValue(FilterStart) is { } filterStart) options = options with { FilterStart = VolatilityFilter.ParseStart(filterStart) };
+        if (parse.GetValue(Tails) is { } tails) options = options with { Tails = DataOptions.ParseTails(tails) };
         if (parse.GetValue(Condition) is { } condition) options = options with { Condition = FinGen.Native.Data.ConditionFeatures.ParseKind(condition) };
         if (parse.GetValue(AllowExtreme)) options = options with { AllowExtreme = true };
         return options.Validate();

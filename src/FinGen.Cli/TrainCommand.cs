@@ -41,7 +41,7 @@ internal static class TrainCommand
 
         var command = new Command("train", "Train a GAN or VAE and write checkpoint.safetensors, metrics.csv, config.json, for price data paths.png (synthetic price paths decoded from the model's images) and samples.png (the generated images; for price data above real training windows)")
         {
-            model, data, dataOptions.Column, dataOptions.Columns, dataOptions.DateColumn, dataOptions.Missing, dataOptions.Stride, dataOptions.Window, dataOptions.Encoding, dataOptions.Transform, dataOptions.Filter, dataOptions.FilterStart, dataOptions.PathCalibration, dataOptions.Condition, dataOptions.AllowExtreme, steps, batch, lr, optimizer, beta1, beta2, realLabel, noise, spectralNorm, recon, seed, device, output, metricsEvery, resume, checkpointEvery,
+            model, data, dataOptions.Column, dataOptions.Columns, dataOptions.DateColumn, dataOptions.Missing, dataOptions.Stride, dataOptions.Window, dataOptions.Encoding, dataOptions.Transform, dataOptions.Filter, dataOptions.FilterStart, dataOptions.PathCalibration, dataOptions.Tails, dataOptions.Condition, dataOptions.AllowExtreme, steps, batch, lr, optimizer, beta1, beta2, realLabel, noise, spectralNorm, recon, seed, device, output, metricsEvery, resume, checkpointEvery,
         };
         command.SetAction(parse =>
         {

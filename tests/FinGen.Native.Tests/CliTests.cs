@@ -252,6 +252,25 @@ public sealed class CliTests
     }
 
     [Test]
+    public void ParetoTailsAreStoredAndReachBeyondTheTrainingResiduals()
+    {
+        var run = Fingen("train", "--steps", "2", "--tails", "gpd", "--out", In("gpd"));
+        Assert.That(run.Code, Is.Zero, run.Error);
+        var metadata = Checkpoint.Read(In("gpd/checkpoint.safetensors")).Data;
+        Assert.That(metadata[FinGen.Native.Data.DataOptions.TailsKey], Is.EqualTo("gpd"));
+        var gpd = (FinGen.Native.Data.CalibratedEncoding)FinGen.Native.Data.DataSets.EncodingOf(metadata)!;
+        var plain = Fingen("train", "--steps", "2", "--out", In("empirical-tails"));
+        Assert.That(plain.Code, Is.Zero, plain.Error);
+        var empirical = (FinGen.Native.Data.CalibratedEncoding)FinGen.Native.Data.DataSets.EncodingOf(Checkpoint.Read(In("empirical-tails/checkpoint.safetensors")).Data)!;
+        // The same weights (same seed), so the same generated side; the data side's ends lie beyond the training extremes.
+        Assert.That(gpd.From, Is.EqualTo(empirical.From));
+        Assert.That(gpd.To![0], Is.LessThan(empirical.To![0]));
+        Assert.That(gpd.To[^1], Is.GreaterThan(empirical.To[^1]));
+        AssertOneLineError(Fingen("train", "--filter", "none", "--tails", "gpd", "--steps", "2", "--out", In("bad-tails")),
+            "--tails gpd needs a volatility filter");
+    }
+
+    [Test]
     public void ADrawnFilterStartIsStoredAndRefusedWithoutTheComponentFilter()
     {
         var run = Fingen("train", "--filter", "component-gjr-garch", "--filter-start", "drawn", "--steps", "3", "--out", In("drawn"));

@@ -26,6 +26,21 @@ public enum ReturnTransform
 }
 
 /// <summary>
+/// The tails of a filtered model's residuals, where <see cref="CalibratedEncoding"/>'s quantile map ends (its data side
+/// below the training residuals' <see cref="CalibratedEncoding.TailFraction"/> quantile and above the 1 − that one).
+/// </summary>
+public enum TailModel
+{
+    /// <summary>The training residuals' own quantiles, up to their extremes (the default).</summary>
+    Empirical,
+    /// <summary>
+    /// Generalized Pareto tails fitted by maximum likelihood to the training residuals beyond those quantiles (McNeil &amp;
+    /// Frey 2000), so generated residuals can exceed the largest training residual, as held-out ones do.
+    /// </summary>
+    GeneralizedPareto,
+}
+
+/// <summary>
 /// How a price file becomes training windows: which <see cref="Columns"/> (empty: the <c>close</c> column),
 /// what to do with <see cref="Missing"/> prices, the <see cref="Stride"/> between window starts, the
 /// <see cref="Window"/> length, the <see cref="Transform"/> of the returns and the image <see cref="Encoding"/>.
@@ -78,6 +93,9 @@ public sealed record DataOptions
     /// <summary>How the GJR-filtered model's unconditional paths are calibrated (see <see cref="Data.PathCalibration"/>); none but with the GJR filter.</summary>
     public PathCalibration PathCalibration { get; init; } = PathCalibration.None;
     public const string PathCalibrationKey = "path_calibration";
+    /// <summary>The tails of a filtered model's calibrated residuals (see <see cref="TailModel"/>); empirical by default.</summary>
+    public TailModel Tails { get; init; } = TailModel.Empirical;
+    public const string TailsKey = "tails";
     /// <summary>The condition a conditional model sees with each window (see <see cref="ConditionFeatures"/>); none by default.</summary>
     public ConditionKind Condition { get; init; } = ConditionKind.None;
 
@@ -116,7 +134,7 @@ public sealed record DataOptions
     public bool IsDefault => Columns.Count == 0 && Missing == MissingValues.Error && Stride == 1
         && DateColumn.Equals(DefaultDateColumn, StringComparison.OrdinalIgnoreCase)
         && Window == DefaultWindow && Encoding == DefaultEncoding && Transform == ReturnTransform.None
-        && Filter == VolatilityFilterKind.None && FilterStart == FilterStart.Last && PathCalibration == PathCalibration.None && Condition == ConditionKind.None && !AllowExtreme;
+        && Filter == VolatilityFilterKind.None && FilterStart == FilterStart.Last && PathCalibration == PathCalibration.None && Tails == TailModel.Empirical && Condition == ConditionKind.None && !AllowExtreme;
 
     /// <summary>Throws a one-line <see cref="FinGenException"/> unless the options can be used.</summary>
     public DataOptions Validate()
@@ -129,6 +147,10 @@ public sealed record DataOptions
             Throw.User($"--filter-start {VolatilityFilter.DrawnStartName} needs --filter {VolatilityFilter.ComponentGjrGarchName}: only its long-run level can be drawn");
         if (PathCalibration != PathCalibration.None && Filter != VolatilityFilterKind.GjrGarch)
             Throw.User($"--path-calibration {VolatilityFilter.Name(PathCalibration)} needs --filter {VolatilityFilter.GjrGarchName}");
+        if (Tails != TailModel.Empirical && Filter == VolatilityFilterKind.None)
+            Throw.User($"--tails {Name(Tails)} needs a volatility filter: only a filtered model's residuals are calibrated");
+        if (Tails != TailModel.Empirical && Window > DataSets.MaxCalibratedWindow)
+            Throw.User($"--tails {Name(Tails)} needs --window {DataSets.MaxCalibratedWindow} or less: longer windows are not calibrated");
         var seen = new HashSet<string>(StringComparer.OrdinalIgnoreCase);
         foreach (var column in Columns)
         {
@@ -175,6 +197,18 @@ public sealed record DataOptions
         _ => Throw.User<ReturnTransform>($"--transform '{DataFiles.Show(value)}' is not one of none, robust, lambert-w"),
     };
 
+    /// <summary>The <c>--tails</c> word of a tail model.</summary>
+    public static string Name(TailModel tails) => tails == TailModel.GeneralizedPareto ? GeneralizedParetoName : "empirical";
+    public const string GeneralizedParetoName = "gpd";
+
+    /// <summary>Reads a <c>--tails</c> word: <c>empirical</c> or <c>gpd</c>.</summary>
+    public static TailModel ParseTails(string value) => value switch
+    {
+        "empirical" => TailModel.Empirical,
+        GeneralizedParetoName => TailModel.GeneralizedPareto,
+        _ => Throw.User<TailModel>($"--tails '{DataFiles.Show(value)}' is not one of empirical, {GeneralizedParetoName}"),
+    };
+
     /// <summary>Reads an <c>--na</c> word: <c>error</c>, <c>drop</c> or <c>ffill</c>.</summary>
     public static MissingValues ParseMissing(string value) => value switch
     {
@@ -203,6 +237,7 @@ public sealed record DataOptions
         if (Filter != VolatilityFilterKind.None) metadata[VolatilityFilter.KindKey] = VolatilityFilter.Name(Filter);
         if (FilterStart != FilterStart.Last) metadata[FilterStartKey] = VolatilityFilter.Name(FilterStart);
         if (PathCalibration != PathCalibration.None) metadata[PathCalibrationKey] = VolatilityFilter.Name(PathCalibration);
+        if (Tails != TailModel.Empirical) metadata[TailsKey] = Name(Tails);
         // the condition's kind, standardization and start history are written by ConditionFeatures itself, under its keys
         if (AllowExtreme) metadata[AllowExtremeKey] = "true"; // only when given: checkpoints of ordinary data stay as they were
         return metadata;
@@ -243,6 +278,8 @@ public sealed record DataOptions
             options = options with { Filter = VolatilityFilter.ParseKind(filter) };
         if (metadata.TryGetValue(PathCalibrationKey, out var calibration))
             options = options with { PathCalibration = VolatilityFilter.ParseCalibration(calibration) };
+        if (metadata.TryGetValue(TailsKey, out var tails))
+            options = options with { Tails = ParseTails(tails) };
         if (metadata.TryGetValue(FilterStartKey, out var filterStart))
             options = options with { FilterStart = VolatilityFilter.ParseStart(filterStart) };
         if (metadata.TryGetValue(EncodingKey, out var encoding))
@@ -262,7 +299,7 @@ public sealed record DataOptions
     public bool Equals(DataOptions? other) =>
         other is not null && Missing == other.Missing && Stride == other.Stride && Window == other.Window
         && DateColumn.Equals(other.DateColumn, StringComparison.OrdinalIgnoreCase)
-        && Encoding == other.Encoding && Transform == other.Transform && Filter == other.Filter && FilterStart == other.FilterStart && PathCalibration == other.PathCalibration && Condition == other.Condition && AllowExtreme == other.AllowExtreme
+        && Encoding == other.Encoding && Transform == other.Transform && Filter == other.Filter && FilterStart == other.FilterStart && PathCalibration == other.PathCalibration && Tails == other.Tails && Condition == other.Condition && AllowExtreme == other.AllowExtreme
         && Columns.SequenceEqual(other.Columns, StringComparer.OrdinalIgnoreCase);
 
     public override int GetHashCode() => HashCode.Combine(Missing, Stride, Window, Encoding, Transform, Filter, Columns.Count);
@@ -278,6 +315,7 @@ public sealed record DataOptions
             + (Filter == VolatilityFilterKind.None ? "" : $"; filter {VolatilityFilter.Name(Filter)}")
             + (FilterStart == FilterStart.Last ? "" : $"; filter start {VolatilityFilter.Name(FilterStart)}")
             + (PathCalibration == PathCalibration.None ? "" : $"; path calibration {VolatilityFilter.Name(PathCalibration)}")
+            + (Tails == TailModel.Empirical ? "" : $"; tails {Name(Tails)}")
             + (Condition == ConditionKind.None ? "" : $"; condition {ConditionFeatures.Name(Condition)}");
     }
 }

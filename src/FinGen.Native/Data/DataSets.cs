@@ -420,7 +420,8 @@ public static class DataSets
         }
         var training = new float[(long)data.Count * window];
         for (int k = 0; k < data.Count; k++) encoding.Decode(data.Row(k), training.AsSpan(k * window, window));
-        foreach (var (key, value) in CalibratedEncoding.Fit(encoding, generated, training).ToMetadata()) metadata[key] = value;
+        var tails = DataOptions.FromMetadata(metadata).Tails;
+        foreach (var (key, value) in CalibratedEncoding.Fit(encoding, generated, training, tails).ToMetadata()) metadata[key] = value;
         return metadata;
     }
 
