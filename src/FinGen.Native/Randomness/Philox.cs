@@ -1,5 +1,6 @@
 using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
 
 namespace FinGen.Native.Randomness;
 
@@ -130,16 +131,20 @@ public static class Philox
     /// Box–Muller in Vector512&lt;double&gt; (log, sqrt and sin/cos were ~¾ of the scalar cost, Philox the rest). .NET's vector log and sin/cos are within an ulp of the
     /// scalar ones in double, and the result is rounded to float once, so the floats match the scalar path except
     /// where a double lands within an ulp of a float rounding boundary (tests check the two agree to 1 float ulp).
-    /// Falls back to <see cref="FillNormal"/> where 512-bit vectors are not accelerated.
+    /// Where 512-bit vectors are not accelerated, AVX2 takes four blocks at a time in Vector256 (<see cref="FillNormal256"/>,
+    /// the same numbers to the bit); without AVX2, <see cref="FillNormal"/>.
     /// </summary>
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void FillNormalVectorized(Span<float> destination, ulong seed, ulong stream, ulong offset)
     {
-        if (!Vector512.IsHardwareAccelerated)
-        {
-            FillNormal(destination, seed, stream, offset);
-            return;
-        }
+        if (Vector512.IsHardwareAccelerated) FillNormal512(destination, seed, stream, offset);
+        else if (Avx2.IsSupported) FillNormal256(destination, seed, stream, offset);
+        else FillNormal(destination, seed, stream, offset);
+    }
+
+    /// <summary><see cref="FillNormalVectorized"/>'s 512-bit path (callable anywhere: unaccelerated, Vector512 is emulated, to the same bits).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    internal static void FillNormal512(Span<float> destination, ulong seed, ulong stream, ulong offset)
+    {
         // Head: up to the next block boundary; tail: what is left after whole groups of eight blocks.
         int head = (int)Math.Min((ulong)destination.Length, (4 - (offset & 3)) & 3);
         FillNormal(destination[..head], seed, stream, offset);
@@ -169,6 +174,68 @@ public static class Philox
             }
         }
         FillNormal(destination[i..], seed, stream, offset + (ulong)i);
+    }
+
+    /// <summary>
+    /// <see cref="FillNormal512"/> on AVX2 (Zen 3 has no AVX-512, and the scalar Box–Muller was a tenth of a GAN step there):
+    /// four blocks at a time, each Box–Muller lane the same vector log, sqrt and sin/cos in double as the 512-bit path's
+    /// (.NET computes them lane by lane with one algorithm at every width), so the same floats to the bit.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    internal static void FillNormal256(Span<float> destination, ulong seed, ulong stream, ulong offset)
+    {
+        int head = (int)Math.Min((ulong)destination.Length, (4 - (offset & 3)) & 3);
+        FillNormal(destination[..head], seed, stream, offset);
+        int i = head;
+        ulong block = (offset + (ulong)head) >> 2;
+        var scale = Vector256.Create(1.0 / 4294967296.0);
+        var half = Vector256.Create(0.5);
+        var minusTwo = Vector256.Create(-2.0);
+        var twoPi = Vector256.Create(2.0 * Math.PI);
+        for (; i + 16 <= destination.Length; i += 16, block += 4)
+        {
+            var (x0, x1, x2, x3) = Blocks4(seed, stream, block);
+            var radiusA = Vector256.Sqrt(minusTwo * Vector256.Log((ToDouble(x0) + half) * scale));
+            var (sinA, cosA) = Vector256.SinCos(twoPi * ((ToDouble(x1) + half) * scale));
+            var radiusB = Vector256.Sqrt(minusTwo * Vector256.Log((ToDouble(x2) + half) * scale));
+            var (sinB, cosB) = Vector256.SinCos(twoPi * ((ToDouble(x3) + half) * scale));
+            // Rows: Box–Muller lane 0..3, columns: blocks 0..3; transposed, each block's four floats are consecutive.
+            Vector128<float> r0 = Avx.ConvertToVector128Single(radiusA * cosA), r1 = Avx.ConvertToVector128Single(radiusA * sinA);
+            Vector128<float> r2 = Avx.ConvertToVector128Single(radiusB * cosB), r3 = Avx.ConvertToVector128Single(radiusB * sinB);
+            Vector128<float> t0 = Sse.UnpackLow(r0, r1), t1 = Sse.UnpackLow(r2, r3), t2 = Sse.UnpackHigh(r0, r1), t3 = Sse.UnpackHigh(r2, r3);
+            var d = destination.Slice(i, 16);
+            Sse.MoveLowToHigh(t0, t1).CopyTo(d);
+            Sse.MoveHighToLow(t1, t0).CopyTo(d[4..]);
+            Sse.MoveLowToHigh(t2, t3).CopyTo(d[8..]);
+            Sse.MoveHighToLow(t3, t2).CopyTo(d[12..]);
+        }
+        FillNormal(destination[i..], seed, stream, offset + (ulong)i);
+    }
+
+    /// <summary>Exactly (double)x for x &lt; 2⁵² (x is a 32-bit word here): AVX2 has no 64-bit integer conversion, so x goes into the mantissa of 2⁵².</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector256<double> ToDouble(Vector256<ulong> x) =>
+        (x | Vector256.Create(0x4330_0000_0000_0000UL)).AsDouble() - Vector256.Create(4503599627370496.0);
+
+    /// <summary><see cref="Blocks8"/> for four blocks on AVX2, whose vpmuludq is exactly the 32×32 → 64-bit product of each lane's low word.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static (Vector256<ulong> X0, Vector256<ulong> X1, Vector256<ulong> X2, Vector256<ulong> X3) Blocks4(ulong seed, ulong stream, ulong first)
+    {
+        var low = Vector256.Create(0xFFFF_FFFFUL);
+        var blocks = Vector256.Create(first) + Vector256.Create(0UL, 1, 2, 3);
+        Vector256<ulong> c0 = blocks & low, c1 = blocks >>> 32;
+        Vector256<ulong> c2 = Vector256.Create((ulong)(uint)stream), c3 = Vector256.Create(stream >> 32);
+        uint k0 = (uint)seed, k1 = (uint)(seed >> 32);
+        var m0 = Vector256.Create((ulong)M0).AsUInt32();
+        var m1 = Vector256.Create((ulong)M1).AsUInt32();
+        for (int round = 0; round < 10; round++)
+        {
+            if (round > 0) { k0 += W0; k1 += W1; }
+            var p0 = Avx2.Multiply(m0, c0.AsUInt32());
+            var p1 = Avx2.Multiply(m1, c2.AsUInt32());
+            (c0, c1, c2, c3) = ((p1 >>> 32) ^ c1 ^ Vector256.Create((ulong)k0), p1 & low, (p0 >>> 32) ^ c3 ^ Vector256.Create((ulong)k1), p0 & low);
+        }
+        return (c0, c1, c2, c3);
     }
 
     /// <summary>
@@ -213,7 +280,7 @@ public static class Philox
 
     /// <summary>
     /// Words <paramref name="offset"/> .. offset + destination.Length − 1 of a stream, exactly <see cref="Word"/>'s,
-    /// eight blocks at a time where 512-bit vectors are accelerated: a shuffle of millions of days would otherwise
+    /// eight blocks at a time where 512-bit vectors are accelerated (four with AVX2): a shuffle of millions of days would otherwise
     /// compute each block four times, once per word it takes.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
@@ -230,6 +297,24 @@ public static class Philox
                 var (x0, x1, x2, x3) = Blocks8(seed, stream, block);
                 var d = destination.Slice(i, 32);
                 for (int b = 0; b < 8; b++)
+                {
+                    d[4 * b] = (uint)x0.GetElement(b);
+                    d[4 * b + 1] = (uint)x1.GetElement(b);
+                    d[4 * b + 2] = (uint)x2.GetElement(b);
+                    d[4 * b + 3] = (uint)x3.GetElement(b);
+                }
+            }
+        }
+        else if (Avx2.IsSupported)
+        {
+            int head = (int)Math.Min((ulong)destination.Length, (4 - (offset & 3)) & 3);
+            for (; i < head; i++) destination[i] = Word(seed, stream, offset + (ulong)i);
+            ulong block = (offset + (ulong)head) >> 2;
+            for (; i + 16 <= destination.Length; i += 16, block += 4)
+            {
+                var (x0, x1, x2, x3) = Blocks4(seed, stream, block);
+                var d = destination.Slice(i, 16);
+                for (int b = 0; b < 4; b++)
                 {
                     d[4 * b] = (uint)x0.GetElement(b);
                     d[4 * b + 1] = (uint)x1.GetElement(b);
